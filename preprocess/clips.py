@@ -1,0 +1,125 @@
+"""One clip -> network inputs for the RGB and/or flow stream.
+
+Accepts a raw video (decoded and preprocessed as in the paper, see `video` and `flow`),
+DeepMind's preprocessed sample GIFs (RGB stored as (x+1)/2, flow as f+0.5 with a zero
+third channel) and .npy arrays of network input ([T,H,W,C] or [1,T,H,W,C], used as is).
+"""
+
+import os
+
+import numpy as np
+from PIL import Image, ImageSequence
+
+from preprocess import flow as flow_lib
+from preprocess import video
+
+STREAM_CHANNELS = {'rgb': 3, 'flow': 2}
+MAX_TEST_FRAMES = 250  # Paper: test on whole videos of up to ~10 s (250 frames).
+
+
+def _frame_limit(max_frames):
+    return max_frames if max_frames else MAX_TEST_FRAMES
+
+
+def load_gif(path, stream, max_frames=None):
+    """Reads DeepMind's preprocessed GIF of one stream as network input (float32).
+
+    Raises:
+      video.VideoError: if the file cannot be read as a GIF.
+    """
+    try:
+        with Image.open(path) as im:
+            frames = []
+            for frame in ImageSequence.Iterator(im):
+                frames.append(np.asarray(frame.convert('RGB')))
+                if len(frames) >= _frame_limit(max_frames):
+                    break
+    except (OSError, ValueError) as e:
+        raise video.VideoError(f'{path}: cannot read GIF ({e})') from None
+    pixels = np.stack(frames).astype(np.float32) / 255.0
+    if stream == 'rgb':
+        return pixels * 2.0 - 1.0  # stored as (x + 1) / 2
+    return pixels[..., :2] - 0.5  # stored as f + 0.5, third channel zero
+
+
+def load_npy(path, max_frames=None):
+    """Reads a .npy clip of network input, [T,H,W,C] or DeepMind's [1,T,H,W,C]."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise video.VideoError(f'{path}: cannot read .npy ({e})') from None
+    if array.ndim == 5 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 4:
+        raise video.VideoError(f'{path}: expected [T,H,W,C] or [1,T,H,W,C], got {array.shape}')
+    return array[: _frame_limit(max_frames)].astype(np.float32)
+
+
+def from_frames(frames, streams, progress=None):
+    """RGB uint8 frames at 25 fps, short side 256 -> {stream: centre-cropped input}."""
+    out = {}
+    if 'rgb' in streams:
+        out['rgb'] = video.rgb_to_model_input(video.center_crop(frames))
+    if 'flow' in streams:
+        if len(frames) < 2:
+            raise video.VideoError('optical flow needs at least 2 frames')
+        flow = flow_lib.tvl1_flow(frames, progress)
+        out['flow'] = flow_lib.flow_to_model_input(video.center_crop(flow))
+    return out
+
+
+def flow_sibling(path):
+    """DeepMind names paired samples `*_rgb.gif` / `*_flow.gif`: the flow twin, if any."""
+    stem, ext = os.path.splitext(path)
+    if stem.endswith('_rgb') and os.path.exists(stem[: -len('rgb')] + 'flow' + ext):
+        return stem[: -len('rgb')] + 'flow' + ext
+    return None
+
+
+def load_streams(path, streams, max_frames=None, flow_path=None, progress=None):
+    """Loads the inputs of the requested streams for one clip.
+
+    Args:
+      path: a raw video, or a preprocessed .gif / .npy of the first stream requested.
+      streams: subset of ('rgb', 'flow').
+      max_frames: frame cap (default: 250, the paper's test length).
+      flow_path: for preprocessed clips, the flow file when `path` is the RGB one;
+        defaults to the `*_flow.*` twin of a `*_rgb.*` file.
+      progress: optional callable(total) -> callable() ticking once per flow pair.
+
+    Returns:
+      {stream: float32 [T, H, W, C]}.
+
+    Raises:
+      video.VideoError: unreadable or empty input, or wrong number of channels.
+    """
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in ('.gif', '.npy'):
+        frames = video.read_video(path, max_frames=_frame_limit(max_frames))
+        tick = progress(len(frames) - 1) if (progress and 'flow' in streams) else None
+        try:
+            return from_frames(frames, streams, tick)
+        except video.VideoError as e:
+            raise video.VideoError(f'{path}: {e}') from None
+    paths = dict(zip(streams, [path, flow_path or flow_sibling(path)], strict=False))
+    out = {}
+    for stream, stream_path in paths.items():
+        if stream_path is None:
+            raise video.VideoError(
+                f'{path}: a preprocessed clip holds one stream; pass the flow file too'
+            )
+        if not os.path.isfile(stream_path):
+            raise video.VideoError(f'{stream_path}: no such file')
+        if ext == '.gif':
+            clip = load_gif(stream_path, stream, max_frames)
+        else:
+            clip = load_npy(stream_path, max_frames)
+        if clip.shape[0] == 0:
+            raise video.VideoError(f'{stream_path}: the clip has no frames')
+        if clip.shape[-1] != STREAM_CHANNELS[stream]:
+            raise video.VideoError(
+                f'{stream_path}: has {clip.shape[-1]} channels; the {stream} stream needs '
+                f'{STREAM_CHANNELS[stream]}'
+            )
+        out[stream] = clip
+    return out

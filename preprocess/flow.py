@@ -1,0 +1,60 @@
+"""TV-L1 optical flow as in the paper, and its storage quantization.
+
+Flow is computed between consecutive 25 fps frames (T frames -> T-1 fields) on the
+grayscale image with OpenCV's DualTVL1 at its default parameters, then truncated to
+[-20, 20] pixels and rescaled to [-1, 1] for the network. Channel 0 is the horizontal
+(x) and channel 1 the vertical (y) displacement, in OpenCV's convention:
+prev(y, x) ~= next(y + flow_y, x + flow_x).
+"""
+
+import cv2
+import numpy as np
+
+FLOW_BOUND = 20.0  # Paper: pixel values truncated to the range [-20, 20].
+
+
+def _tvl1():
+    # Default parameters, as in the paper (tau 0.25, lambda 0.15, theta 0.3, ...).
+    return cv2.optflow.DualTVL1OpticalFlow_create()
+
+
+def to_gray(frame):
+    """RGB uint8 frame -> grayscale uint8."""
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+
+
+def tvl1_flow(frames, progress=None):
+    """Flow between consecutive RGB uint8 frames [T, H, W, 3] -> float32 [T-1, H, W, 2].
+
+    Args:
+      frames: RGB uint8 frames.
+      progress: optional callable invoked once per computed pair (e.g. a bar update).
+    """
+    algorithm = _tvl1()
+    grays = [to_gray(f) for f in frames]
+    out = np.empty((max(0, len(grays) - 1), *grays[0].shape, 2), np.float32)
+    for i in range(len(grays) - 1):
+        out[i] = algorithm.calc(grays[i], grays[i + 1], None)
+        if progress:
+            progress()
+    return out
+
+
+def flow_to_model_input(flow):
+    """Pixel flow -> network input: truncated to [-20, 20], scaled to [-1, 1]."""
+    return np.clip(flow, -FLOW_BOUND, FLOW_BOUND) / FLOW_BOUND
+
+
+def quantize(flow):
+    """Pixel flow -> uint8, 256 levels over [-20, 20] (Google's released pipeline).
+
+    0 maps to -20 px and 255 to +20 px; the step is 40/255 ~ 0.157 px, so the
+    dequantized value is within 0.0785 px of the truncated flow.
+    """
+    scaled = (np.clip(flow, -FLOW_BOUND, FLOW_BOUND) + FLOW_BOUND) * (255.0 / (2 * FLOW_BOUND))
+    return np.round(scaled).astype(np.uint8)
+
+
+def dequantize(quantized):
+    """uint8 from `quantize` -> pixel flow float32 in [-20, 20]."""
+    return quantized.astype(np.float32) * (2 * FLOW_BOUND / 255.0) - FLOW_BOUND

@@ -1,0 +1,187 @@
+"""Video decoding and the paper's RGB preprocessing, used by every tool in the repo.
+
+Frames are decoded with OpenCV, resampled to 25 fps by timestamp (sample-and-hold:
+output frame k shows the source frame on screen at time k/25 s), resized so the short
+side is 256 with bilinear interpolation, and returned as uint8 RGB. The model input is
+the 224x224 centre crop (random crop in training) rescaled to [-1, 1].
+"""
+
+import math
+import os
+
+import cv2
+import numpy as np
+
+FPS = 25.0  # Paper: videos are sampled at 25 frames per second.
+SHORT_SIDE = 256  # Paper: frames resized so the smaller side is 256 pixels.
+CROP_SIZE = 224  # Paper: 224x224 crops (centre crop at test time).
+VIDEO_EXTENSIONS = (
+    '.mp4',
+    '.avi',
+    '.mkv',
+    '.webm',
+    '.mov',
+    '.m4v',
+    '.mpg',
+    '.mpeg',
+    '.flv',
+    '.wmv',
+)
+
+
+class VideoError(ValueError):
+    """A video that cannot be used; the message names the file and the problem."""
+
+
+def _valid_fps(fps):
+    return fps if (fps and math.isfinite(fps) and 0 < fps <= 1000) else None
+
+
+def timed_frames(path):
+    """Yields (timestamp in seconds, BGR uint8 frame) for every decodable frame.
+
+    Timestamps are the container's presentation times; where they are missing or not
+    increasing, the previous timestamp plus one nominal frame period is used.
+
+    Raises:
+      VideoError: if the file does not exist or OpenCV cannot open it.
+    """
+    if not os.path.isfile(path):
+        raise VideoError(f'{path}: no such file')
+    cap = cv2.VideoCapture(path)
+    try:
+        if not cap.isOpened():
+            raise VideoError(f'{path}: OpenCV cannot open it as a video')
+        period = 1.0 / (_valid_fps(cap.get(cv2.CAP_PROP_FPS)) or FPS)
+        last = None
+        while True:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                return
+            ts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if last is not None and not (math.isfinite(ts) and ts > last):
+                ts = last + period
+            elif last is None and not (math.isfinite(ts) and ts >= 0):
+                ts = 0.0
+            last = ts
+            yield ts, frame
+    finally:
+        cap.release()
+
+
+def nominal_frame_period(path):
+    """1 / the container's frame rate, or None when the metadata has no valid rate."""
+    cap = cv2.VideoCapture(path)
+    try:
+        fps = _valid_fps(cap.get(cv2.CAP_PROP_FPS))
+    finally:
+        cap.release()
+    return 1.0 / fps if fps else None
+
+
+def resample(frames, fps=FPS, start=None, end=None, max_frames=None, last_period=None):
+    """Resamples (timestamp, frame) pairs to a constant rate by sample-and-hold.
+
+    Output frame k is the source frame on screen at time origin + k / fps, where the
+    origin is `start` (or the first frame's time) and the last source frame stays on
+    screen for one frame period. A 10 s clip thus gives 250 frames whatever its rate.
+
+    Args:
+      frames: iterable of (seconds, frame), timestamps increasing.
+      fps: output rate.
+      start, end: optional clip bounds in seconds.
+      max_frames: stop after this many output frames.
+      last_period: how long the last frame is shown when it cannot be measured (a
+        one-frame video); defaults to one output period.
+
+    Yields:
+      frames (the objects passed in, not copies).
+    """
+    step = 1.0 / fps
+    origin = prev = prev_ts = None
+    period = last_period
+    clip_end = end
+    k = 0
+    for ts, frame in frames:
+        if end is not None and ts >= end:
+            break
+        if origin is None:
+            origin = ts if start is None else max(start, ts)
+        if prev is not None:
+            period = ts - prev_ts
+            while origin + k * step < ts:  # `prev` is on screen at these times
+                yield prev
+                k += 1
+                if max_frames is not None and k >= max_frames:
+                    return
+        prev, prev_ts = frame, ts
+    else:
+        if prev is not None:
+            video_end = prev_ts + (period or step)
+            clip_end = video_end if end is None else min(end, video_end)
+    if prev is None:
+        return
+    while origin + k * step < clip_end - 1e-9:
+        yield prev
+        k += 1
+        if max_frames is not None and k >= max_frames:
+            return
+
+
+def resize_short_side(frame, short_side=SHORT_SIDE):
+    """Bilinear resize so that min(height, width) == short_side, keeping the aspect."""
+    h, w = frame.shape[:2]
+    scale = short_side / min(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if size == (w, h):
+        return frame
+    return cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+
+
+def to_rgb(frame):
+    """OpenCV BGR (or grayscale) frame -> RGB uint8."""
+    if frame.ndim == 2 or frame.shape[2] == 1:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def read_video(path, fps=FPS, start=None, end=None, max_frames=None, short_side=SHORT_SIDE):
+    """Decodes a video into RGB uint8 frames at `fps`, short side `short_side`.
+
+    Args:
+      path: video file readable by OpenCV (FFmpeg backend).
+      fps: output frame rate.
+      start, end: optional clip bounds in seconds (Kinetics annotations).
+      max_frames: read no more than this many output frames.
+      short_side: resize target; None keeps the decoded size.
+
+    Returns:
+      uint8 array [T, H, W, 3].
+
+    Raises:
+      VideoError: if the file is missing, unreadable or yields no frame.
+    """
+    out = []
+    for frame in resample(
+        timed_frames(path), fps, start, end, max_frames, nominal_frame_period(path)
+    ):
+        frame = to_rgb(frame)
+        out.append(resize_short_side(frame, short_side) if short_side else frame)
+    if not out:
+        where = '' if start is None and end is None else f' in [{start}, {end}] s'
+        raise VideoError(f'{path}: no decodable frames{where}')
+    return np.stack(out)
+
+
+def center_crop(frames, size=CROP_SIZE):
+    """Centre crop [..., H, W, C] frames to size x size (no-op where already smaller)."""
+    h, w = frames.shape[-3:-1]
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return frames[..., top : top + size, left : left + size, :]
+
+
+def rgb_to_model_input(frames):
+    """uint8 RGB in [0, 255] -> float32 in [-1, 1], the scaling of DeepMind's model."""
+    return frames.astype(np.float32) * (2.0 / 255.0) - 1.0
