@@ -12,8 +12,6 @@ Differences from the original (also listed in README.md):
 - The Logits average pool is clamped to the feature map, so clips shorter than 9 frames
   (or smaller than 224 px) still give logits; identical whenever the original works.
 - Dropout is applied only when `is_training` is true.
-- Sonnet 2's BatchNorm keeps debiased moving averages; imported statistics are loaded
-  so that inference and further training use them exactly as Sonnet 1 would.
 - `compute_dtype=tf.bfloat16` runs convolutions in bfloat16 (variables stay float32).
 """
 
@@ -47,6 +45,55 @@ BN_EPS = 1e-3
 # With counter >= this, Sonnet 2's debiasing factor 1 - decay**counter is exactly 1.0 in
 # float32 (0.999**1e6 underflows), i.e. its EMA becomes Sonnet 1's plain moving average.
 EMA_SETTLED_COUNTER = 10**6
+
+
+class Sonnet1MovingAverage(snt.ExponentialMovingAverage):
+    """Sonnet 2's EMA behaving as Sonnet 1's BatchNorm moving statistics.
+
+    Sonnet 1 starts the moving mean at 0 and the moving variance at 1 and updates them
+    without debiasing; Sonnet 2's EMA starts at 0 and debiases with a step counter. Here
+    `hidden` and `average` start at `initial` and the counter starts settled, so
+    `average == hidden` and each update is `hidden -= (hidden - x) * (1 - decay)`.
+    Imported statistics are loaded into `hidden` and `average` (see import_weights.py).
+    """
+
+    def __init__(self, decay, initial, name=None):
+        super().__init__(decay, name=name)
+        self._initial = initial
+        self._counter = tf.Variable(
+            EMA_SETTLED_COUNTER, trainable=False, dtype=tf.int64, name='counter'
+        )
+
+    @snt.once
+    def initialize(self, value):
+        self._hidden = tf.Variable(
+            tf.fill(value.shape, tf.cast(self._initial, value.dtype)),
+            trainable=False,
+            name='hidden',
+        )
+        self.average = tf.Variable(self._hidden.read_value(), trainable=False, name='average')
+
+    def load(self, value):
+        """Sets the statistic (e.g. from a pretrained checkpoint)."""
+        self._hidden.assign(value)
+        self.average.assign(value)
+        self._counter.assign(EMA_SETTLED_COUNTER)
+
+
+def batch_norm(name='batch_norm'):
+    """DeepMind's BatchNorm: offset, no scale, eps 1e-3, Sonnet 1 moving averages."""
+    with tf.name_scope(name):  # as snt.BatchNorm does, so the EMAs nest under it
+        moving_mean = Sonnet1MovingAverage(BN_DECAY, 0.0, name='moving_mean')
+        moving_variance = Sonnet1MovingAverage(BN_DECAY, 1.0, name='moving_variance')
+    return snt.BaseBatchNorm(
+        create_scale=False,
+        create_offset=True,
+        moving_mean=moving_mean,
+        moving_variance=moving_variance,
+        eps=BN_EPS,
+        name=name,
+    )
+
 
 # Channels (b0, b1a, b1b, b2a, b2b, b3) of each Inception block, from DeepMind's i3d.py.
 MIXED_CHANNELS = {
@@ -104,13 +151,7 @@ class Unit3D(snt.Module):
         self._use_bias = use_bias
         self._bn = None
         if use_batch_norm:
-            self._bn = snt.BatchNorm(
-                create_scale=False,
-                create_offset=True,
-                decay_rate=BN_DECAY,
-                eps=BN_EPS,
-                name='batch_norm',
-            )
+            self._bn = batch_norm()
 
     @snt.once
     def _create_variables(self, inputs):

@@ -114,24 +114,8 @@ def model_targets(model):
             targets[f'{scope}/batch_norm/beta'] = (bn.offset.shape, bn.offset.assign)
             for stat in ('moving_mean', 'moving_variance'):
                 ema = getattr(bn, stat)
-                targets[f'{scope}/batch_norm/{stat}'] = (ema.average.shape, _ema_setter(ema))
+                targets[f'{scope}/batch_norm/{stat}'] = (ema.average.shape, ema.load)
     return targets
-
-
-def _ema_setter(ema):
-    """Loads a statistic into a Sonnet 2 debiased EMA so it behaves like Sonnet 1's.
-
-    `average` is what inference reads; `hidden` is what training updates; with the
-    counter settled the debiasing divisor is exactly 1, so further training continues
-    from the imported value (hidden -= (hidden - x) * (1 - decay)).
-    """
-
-    def assign(value):
-        ema.average.assign(value)
-        ema._hidden.assign(value)
-        ema._counter.assign(i3d.EMA_SETTLED_COUNTER)
-
-    return assign
 
 
 def canonical_from_deepmind(name):

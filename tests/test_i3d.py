@@ -1,0 +1,223 @@
+"""Tests of the InceptionI3d module: structure, shapes, modes, gradients."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import i3d
+
+RGB_PARAMS = 12_689_984  # DeepMind's RGB Kinetics-400 model (230 checkpoint tensors).
+
+
+def _clip(shape, seed=0):
+    return tf.random.stateless_uniform(shape, (seed, 1), -1.0, 1.0)
+
+
+@pytest.fixture(scope='module')
+def full_224():
+    model = i3d.InceptionI3d(final_endpoint='Predictions')
+    output, end_points = model(_clip((1, 16, 224, 224, 3)), is_training=False)
+    return model, output, end_points
+
+
+def test_valid_endpoints_are_the_originals_in_order():
+    assert i3d.VALID_ENDPOINTS == (
+        'Conv3d_1a_7x7', 'MaxPool3d_2a_3x3', 'Conv3d_2b_1x1', 'Conv3d_2c_3x3',
+        'MaxPool3d_3a_3x3', 'Mixed_3b', 'Mixed_3c', 'MaxPool3d_4a_3x3', 'Mixed_4b',
+        'Mixed_4c', 'Mixed_4d', 'Mixed_4e', 'Mixed_4f', 'MaxPool3d_5a_2x2', 'Mixed_5b',
+        'Mixed_5c', 'Logits', 'Predictions',
+    )  # fmt: skip
+    assert i3d.InceptionI3d.VALID_ENDPOINTS == i3d.VALID_ENDPOINTS
+
+
+def test_unknown_endpoint_raises():
+    with pytest.raises(ValueError, match="Unknown final endpoint 'Mixed_6a'"):
+        i3d.InceptionI3d(final_endpoint='Mixed_6a')
+
+
+def test_endpoint_shapes_at_224(full_224):
+    _, output, end_points = full_224
+    t = 16
+    expected = {
+        'Conv3d_1a_7x7': (1, t // 2, 112, 112, 64),
+        'MaxPool3d_2a_3x3': (1, t // 2, 56, 56, 64),
+        'Conv3d_2b_1x1': (1, t // 2, 56, 56, 64),
+        'Conv3d_2c_3x3': (1, t // 2, 56, 56, 192),
+        'MaxPool3d_3a_3x3': (1, t // 2, 28, 28, 192),
+        'Mixed_3b': (1, t // 2, 28, 28, 256),
+        'Mixed_3c': (1, t // 2, 28, 28, 480),
+        'MaxPool3d_4a_3x3': (1, t // 4, 14, 14, 480),
+        'Mixed_4b': (1, t // 4, 14, 14, 512),
+        'Mixed_4c': (1, t // 4, 14, 14, 512),
+        'Mixed_4d': (1, t // 4, 14, 14, 512),
+        'Mixed_4e': (1, t // 4, 14, 14, 528),
+        'Mixed_4f': (1, t // 4, 14, 14, 832),
+        'MaxPool3d_5a_2x2': (1, t // 8, 7, 7, 832),
+        'Mixed_5b': (1, t // 8, 7, 7, 832),
+        'Mixed_5c': (1, t // 8, 7, 7, 1024),
+        'Logits': (1, 400),
+        'Predictions': (1, 400),
+    }
+    assert list(end_points) == list(i3d.VALID_ENDPOINTS)
+    assert {k: tuple(v.shape) for k, v in end_points.items()} == expected
+    assert output is end_points['Predictions']
+    np.testing.assert_allclose(tf.reduce_sum(output, -1), [1.0], rtol=1e-5)
+
+
+def test_parameter_counts(full_224):
+    model = full_224[0]
+    count = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    assert count == RGB_PARAMS
+    assert len(model.trainable_variables) == 116  # 57 convs + 57 BN offsets + logits w, b
+    flow = i3d.InceptionI3d()
+    flow(_clip((1, 2, 32, 32, 2)), is_training=False)
+    flow_count = sum(int(np.prod(v.shape)) for v in flow.trainable_variables)
+    assert flow_count == RGB_PARAMS - 7 * 7 * 7 * 64  # first conv sees 2 channels
+
+
+def test_variable_names_follow_deepmind_layout(full_224):
+    names = {v.name for v in full_224[0].variables}
+    for name in (
+        'inception_i3d/Conv3d_1a_7x7/conv_3d/w:0',
+        'inception_i3d/Conv3d_1a_7x7/batch_norm/offset:0',
+        'inception_i3d/Mixed_4b/Branch_1/Conv3d_0b_3x3/conv_3d/w:0',
+        'inception_i3d/Mixed_4b/Branch_3/Conv3d_0b_1x1/batch_norm/moving_mean/average:0',
+        'inception_i3d/Mixed_5b/Branch_2/Conv3d_0a_3x3/conv_3d/w:0',  # the kept typo
+        'inception_i3d/Mixed_5c/Branch_2/Conv3d_0b_3x3/conv_3d/w:0',
+        'inception_i3d/Logits/Conv3d_0c_1x1/conv_3d/w:0',
+        'inception_i3d/Logits/Conv3d_0c_1x1/conv_3d/b:0',
+    ):
+        assert name in names
+    assert 'inception_i3d/Mixed_5b/Branch_2/Conv3d_0b_3x3/conv_3d/w:0' not in names
+    # BatchNorm has no trainable scale, like Sonnet 1's default.
+    assert not any('scale' in v.name for v in full_224[0].trainable_variables)
+
+
+def test_batch_norm_settings(full_224):
+    bns = [m for m in full_224[0].submodules if isinstance(m, i3d.snt.BaseBatchNorm)]
+    assert len(bns) == 57
+    for bn in bns:
+        assert bn._eps == 1e-3 and not bn._create_scale and bn._create_offset
+        assert bn.moving_mean._decay == 0.999 and bn.moving_variance._decay == 0.999
+        # Sonnet 1's starting statistics: mean 0, variance 1.
+        np.testing.assert_array_equal(bn.moving_mean.value, np.zeros(bn.moving_mean.value.shape))
+        np.testing.assert_array_equal(bn.moving_variance.value, np.ones(bn.moving_mean.value.shape))
+
+
+@pytest.mark.parametrize('final', ['Conv3d_1a_7x7', 'MaxPool3d_3a_3x3', 'Mixed_4c', 'Mixed_5c'])
+def test_truncation_returns_exactly_endpoints_up_to_final(final):
+    model = i3d.InceptionI3d(final_endpoint=final)
+    out, end_points = model(_clip((1, 8, 32, 32, 3)), is_training=False)
+    assert tuple(end_points) == i3d.VALID_ENDPOINTS[: i3d.VALID_ENDPOINTS.index(final) + 1]
+    assert out is end_points[final]
+    assert 'Logits' not in model.layers
+    created = {v.name.split('/')[1] for v in model.variables}
+    assert created == {e for e in end_points if e in model.layers}
+
+
+def test_spatial_squeeze_off_keeps_singleton_axes():
+    model = i3d.InceptionI3d(num_classes=7, spatial_squeeze=False)
+    out, _ = model(_clip((2, 16, 224, 224, 3)), is_training=False)
+    assert out.shape == (2, 1, 1, 7)
+    squeezed = i3d.InceptionI3d(num_classes=7)
+    squeezed(_clip((1, 2, 32, 32, 3)), is_training=False)
+    for a, b in zip(squeezed.variables, model.variables, strict=True):
+        a.assign(b)
+    out2, _ = squeezed(_clip((2, 16, 224, 224, 3)), is_training=False)
+    np.testing.assert_allclose(out2, tf.squeeze(out, (1, 2)), atol=1e-5)
+
+
+def test_logits_are_time_averaged_pool_of_mixed_5c_when_original_works(full_224):
+    """With >= 2 feature frames the clamped pool is DeepMind's [2,7,7] VALID pool."""
+    model, _, end_points = full_224
+    logits_layer = model.layers['Logits']
+    pooled = tf.nn.avg_pool3d(end_points['Mixed_5c'], (1, 2, 7, 7, 1), (1,) * 5, 'VALID')
+    conv = logits_layer._conv
+    manual = tf.nn.conv3d(pooled, conv.w, (1,) * 5, 'SAME') + conv.b
+    manual = tf.reduce_mean(tf.squeeze(manual, (2, 3)), axis=1)
+    np.testing.assert_allclose(end_points['Logits'], manual, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('shape', [(1, 1, 224, 224, 3), (1, 4, 224, 224, 3), (2, 8, 64, 80, 3)])
+def test_short_or_small_clips_still_give_logits(shape):
+    model = i3d.InceptionI3d()
+    logits, end_points = model(_clip(shape), is_training=False)
+    assert logits.shape == (shape[0], 400)
+    assert np.all(np.isfinite(logits))
+    assert end_points['Mixed_5c'].shape[1] == -(-shape[1] // 8)
+
+
+def test_dropout_only_in_training():
+    model = i3d.InceptionI3d(num_classes=10)
+    x = _clip((2, 8, 32, 32, 3))
+    eval_full, _ = model(x, is_training=False, dropout_keep_prob=1.0)
+    eval_half, _ = model(x, is_training=False, dropout_keep_prob=0.5)
+    np.testing.assert_array_equal(eval_full, eval_half)
+    tf.random.set_seed(1)
+    train_full, _ = model(x, is_training=True, dropout_keep_prob=1.0)
+    train_a, _ = model(x, is_training=True, dropout_keep_prob=0.5)
+    train_b, _ = model(x, is_training=True, dropout_keep_prob=0.5)
+    assert not np.allclose(train_a, train_full)
+    assert not np.allclose(train_a, train_b)
+
+
+def test_batch_norm_train_uses_batch_statistics_and_updates_moving_averages():
+    model = i3d.InceptionI3d(final_endpoint='Conv3d_1a_7x7')
+    x = _clip((2, 4, 16, 16, 3)) * 3.0 + 0.5
+    model(x, is_training=False)  # create variables
+    unit = model.layers['Conv3d_1a_7x7']
+    unit._bn.offset.assign(tf.fill([64], 0.25))
+    before = unit._bn.moving_mean.value.numpy().copy()
+    out_train, _ = model(x, is_training=True)
+    # Batch statistics: before ReLU each channel is standardized, then offset by 0.25.
+    pre = tf.nn.conv3d(x, unit.w, (1, 2, 2, 2, 1), 'SAME')
+    mean, var = tf.nn.moments(pre, (0, 1, 2, 3))
+    expected = tf.nn.relu((pre - mean) / tf.sqrt(var + 1e-3) + 0.25)
+    np.testing.assert_allclose(out_train, expected, atol=1e-4)
+    after = unit._bn.moving_mean.value.numpy()
+    assert not np.allclose(before, after)
+    # Sonnet 1's update from the initial 0: not debiased, one step of (1 - 0.999).
+    np.testing.assert_allclose(after.reshape(-1), mean * (1 - 0.999), rtol=1e-4, atol=1e-7)
+    # Inference uses the moving statistics and leaves them alone.
+    out_eval, _ = model(x, is_training=False)
+    np.testing.assert_array_equal(unit._bn.moving_mean.value.numpy(), after)
+    moving_var = unit._bn.moving_variance.value.numpy().reshape(-1)
+    expected_eval = tf.nn.relu((pre - after.reshape(-1)) / np.sqrt(moving_var + 1e-3) + 0.25)
+    np.testing.assert_allclose(out_eval, expected_eval, atol=1e-4)
+
+
+def test_every_trainable_variable_gets_a_gradient():
+    model = i3d.InceptionI3d(num_classes=5)
+    x = _clip((2, 16, 64, 64, 3))
+    with tf.GradientTape() as tape:
+        logits, _ = model(x, is_training=True, dropout_keep_prob=0.5)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits([1, 3], logits))
+    grads = tape.gradient(loss, model.trainable_variables)
+    assert len(grads) == 116
+    for var, grad in zip(model.trainable_variables, grads, strict=True):
+        assert grad is not None, var.name
+        assert float(tf.reduce_max(tf.abs(grad))) > 0, var.name
+
+
+def test_eager_equals_tf_function():
+    model = i3d.InceptionI3d(num_classes=10)
+    x = _clip((1, 9, 48, 48, 2))
+    eager, eager_points = model(x, is_training=False)
+    graph_fn = tf.function(lambda v: model(v, is_training=False))
+    graph, graph_points = graph_fn(x)
+    np.testing.assert_allclose(eager, graph, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(eager_points['Mixed_4f'], graph_points['Mixed_4f'], atol=1e-5)
+
+
+def test_bfloat16_compute_is_close_to_float32():
+    model = i3d.InceptionI3d(num_classes=10)
+    x = _clip((1, 8, 64, 64, 3))
+    fp32, _ = model(x, is_training=False)
+    bf16_model = i3d.InceptionI3d(num_classes=10, compute_dtype=tf.bfloat16)
+    bf16_model(x, is_training=False)
+    for a, b in zip(bf16_model.variables, model.variables, strict=True):
+        a.assign(b)
+    bf16, end_points = bf16_model(x, is_training=False)
+    assert bf16.dtype == tf.float32 and end_points['Mixed_5c'].dtype == tf.bfloat16
+    assert all(v.dtype == tf.float32 for v in bf16_model.trainable_variables)
+    np.testing.assert_allclose(bf16, fp32, atol=0.05 * float(tf.reduce_max(tf.abs(fp32))))

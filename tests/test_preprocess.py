@@ -1,0 +1,144 @@
+"""The paper's preprocessing: 25 fps by timestamp, resize, crop, scaling, TV-L1 flow."""
+
+import cv2
+import numpy as np
+import pytest
+from conftest import shared_path
+from videos import decode_index, index_frame, index_video, write_video
+
+from preprocess import clips, flow, video
+
+
+@pytest.mark.parametrize(
+    'fps, count, expected',
+    [
+        (30, 60, 50),  # 2 s
+        (29.97, 90, 76),  # 3.003 s -> 75.075 frames, the last partly shown
+        (12, 30, 63),  # 2.5 s -> 62.5
+        (60, 120, 50),  # 2 s
+        (25, 40, 40),
+        (15, 1, 2),  # one frame, shown for 1/15 s
+    ],
+)
+def test_resampled_frame_count_follows_duration(tmp_path, fps, count, expected):
+    path = index_video(tmp_path / 'v.avi', fps, count)
+    frames = video.read_video(path, short_side=None)
+    assert len(frames) == expected
+
+
+@pytest.mark.parametrize('fps', [30, 29.97, 12, 60])
+def test_resampling_picks_the_frame_on_screen(tmp_path, fps):
+    count = int(round(fps * 2))
+    path = index_video(tmp_path / 'v.avi', fps, count)
+    frames = video.read_video(path, short_side=None)
+    picked = [decode_index(f) for f in frames]
+    # Output frame k shows source frame floor(k * fps / 25) (sample-and-hold).
+    expected = [int(np.floor(k * fps / 25 + 1e-9)) for k in range(len(frames))]
+    assert picked == expected
+
+
+def test_clip_bounds_and_frame_cap(tmp_path):
+    path = index_video(tmp_path / 'v.avi', 50, 200)  # 4 s
+    frames = video.read_video(path, start=1.0, end=2.0, short_side=None)
+    assert [decode_index(f) for f in frames] == list(range(50, 100, 2))
+    assert len(video.read_video(path, max_frames=7, short_side=None)) == 7
+
+
+def test_resize_short_side_and_center_crop():
+    frame = np.zeros((100, 300, 3), np.uint8)
+    resized = video.resize_short_side(frame)
+    assert resized.shape == (256, 768, 3)
+    assert video.resize_short_side(np.zeros((600, 400, 3), np.uint8)).shape == (384, 256, 3)
+    clip = np.arange(2 * 256 * 340 * 3).reshape(2, 256, 340, 3)
+    crop = video.center_crop(clip)
+    assert crop.shape == (2, 224, 224, 3)
+    np.testing.assert_array_equal(crop, clip[:, 16:240, 58:282])
+
+
+def test_resize_is_bilinear():
+    frame = np.random.default_rng(0).integers(0, 255, (128, 160, 3), dtype=np.uint8)
+    expected = cv2.resize(frame, (320, 256), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(video.resize_short_side(frame), expected)
+
+
+def test_frames_are_rgb_and_scaled_to_unit_range(tmp_path):
+    bgr = np.zeros((64, 64, 3), np.uint8)
+    bgr[..., 0] = 255  # pure blue in OpenCV's BGR order
+    path = write_video(tmp_path / 'blue.avi', 25, [bgr] * 3)
+    frames = video.read_video(path)
+    assert frames.shape == (3, 256, 256, 3)
+    assert frames[..., 2].mean() > 200 and frames[..., 0].mean() < 50  # RGB: blue is last
+    x = video.rgb_to_model_input(np.array([0, 255], np.uint8))
+    np.testing.assert_allclose(x, [-1.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    'bad, message', [('missing.mp4', 'no such file'), ('junk.mp4', 'cannot open')]
+)
+def test_unreadable_videos_name_the_file(tmp_path, bad, message):
+    path = tmp_path / bad
+    if bad == 'junk.mp4':
+        path.write_bytes(b'this is not a video')
+    with pytest.raises(video.VideoError, match=f'{path}: .*{message}'):
+        video.read_video(str(path))
+
+
+def _texture(size=128, seed=0):
+    rng = np.random.default_rng(seed)
+    noise = rng.uniform(0, 255, (size // 8, size // 8)).astype(np.float32)
+    return cv2.resize(noise, (size, size), interpolation=cv2.INTER_CUBIC).clip(0, 255)
+
+
+@pytest.mark.parametrize('dx, dy', [(3.0, -2.0), (-1.5, 2.5)])
+def test_tvl1_recovers_a_known_translation_with_opencv_sign(dx, dy):
+    image = _texture()
+    shift = np.float32([[1, 0, dx], [0, 1, dy]])
+    moved = cv2.warpAffine(image, shift, image.shape[::-1], borderMode=cv2.BORDER_REFLECT)
+    to_rgb = lambda g: np.repeat(g.astype(np.uint8)[..., None], 3, axis=2)  # noqa: E731
+    fields = flow.tvl1_flow(np.stack([to_rgb(image), to_rgb(moved)]))
+    assert fields.shape == (1, 128, 128, 2)
+    interior = fields[0, 24:-24, 24:-24]
+    # moved(y, x) = image(y - dy, x - dx): content moves by +dx, +dy; OpenCV's flow
+    # maps prev(y, x) to next(y + v, x + u), so u = dx and v = dy.
+    assert np.abs(interior[..., 0] - dx).mean() < 0.25
+    assert np.abs(interior[..., 1] - dy).mean() < 0.25
+    np.testing.assert_allclose(np.median(interior, axis=(0, 1)), [dx, dy], atol=0.25)
+
+
+def test_flow_truncation_scaling_and_quantization_round_trip():
+    values = np.linspace(-30, 30, 2001, dtype=np.float32)
+    np.testing.assert_allclose(flow.flow_to_model_input(values), np.clip(values, -20, 20) / 20)
+    q = flow.quantize(values)
+    assert q.dtype == np.uint8 and q.min() == 0 and q.max() == 255
+    error = np.abs(flow.dequantize(q) - np.clip(values, -20, 20))
+    assert error.max() <= 20 / 255 + 1e-5  # half of the 40/255 px step
+    assert flow.dequantize(np.array([0, 255], np.uint8)).tolist() == [-20.0, 20.0]
+
+
+def test_deepmind_gif_is_decoded_back_to_network_range():
+    rgb = clips.load_gif(shared_path('data', 'v_CricketShot_g04_c01_rgb.gif'), 'rgb')
+    assert rgb.shape == (79, 224, 224, 3) and rgb.min() >= -1 and rgb.max() <= 1
+    assert rgb.min() < -0.9 and rgb.max() > 0.9
+    fl = clips.load_gif(shared_path('data', 'v_CricketShot_g04_c01_flow.gif'), 'flow')
+    assert fl.shape == (79, 224, 224, 2)
+    assert abs(float(np.median(fl))) < 0.01  # mostly still background, stored as 0.5
+
+
+def test_load_streams_for_preprocessed_and_raw_clips(tmp_path):
+    data = np.random.default_rng(0).uniform(-1, 1, (1, 5, 32, 32, 3)).astype(np.float32)
+    np.save(tmp_path / 'c_rgb.npy', data)
+    np.save(tmp_path / 'c_flow.npy', data[..., :2])
+    out = clips.load_streams(str(tmp_path / 'c_rgb.npy'), ['rgb', 'flow'])
+    np.testing.assert_array_equal(out['rgb'], data[0])
+    np.testing.assert_array_equal(out['flow'], data[0, ..., :2])
+    with pytest.raises(
+        video.VideoError, match=r'c_rgb\.npy: has 3 channels; the flow stream needs 2'
+    ):
+        clips.load_streams(str(tmp_path / 'c_rgb.npy'), ['flow'])
+    np.save(tmp_path / 'empty.npy', np.zeros((0, 8, 8, 3), np.float32))
+    with pytest.raises(video.VideoError, match='empty.npy: the clip has no frames'):
+        clips.load_streams(str(tmp_path / 'empty.npy'), ['rgb'])
+    path = write_video(tmp_path / 'v.avi', 25, [index_frame(i) for i in range(4)])
+    raw = clips.load_streams(path, ['rgb', 'flow'], max_frames=3)
+    assert raw['rgb'].shape == (3, 224, 224, 3) and raw['flow'].shape == (2, 224, 224, 2)
+    assert raw['flow'].min() >= -1 and raw['flow'].max() <= 1
