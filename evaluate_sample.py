@@ -46,13 +46,17 @@ flags.DEFINE_string(
 )  # fmt: skip
 flags.DEFINE_string(
     'video', None,
-    'Raw video (.mp4, .avi, ...), DeepMind .gif or .npy. Default: the cricket sample.',
+    'Raw video (.mp4, .avi, ...), shard (.tfrecord), DeepMind .gif or .npy. '
+    'Default: the cricket sample.',
 )  # fmt: skip
 flags.DEFINE_string(
     'flow_video', None,
     'Preprocessed flow .gif/.npy when --video is a preprocessed RGB clip (default: its '
     '*_flow twin). Not needed for raw videos.',
 )  # fmt: skip
+flags.DEFINE_string(
+    'media_id', None, 'When --video is a .tfrecord shard: the video to use (default: first).'
+)
 flags.DEFINE_integer(
     'num_frames', 0, 'Frames to use; 0 = the whole clip up to 250 (paper test protocol).'
 )
@@ -151,7 +155,9 @@ def main(argv):
             video = samples.sample_path(streams[0])
             if len(streams) == 2:
                 flow_video = flow_video or samples.sample_path('flow')
-        inputs = clips.load_streams(video, streams, FLAGS.num_frames, flow_video, _flow_progress)
+        inputs = clips.load_streams(
+            video, streams, FLAGS.num_frames, flow_video, _flow_progress, FLAGS.media_id
+        )
         logits = run(ckpts, inputs, tf.as_dtype(FLAGS.compute_dtype))
         if len(labels) != logits.shape[-1]:
             raise ValueError(

@@ -55,17 +55,53 @@ def load_npy(path, max_frames=None):
     return array[: _frame_limit(max_frames)].astype(np.float32)
 
 
-def from_frames(frames, streams, progress=None):
-    """RGB uint8 frames at 25 fps, short side 256 -> {stream: centre-cropped input}."""
+def from_frames(frames, streams, progress=None, flow=None):
+    """RGB uint8 frames at 25 fps, short side 256 -> {stream: centre-cropped input}.
+
+    Args:
+      frames: uint8 [T, H, W, 3].
+      streams: subset of ('rgb', 'flow').
+      progress: optional callable ticking once per computed flow pair.
+      flow: precomputed pixel flow [T-1, H, W, 2] (from a shard); computed if None.
+    """
     out = {}
     if 'rgb' in streams:
         out['rgb'] = video.rgb_to_model_input(video.center_crop(frames))
     if 'flow' in streams:
-        if len(frames) < 2:
-            raise video.VideoError('optical flow needs at least 2 frames')
-        flow = flow_lib.tvl1_flow(frames, progress)
+        if flow is None:
+            if len(frames) < 2:
+                raise video.VideoError('optical flow needs at least 2 frames')
+            flow = flow_lib.tvl1_flow(frames, progress)
+        if len(flow) == 0:
+            raise video.VideoError('no flow frames (shards built with --flow=false?)')
         out['flow'] = flow_lib.flow_to_model_input(video.center_crop(flow))
     return out
+
+
+def load_shard_example(path, media_id=None):
+    """Decoded (rgb uint8, pixel flow) of one video in a TFRecord shard.
+
+    Args:
+      path: a shard written by preprocess.build_shards.
+      media_id: which video; default: the first.
+
+    Raises:
+      video.VideoError: unreadable shard or no such video.
+    """
+    import tensorflow as tf
+
+    from preprocess import features
+
+    try:
+        for serialized in tf.data.TFRecordDataset(path):
+            if media_id is None or features.media_id(serialized) == media_id:
+                example = features.parse(serialized)
+                return example['rgb'].numpy(), example['flow'].numpy()
+    except (tf.errors.OpError, ValueError) as e:
+        raise video.VideoError(f'{path}: unreadable shard ({type(e).__name__})') from None
+    raise video.VideoError(
+        f'{path}: no video' + (f' with media id {media_id!r}' if media_id else '')
+    )
 
 
 def flow_sibling(path):
@@ -76,16 +112,18 @@ def flow_sibling(path):
     return None
 
 
-def load_streams(path, streams, max_frames=None, flow_path=None, progress=None):
+def load_streams(path, streams, max_frames=None, flow_path=None, progress=None, media_id=None):
     """Loads the inputs of the requested streams for one clip.
 
     Args:
-      path: a raw video, or a preprocessed .gif / .npy of the first stream requested.
+      path: a raw video, a shard (.tfrecord) from preprocess.build_shards, or a
+        preprocessed .gif / .npy of the first stream requested.
       streams: subset of ('rgb', 'flow').
       max_frames: frame cap (default: 250, the paper's test length).
       flow_path: for preprocessed clips, the flow file when `path` is the RGB one;
         defaults to the `*_flow.*` twin of a `*_rgb.*` file.
       progress: optional callable(total) -> callable() ticking once per flow pair.
+      media_id: for a .tfrecord shard, which video (default: the first).
 
     Returns:
       {stream: float32 [T, H, W, C]}.
@@ -94,6 +132,13 @@ def load_streams(path, streams, max_frames=None, flow_path=None, progress=None):
       video.VideoError: unreadable or empty input, or wrong number of channels.
     """
     ext = os.path.splitext(path)[1].lower()
+    limit = _frame_limit(max_frames)
+    if ext == '.tfrecord':
+        frames, flow = load_shard_example(path, media_id)
+        try:
+            return from_frames(frames[:limit], streams, flow=flow[: limit - 1])
+        except video.VideoError as e:
+            raise video.VideoError(f'{path}: {e}') from None
     if ext not in ('.gif', '.npy'):
         frames = video.read_video(path, max_frames=_frame_limit(max_frames))
         tick = progress(len(frames) - 1) if (progress and 'flow' in streams) else None

@@ -23,6 +23,20 @@ def to_gray(frame):
     return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
 
 
+def iter_flow(frames):
+    """Yields TV-L1 flow [H, W, 2] float32 (x, y) between consecutive RGB uint8 frames.
+
+    Streams: holds one grayscale frame at a time, so long videos fit in memory.
+    """
+    algorithm = _tvl1()
+    prev = None
+    for frame in frames:
+        gray = to_gray(frame)
+        if prev is not None:
+            yield algorithm.calc(prev, gray, None)
+        prev = gray
+
+
 def tvl1_flow(frames, progress=None):
     """Flow between consecutive RGB uint8 frames [T, H, W, 3] -> float32 [T-1, H, W, 2].
 
@@ -30,11 +44,9 @@ def tvl1_flow(frames, progress=None):
       frames: RGB uint8 frames.
       progress: optional callable invoked once per computed pair (e.g. a bar update).
     """
-    algorithm = _tvl1()
-    grays = [to_gray(f) for f in frames]
-    out = np.empty((max(0, len(grays) - 1), *grays[0].shape, 2), np.float32)
-    for i in range(len(grays) - 1):
-        out[i] = algorithm.calc(grays[i], grays[i + 1], None)
+    out = np.empty((max(0, len(frames) - 1), *frames.shape[1:3], 2), np.float32)
+    for i, field in enumerate(iter_flow(frames)):
+        out[i] = field
         if progress:
             progress()
     return out
@@ -56,5 +68,10 @@ def quantize(flow):
 
 
 def dequantize(quantized):
-    """uint8 from `quantize` -> pixel flow float32 in [-20, 20]."""
-    return quantized.astype(np.float32) * (2 * FLOW_BOUND / 255.0) - FLOW_BOUND
+    """Levels from `quantize` -> pixel flow in [-20, 20].
+
+    Takes a uint8 numpy array, or a float tensor of levels (so tf.data readers share it).
+    """
+    if isinstance(quantized, np.ndarray):
+        quantized = quantized.astype(np.float32)
+    return quantized * (2 * FLOW_BOUND / 255.0) - FLOW_BOUND

@@ -9,8 +9,12 @@ the 224x224 centre crop (random crop in training) rescaled to [-1, 1].
 import math
 import os
 
-import cv2
-import numpy as np
+# FFmpeg's own messages ("moov atom not found", ...) would interleave with progress bars;
+# decoding problems are reported by our errors instead. Set it yourself to see them.
+os.environ.setdefault('OPENCV_FFMPEG_LOGLEVEL', '-8')
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 
 FPS = 25.0  # Paper: videos are sampled at 25 frames per second.
 SHORT_SIDE = 256  # Paper: frames resized so the smaller side is 256 pixels.
@@ -150,8 +154,8 @@ def to_rgb(frame):
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
-def read_video(path, fps=FPS, start=None, end=None, max_frames=None, short_side=SHORT_SIDE):
-    """Decodes a video into RGB uint8 frames at `fps`, short side `short_side`.
+def iter_video(path, fps=FPS, start=None, end=None, max_frames=None, short_side=SHORT_SIDE):
+    """Yields a video's RGB uint8 frames at `fps`, short side `short_side`, one at a time.
 
     Args:
       path: video file readable by OpenCV (FFmpeg backend).
@@ -160,18 +164,22 @@ def read_video(path, fps=FPS, start=None, end=None, max_frames=None, short_side=
       max_frames: read no more than this many output frames.
       short_side: resize target; None keeps the decoded size.
 
-    Returns:
-      uint8 array [T, H, W, 3].
+    Raises:
+      VideoError: if the file is missing or unreadable.
+    """
+    period = nominal_frame_period(path) if os.path.isfile(path) else None
+    for frame in resample(timed_frames(path), fps, start, end, max_frames, period):
+        frame = to_rgb(frame)
+        yield resize_short_side(frame, short_side) if short_side else frame
+
+
+def read_video(path, fps=FPS, start=None, end=None, max_frames=None, short_side=SHORT_SIDE):
+    """`iter_video` collected into a uint8 array [T, H, W, 3].
 
     Raises:
       VideoError: if the file is missing, unreadable or yields no frame.
     """
-    out = []
-    for frame in resample(
-        timed_frames(path), fps, start, end, max_frames, nominal_frame_period(path)
-    ):
-        frame = to_rgb(frame)
-        out.append(resize_short_side(frame, short_side) if short_side else frame)
+    out = list(iter_video(path, fps, start, end, max_frames, short_side))
     if not out:
         where = '' if start is None and end is None else f' in [{start}, {end}] s'
         raise VideoError(f'{path}: no decodable frames{where}')

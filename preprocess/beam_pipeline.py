@@ -1,0 +1,41 @@
+"""The shard builder as an Apache Beam pipeline, for clusters.
+
+Same per-video function (`shards.process_video`), same shard plan and same atomic
+shard writer as the local pool, so both produce identical shards. Runs on any Beam
+runner: DirectRunner locally, DataflowRunner / FlinkRunner / SparkRunner with their
+options in `--beam_options` (e.g. "--project=p --region=r --temp_location=gs://b/t").
+Input videos and the output prefix must be paths every worker can open.
+"""
+
+import shlex
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from preprocess import shards
+
+
+def _process(task, options):
+    index, position, item = task
+    return index, (position, shards.process_video(item, options))
+
+
+def _write(keyed, prefix, count):
+    index, results = keyed
+    ordered = [result for _, result in sorted(results, key=lambda r: r[0])]
+    return shards.write_shard(prefix, index, count, ordered)
+
+
+def run(prefix, planned, todo, options, runner, beam_options=''):
+    """Processes the unfinished shards `todo` of `planned` with Beam and writes them."""
+    tasks = [(k, position, item) for k in todo for position, item in enumerate(planned[k])]
+    pipeline_options = PipelineOptions(shlex.split(beam_options), runner=runner)
+    with beam.Pipeline(options=pipeline_options) as pipeline:
+        _ = (
+            pipeline
+            | 'Videos' >> beam.Create(tasks)
+            | 'Spread' >> beam.Reshuffle()
+            | 'Process' >> beam.Map(_process, options)
+            | 'ByShard' >> beam.GroupByKey()
+            | 'Write' >> beam.Map(_write, prefix, len(planned))
+        )

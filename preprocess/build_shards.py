@@ -1,0 +1,194 @@
+"""Videos -> 25 fps RGB JPEG + TV-L1 flow -> TFRecord shards of SequenceExamples.
+
+    python -m preprocess.build_shards --source=folder --input_dir=UCF-101/ \
+        --split_file=ucfTrainTestlist/trainlist01.txt --output=data/ucf101/train --num_shards=64
+
+writes `data/ucf101/train-000NN-of-00064.tfrecord` (read them with
+`preprocess.features.parse`), `data/ucf101/train-manifest.jsonl` (one record per video:
+`ok` or `failed` with the reason, frames, fps, seconds) and `data/ucf101/label_map.txt`,
+shows a progress bar (videos/s, frames/s, ETA) and prints a summary. Other sources:
+
+    --source=kinetics --annotations=kinetics400/train.csv --input_dir=kinetics400/videos
+    --source=tfds --tfds_name=ucf101 --tfds_split=train [--tfds_data_dir=...]
+
+Killed runs resume: run the same command again and only unfinished shards are redone.
+`--runner=DirectRunner` (or DataflowRunner, FlinkRunner, SparkRunner with
+`--beam_options`) runs the same per-video function as an Apache Beam pipeline.
+Exit code: 1 if no video succeeded (with --strict: if any failed), else 0.
+"""
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import sys
+import time
+
+import cv2
+from absl import app, flags
+
+from preprocess import shards, sources
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum('source', 'folder', ['folder', 'kinetics', 'tfds'], 'Where videos come from.')
+flags.DEFINE_string('input_dir', None, 'folder: one sub-folder per class; kinetics: the videos.')
+flags.DEFINE_string(
+    'split_file', None, 'folder: UCF101 trainlist/testlist or HMDB51 *_test_splitN.txt (glob).'
+)
+flags.DEFINE_enum('split', 'train', ['train', 'test'], 'Subset of HMDB51 split files.')
+flags.DEFINE_string('annotations', None, 'kinetics: CSV label,youtube_id,time_start,time_end.')
+flags.DEFINE_string('label_map', None, 'kinetics: class names in index order (default: CSV).')
+flags.DEFINE_string('tfds_name', 'ucf101', 'tfds: dataset (or dataset/config) name.')
+flags.DEFINE_string('tfds_split', 'train', 'tfds: split.')
+flags.DEFINE_string('tfds_data_dir', None, 'tfds: data_dir holding the prepared dataset.')
+flags.DEFINE_string('output', None, 'Output prefix, e.g. data/ucf101/train.', required=True)
+flags.DEFINE_integer('num_shards', 16, 'Number of shards (fewer if fewer videos).', lower_bound=1)
+flags.DEFINE_bool('flow', True, 'Compute and store TV-L1 flow (slow: ~1 s per frame pair).')
+flags.DEFINE_integer('jpeg_quality', 100, 'RGB JPEG quality (Google: 100).', 1, 100)
+flags.DEFINE_integer('short_side', 256, 'Resize target of the short side (paper: 256).', 16)
+flags.DEFINE_integer('workers', 0, 'Worker processes for the pool runner; 0 = all cores.', 0)
+flags.DEFINE_string('runner', 'pool', 'pool, or a Beam runner: DirectRunner, DataflowRunner...')
+flags.DEFINE_string('beam_options', '', 'Extra Beam pipeline options, e.g. "--project=p".')
+flags.DEFINE_bool('strict', False, 'Exit with an error if any video failed.')
+flags.DEFINE_bool('overwrite', False, 'Replace outputs written with other settings.')
+
+
+def load_items():
+    """(items, classes) of the chosen source. Raises ValueError with a clear message."""
+    if FLAGS.source == 'tfds':
+        from preprocess import tfds_source
+
+        return tfds_source.items(FLAGS.tfds_name, FLAGS.tfds_split, FLAGS.tfds_data_dir)
+    if not FLAGS.input_dir:
+        raise ValueError(f'--source={FLAGS.source} needs --input_dir')
+    if FLAGS.source == 'folder':
+        return sources.folder_items(FLAGS.input_dir, FLAGS.split_file, FLAGS.split)
+    if not FLAGS.annotations:
+        raise ValueError('--source=kinetics needs --annotations')
+    classes = None
+    if FLAGS.label_map:
+        with open(FLAGS.label_map, encoding='utf-8') as f:
+            classes = [line.strip() for line in f if line.strip()]
+    return sources.kinetics_items(FLAGS.annotations, FLAGS.input_dir, classes)
+
+
+def prepare_output(prefix, classes, config):
+    """Checks or writes the label map and run config; refuses to mix different runs."""
+    folder = os.path.dirname(os.path.abspath(prefix))
+    os.makedirs(folder, exist_ok=True)
+    labels_path = os.path.join(folder, 'label_map.txt')
+    labels = ''.join(f'{c}\n' for c in classes)
+    if os.path.exists(labels_path) and open(labels_path, encoding='utf-8').read() != labels:
+        if not FLAGS.overwrite:
+            raise ValueError(f'{labels_path}: holds other classes; use another folder')
+    config_path = f'{prefix}-config.json'
+    if os.path.exists(config_path):
+        with open(config_path, encoding='utf-8') as f:
+            old = json.load(f)
+        if old != config:
+            if not FLAGS.overwrite:
+                changed = sorted(
+                    k for k in config.keys() | old.keys() if old.get(k) != config.get(k)
+                )
+                raise ValueError(
+                    f'{config_path}: an earlier run used other settings ({", ".join(changed)}); '
+                    'pass --overwrite to replace its shards, or use another --output'
+                )
+            shards.remove_outputs(prefix)
+    shards.write_text_atomic(labels_path, labels)
+    shards.write_text_atomic(config_path, json.dumps(config, indent=1, sort_keys=True))
+
+
+def _init_worker(threads):
+    cv2.setNumThreads(threads)
+
+
+def _process(task):
+    _, item, options = task
+    return shards.process_video(item, options)
+
+
+def run_pool(prefix, planned, todo, options, workers):
+    """Processes the unfinished shards with a local process pool, in shard order."""
+    from tqdm import tqdm
+
+    tasks = [(k, item, options) for k in todo for item in planned[k]]
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context('spawn')  # no fork of a process running TF
+    bar = tqdm(total=len(tasks), unit='video', file=sys.stderr, dynamic_ncols=True)
+    frames, started = 0, time.monotonic()
+    with context.Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
+        pending = {k: [] for k in todo}
+        for (k, _, _), result in zip(tasks, pool.imap(_process, tasks), strict=True):
+            pending[k].append(result)
+            frames += result[0].get('frames', 0)
+            bar.update(1)
+            bar.set_postfix(frames_per_s=f'{frames / (time.monotonic() - started):.1f}')
+            if len(pending[k]) == len(planned[k]):
+                shards.write_shard(prefix, k, len(planned), pending.pop(k))
+    bar.close()
+
+
+def summarize(records, elapsed):
+    ok = [r for r in records if r['status'] == 'ok']
+    failed = [r for r in records if r['status'] != 'ok']
+    frames = sum(r['frames'] for r in ok)
+    seconds = sum(r['seconds'] for r in ok)
+    size = sum(r['bytes'] for r in ok)
+    print(
+        f'{len(ok)} ok, {len(failed)} failed; {frames} frames ({seconds:.1f} s of video), '
+        f'{size / 1e6:.1f} MB of examples; {elapsed:.1f} s'
+    )
+    for r in failed[:10]:
+        print(f'  failed: {r["path"] or r["media_id"]}: {r["reason"]}')
+    if len(failed) > 10:
+        print(f'  ... and {len(failed) - 10} more (see the manifest)')
+    return len(ok), len(failed)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f'Unexpected arguments: {argv[1:]} (write booleans as --flag=false)')
+    started = time.monotonic()
+    options = shards.Options(
+        flow=FLAGS.flow, jpeg_quality=FLAGS.jpeg_quality, short_side=FLAGS.short_side
+    )
+    prefix = FLAGS.output
+    try:
+        items, classes = load_items()
+        if not items:
+            raise ValueError('no videos found')
+        planned = shards.plan(items, FLAGS.num_shards)
+        config = {
+            'options': dataclasses.asdict(options),
+            'num_shards': len(planned),
+            'videos': len(items),
+            'plan_sha256': shards.plan_digest(planned),
+        }
+        prepare_output(prefix, classes, config)
+    except (ValueError, OSError) as e:
+        sys.exit(f'error: {e}')
+    shards.clean_temporaries(prefix)
+    todo = [k for k in range(len(planned)) if not shards.is_done(prefix, k, len(planned))]
+    workers = FLAGS.workers or os.cpu_count() or 1
+    print(
+        f'{len(items)} videos, {len(classes)} classes -> {len(planned)} shards '
+        f'({len(planned) - len(todo)} already done); runner {FLAGS.runner}'
+    )
+    if todo and FLAGS.runner == 'pool':
+        run_pool(prefix, planned, todo, options, workers)
+    elif todo:
+        from preprocess import beam_pipeline
+
+        beam_pipeline.run(prefix, planned, todo, options, FLAGS.runner, FLAGS.beam_options)
+    records = shards.read_records(prefix, len(planned))
+    shards.write_text_atomic(
+        f'{prefix}-manifest.jsonl', ''.join(json.dumps(r, sort_keys=True) + '\n' for r in records)
+    )
+    ok, failed = summarize(records, time.monotonic() - started)
+    if ok == 0 or (FLAGS.strict and failed):
+        sys.exit(1)
+
+
+if __name__ == '__main__':
+    app.run(main)

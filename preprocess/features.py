@@ -1,0 +1,170 @@
+"""The shard schema: one `tf.train.SequenceExample` per video, MediaPipe's keys.
+
+Written by `build_shards`, read by training and `evaluate_sample.py` through `parse`.
+Keys follow MediaPipe's `media_sequence` (Google's released Kinetics pipeline), so its
+readers work on our shards:
+
+context
+  example/id, clip/media_id, clip/data_path      bytes
+  clip/label/index                               int64 list (one label)
+  clip/label/string                              bytes list
+  clip/start/timestamp, clip/end/timestamp       int64, microseconds in the source
+  image/format (JPEG), image/height, image/width, image/channels, image/frame_rate
+  FORWARD_FLOW/image/{format (PNG), height, width, channels, frame_rate}
+  clip/frame_count (RGB frames), clip/source_frame_rate       (ours, not MediaPipe's)
+feature lists
+  image/encoded, image/timestamp                 one JPEG / microsecond time per frame
+  FORWARD_FLOW/image/encoded, .../timestamp      one PNG per consecutive frame pair
+
+Flow frame t is TV-L1 from RGB frame t to t+1 (T frames -> T-1 flows), quantized to
+uint8 over [-20, 20] px (`flow.quantize`) in the R (x) and G (y) channels, B = 0, as in
+MediaPipe's FlowToImageCalculator; decode with `(q / 255 - 0.5) * 40`. PNG rather than
+MediaPipe's JPEG: it is lossless (a JPEG at quality 100 moves flow by up to 0.66 px,
+measured), and `tf.io.decode_jpeg` reads PNG too, so MediaPipe's reader still works.
+"""
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from preprocess import flow as flow_lib
+
+FLOW_PREFIX = 'FORWARD_FLOW/'
+IMAGE_ENCODED = 'image/encoded'
+FLOW_ENCODED = FLOW_PREFIX + 'image/encoded'
+LABEL_INDEX = 'clip/label/index'
+LABEL_STRING = 'clip/label/string'
+MEDIA_ID = 'clip/media_id'
+FRAME_RATE = 'image/frame_rate'
+FRAME_COUNT = 'clip/frame_count'
+
+
+def _bytes(values):
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+
+
+def _ints(values):
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+
+def _floats(values):
+    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+
+
+def encode_rgb(frame, quality):
+    """RGB uint8 frame -> JPEG bytes."""
+    ok, buf = cv2.imencode('.jpg', frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError('JPEG encoding failed')
+    return buf.tobytes()
+
+
+def encode_flow(field):
+    """Pixel flow [H, W, 2] -> PNG bytes of the quantized (x, y, 0) image."""
+    q = flow_lib.quantize(field)
+    image = np.concatenate([q, np.zeros_like(q[..., :1])], axis=-1)
+    ok, buf = cv2.imencode('.png', image[..., ::-1])
+    if not ok:
+        raise ValueError('PNG encoding failed')
+    return buf.tobytes()
+
+
+def make_example(meta, rgb_jpegs, flow_pngs, frame_shape, fps):
+    """Builds the SequenceExample of one video.
+
+    Args:
+      meta: dict with media_id, path, label_index, label_string, start, end (seconds
+        or None), source_fps.
+      rgb_jpegs: JPEG bytes per frame.
+      flow_pngs: PNG bytes per consecutive pair (empty when flow is off).
+      frame_shape: (height, width) of the frames.
+      fps: frame rate of the frames.
+
+    Returns:
+      tf.train.SequenceExample.
+    """
+    height, width = frame_shape
+    start_us = round((meta.get('start') or 0.0) * 1e6)
+    end_us = start_us + round(len(rgb_jpegs) / fps * 1e6)
+    times = [start_us + round(i / fps * 1e6) for i in range(len(rgb_jpegs))]
+    context = {
+        'example/id': _bytes([meta['media_id'].encode()]),
+        MEDIA_ID: _bytes([meta['media_id'].encode()]),
+        'clip/data_path': _bytes([meta['path'].encode()]),
+        LABEL_INDEX: _ints([meta['label_index']]),
+        LABEL_STRING: _bytes([meta['label_string'].encode()]),
+        'clip/start/timestamp': _ints([start_us]),
+        'clip/end/timestamp': _ints([end_us]),
+        FRAME_COUNT: _ints([len(rgb_jpegs)]),
+        'clip/source_frame_rate': _floats([meta.get('source_fps') or 0.0]),
+    }
+    lists = {
+        IMAGE_ENCODED: [_bytes([j]) for j in rgb_jpegs],
+        'image/timestamp': [_ints([t]) for t in times],
+    }
+    for prefix, fmt, present in (('', b'JPEG', True), (FLOW_PREFIX, b'PNG', bool(flow_pngs))):
+        if present:
+            context[prefix + 'image/format'] = _bytes([fmt])
+            context[prefix + 'image/height'] = _ints([height])
+            context[prefix + 'image/width'] = _ints([width])
+            context[prefix + 'image/channels'] = _ints([3])
+            context[prefix + FRAME_RATE] = _floats([fps])
+    if flow_pngs:
+        lists[FLOW_ENCODED] = [_bytes([p]) for p in flow_pngs]
+        lists[FLOW_PREFIX + 'image/timestamp'] = [_ints([t]) for t in times[: len(flow_pngs)]]
+    return tf.train.SequenceExample(
+        context=tf.train.Features(feature=context),
+        feature_lists=tf.train.FeatureLists(
+            feature_list={k: tf.train.FeatureList(feature=v) for k, v in lists.items()}
+        ),
+    )
+
+
+CONTEXT_SPEC = {
+    MEDIA_ID: tf.io.FixedLenFeature((), tf.string),
+    LABEL_INDEX: tf.io.VarLenFeature(tf.int64),
+    LABEL_STRING: tf.io.VarLenFeature(tf.string),
+    FRAME_RATE: tf.io.FixedLenFeature((), tf.float32),
+}
+SEQUENCE_SPEC = {
+    IMAGE_ENCODED: tf.io.FixedLenSequenceFeature((), tf.string),
+    FLOW_ENCODED: tf.io.FixedLenSequenceFeature((), tf.string, allow_missing=True),
+}
+
+
+def media_id(serialized):
+    """The media id of a serialized example, without decoding its frames."""
+    context, _ = tf.io.parse_single_sequence_example(
+        serialized, context_features={MEDIA_ID: CONTEXT_SPEC[MEDIA_ID]}
+    )
+    return context[MEDIA_ID].numpy().decode()
+
+
+def parse(serialized):
+    """Parses one serialized example (works inside tf.data).
+
+    Returns:
+      dict: media_id (string), label (int64), label_string, fps, rgb (uint8
+      [T,H,W,3]), flow (float32 pixel flow [T-1,H,W,2], empty when not stored).
+    """
+    context, lists = tf.io.parse_single_sequence_example(
+        serialized, context_features=CONTEXT_SPEC, sequence_features=SEQUENCE_SPEC
+    )
+    rgb = tf.map_fn(
+        lambda b: tf.io.decode_jpeg(b, channels=3),
+        lists[IMAGE_ENCODED],
+        fn_output_signature=tf.TensorSpec((None, None, 3), tf.uint8),
+    )
+    flow = tf.map_fn(
+        lambda b: tf.io.decode_png(b, channels=3)[..., :2],
+        lists[FLOW_ENCODED],
+        fn_output_signature=tf.TensorSpec((None, None, 2), tf.uint8),
+    )
+    return {
+        'media_id': context[MEDIA_ID],
+        'label': tf.sparse.to_dense(context[LABEL_INDEX])[0],
+        'label_string': tf.sparse.to_dense(context[LABEL_STRING])[0],
+        'fps': context[FRAME_RATE],
+        'rgb': rgb,
+        'flow': flow_lib.dequantize(tf.cast(flow, tf.float32)),
+    }

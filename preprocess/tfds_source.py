@@ -1,0 +1,75 @@
+"""TFDS video datasets (e.g. `ucf101`) as a source of videos, when already prepared.
+
+Nothing is downloaded: an unprepared dataset is a clear error. Each item is one example
+of the split, addressed as `tfds:<name>/<split>[<index>]@<data_dir>` and loaded alone
+(split slicing) by whichever worker processes it. TFDS's ucf101 stores 25 fps frames
+(the default config `ucf101_1_256` already resized to 256x256, aspect not kept; the
+`ucf101/ucf101_1` config keeps the native 320x240), so frames are only resized here.
+"""
+
+import re
+
+import numpy as np
+
+from preprocess import sources, video
+
+_ADDRESS = re.compile(r'tfds:(?P<name>[^@]+)/(?P<split>[^/@\[]+)\[(?P<index>\d+)\]@(?P<dir>.*)')
+
+
+def _builder(name, data_dir):
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir or None)
+    except Exception as e:  # noqa: BLE001 - unknown name or config
+        raise ValueError(f'TFDS dataset {name!r}: {e}') from None
+    if not builder.is_prepared():
+        raise ValueError(
+            f'TFDS dataset {name!r} is not prepared in {builder.data_dir}; prepare it first '
+            f'(e.g. `tfds build {name} --data_dir=...` on a machine with the data) or pass '
+            '--tfds_data_dir'
+        )
+    return builder
+
+
+def items(name, split, data_dir=None):
+    """Items of a prepared TFDS split, with labels read without decoding the videos.
+
+    Raises:
+      ValueError: unknown or unprepared dataset, unknown split.
+    """
+    import tensorflow_datasets as tfds
+
+    builder = _builder(name, data_dir)
+    if split not in builder.info.splits:
+        raise ValueError(
+            f'TFDS dataset {name!r} has no split {split!r}: {list(builder.info.splits)}'
+        )
+    classes = builder.info.features['label'].names
+    dataset = builder.as_dataset(
+        split=split, shuffle_files=False, decoders={'video': tfds.decode.SkipDecoding()}
+    )
+    out = []
+    for index, example in enumerate(dataset.as_numpy_iterator()):
+        label = int(example['label'])
+        address = f'tfds:{name}/{split}[{index}]@{data_dir or ""}'
+        out.append(
+            sources.Item(f'{split}_{index:06d}', address, label, classes[label], tfds_index=index)
+        )
+    return out, list(classes)
+
+
+def frames(item, short_side):
+    """Decoded frames of one TFDS item, resized like every other source."""
+    match = _ADDRESS.fullmatch(item.path)
+    if not match:
+        raise ValueError(f'not a TFDS address: {item.path}')
+    builder = _builder(match['name'], match['dir'])
+    index = int(match['index'])
+    split = f'{match["split"]}[{index}:{index + 1}]'
+    [example] = list(builder.as_dataset(split=split, shuffle_files=False).as_numpy_iterator())
+    clip = np.asarray(example['video'])
+    for frame in clip:  # TFDS frames are RGB already
+        if frame.ndim == 2 or frame.shape[-1] != 3:
+            frame = video.to_rgb(frame)
+        yield video.resize_short_side(frame, short_side) if short_side else frame
