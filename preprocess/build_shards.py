@@ -44,6 +44,7 @@ flags.DEFINE_string('tfds_data_dir', None, 'tfds: data_dir holding the prepared 
 flags.DEFINE_string('output', None, 'Output prefix, e.g. data/ucf101/train.', required=True)
 flags.DEFINE_integer('num_shards', 16, 'Number of shards (fewer if fewer videos).', lower_bound=1)
 flags.DEFINE_bool('flow', True, 'Compute and store TV-L1 flow (slow: ~1 s per frame pair).')
+flags.DEFINE_enum('rgb_format', 'jpeg', ['jpeg', 'png'], 'RGB frames: JPEG (Google) or PNG.')
 flags.DEFINE_integer('jpeg_quality', 100, 'RGB JPEG quality (Google: 100).', 1, 100)
 flags.DEFINE_integer('short_side', 256, 'Resize target of the short side (paper: 256).', 16)
 flags.DEFINE_integer('workers', 0, 'Worker processes for the pool runner; 0 = all cores.', 0)
@@ -151,7 +152,10 @@ def main(argv):
         raise app.UsageError(f'Unexpected arguments: {argv[1:]} (write booleans as --flag=false)')
     started = time.monotonic()
     options = shards.Options(
-        flow=FLAGS.flow, jpeg_quality=FLAGS.jpeg_quality, short_side=FLAGS.short_side
+        flow=FLAGS.flow,
+        rgb_format=FLAGS.rgb_format.upper(),
+        jpeg_quality=FLAGS.jpeg_quality,
+        short_side=FLAGS.short_side,
     )
     prefix = FLAGS.output
     try:

@@ -9,11 +9,12 @@ context
   clip/label/index                               int64 list (one label)
   clip/label/string                              bytes list
   clip/start/timestamp, clip/end/timestamp       int64, microseconds in the source
-  image/format (JPEG), image/height, image/width, image/channels, image/frame_rate
+  image/format (JPEG; PNG with --rgb_format=png), image/height, image/width,
+  image/channels, image/frame_rate
   FORWARD_FLOW/image/{format (PNG), height, width, channels, frame_rate}
   clip/frame_count (RGB frames), clip/source_frame_rate       (ours, not MediaPipe's)
 feature lists
-  image/encoded, image/timestamp                 one JPEG / microsecond time per frame
+  image/encoded, image/timestamp                 one image / microsecond time per frame
   FORWARD_FLOW/image/encoded, .../timestamp      one PNG per consecutive frame pair
 
 Flow frame t is TV-L1 from RGB frame t to t+1 (T frames -> T-1 flows), quantized to
@@ -51,11 +52,14 @@ def _floats(values):
     return tf.train.Feature(float_list=tf.train.FloatList(value=values))
 
 
-def encode_rgb(frame, quality):
-    """RGB uint8 frame -> JPEG bytes."""
-    ok, buf = cv2.imencode('.jpg', frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+def encode_rgb(frame, image_format='JPEG', quality=100):
+    """RGB uint8 frame -> JPEG (Google's choice) or PNG (lossless) bytes."""
+    if image_format == 'PNG':
+        ok, buf = cv2.imencode('.png', frame[..., ::-1])
+    else:
+        ok, buf = cv2.imencode('.jpg', frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
-        raise ValueError('JPEG encoding failed')
+        raise ValueError(f'{image_format} encoding failed')
     return buf.tobytes()
 
 
@@ -69,13 +73,13 @@ def encode_flow(field):
     return buf.tobytes()
 
 
-def make_example(meta, rgb_jpegs, flow_pngs, frame_shape, fps):
+def make_example(meta, rgb_images, flow_pngs, frame_shape, fps, rgb_format='JPEG'):
     """Builds the SequenceExample of one video.
 
     Args:
       meta: dict with media_id, path, label_index, label_string, start, end (seconds
         or None), source_fps.
-      rgb_jpegs: JPEG bytes per frame.
+      rgb_images: encoded bytes per frame, in `rgb_format` ('JPEG' or 'PNG').
       flow_pngs: PNG bytes per consecutive pair (empty when flow is off).
       frame_shape: (height, width) of the frames.
       fps: frame rate of the frames.
@@ -85,8 +89,8 @@ def make_example(meta, rgb_jpegs, flow_pngs, frame_shape, fps):
     """
     height, width = frame_shape
     start_us = round((meta.get('start') or 0.0) * 1e6)
-    end_us = start_us + round(len(rgb_jpegs) / fps * 1e6)
-    times = [start_us + round(i / fps * 1e6) for i in range(len(rgb_jpegs))]
+    end_us = start_us + round(len(rgb_images) / fps * 1e6)
+    times = [start_us + round(i / fps * 1e6) for i in range(len(rgb_images))]
     context = {
         'example/id': _bytes([meta['media_id'].encode()]),
         MEDIA_ID: _bytes([meta['media_id'].encode()]),
@@ -95,14 +99,15 @@ def make_example(meta, rgb_jpegs, flow_pngs, frame_shape, fps):
         LABEL_STRING: _bytes([meta['label_string'].encode()]),
         'clip/start/timestamp': _ints([start_us]),
         'clip/end/timestamp': _ints([end_us]),
-        FRAME_COUNT: _ints([len(rgb_jpegs)]),
+        FRAME_COUNT: _ints([len(rgb_images)]),
         'clip/source_frame_rate': _floats([meta.get('source_fps') or 0.0]),
     }
     lists = {
-        IMAGE_ENCODED: [_bytes([j]) for j in rgb_jpegs],
+        IMAGE_ENCODED: [_bytes([j]) for j in rgb_images],
         'image/timestamp': [_ints([t]) for t in times],
     }
-    for prefix, fmt, present in (('', b'JPEG', True), (FLOW_PREFIX, b'PNG', bool(flow_pngs))):
+    formats = (('', rgb_format.encode(), True), (FLOW_PREFIX, b'PNG', bool(flow_pngs)))
+    for prefix, fmt, present in formats:
         if present:
             context[prefix + 'image/format'] = _bytes([fmt])
             context[prefix + 'image/height'] = _ints([height])
@@ -151,7 +156,7 @@ def parse(serialized):
         serialized, context_features=CONTEXT_SPEC, sequence_features=SEQUENCE_SPEC
     )
     rgb = tf.map_fn(
-        lambda b: tf.io.decode_jpeg(b, channels=3),
+        lambda b: tf.io.decode_jpeg(b, channels=3, dct_method='INTEGER_ACCURATE'),
         lists[IMAGE_ENCODED],
         fn_output_signature=tf.TensorSpec((None, None, 3), tf.uint8),
     )

@@ -33,6 +33,7 @@ class Options:
     """How each video is processed (part of the run's identity for resuming)."""
 
     flow: bool = True
+    rgb_format: str = 'JPEG'  # or 'PNG' (lossless, ~3x larger)
     jpeg_quality: int = 100
     fps: float = video.FPS
     short_side: int = video.SHORT_SIDE
@@ -65,12 +66,12 @@ def process_video(item, options):
         'label_index': item.label_index,
         'label': item.label_string,
     }
-    jpegs, shape = [], None
+    images, shape = [], None
 
     def keep_rgb(frames):
         nonlocal shape
         for frame in frames:
-            jpegs.append(features.encode_rgb(frame, options.jpeg_quality))
+            images.append(features.encode_rgb(frame, options.rgb_format, options.jpeg_quality))
             shape = frame.shape[:2]
             yield frame
 
@@ -82,10 +83,10 @@ def process_video(item, options):
         else:
             for _ in keep_rgb(frames):
                 pass
-        if not jpegs:
+        if not images:
             raise video.VideoError('no decodable frames')
         meta = dataclasses.asdict(item) | {'source_fps': source_fps}
-        example = features.make_example(meta, jpegs, pngs, shape, options.fps)
+        example = features.make_example(meta, images, pngs, shape, options.fps, options.rgb_format)
         serialized = example.SerializeToString(deterministic=True)
     except Exception as e:  # noqa: BLE001 - any failure is recorded, the run goes on
         message = str(e).replace(f'{item.path}: ', '') or traceback.format_exc(limit=1)
@@ -94,11 +95,11 @@ def process_video(item, options):
         return record, None
     record.update(
         status='ok',
-        frames=len(jpegs),
+        frames=len(images),
         flow_frames=len(pngs),
         fps=options.fps,
         source_fps=source_fps,
-        seconds=round(len(jpegs) / options.fps, 3),
+        seconds=round(len(images) / options.fps, 3),
         height=int(shape[0]),
         width=int(shape[1]),
         bytes=len(serialized),

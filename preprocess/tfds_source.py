@@ -41,14 +41,13 @@ def items(name, split, data_dir=None):
     import tensorflow_datasets as tfds
 
     builder = _builder(name, data_dir)
-    if split not in builder.info.splits:
-        raise ValueError(
-            f'TFDS dataset {name!r} has no split {split!r}: {list(builder.info.splits)}'
-        )
     classes = builder.info.features['label'].names
-    dataset = builder.as_dataset(
-        split=split, shuffle_files=False, decoders={'video': tfds.decode.SkipDecoding()}
-    )
+    try:
+        dataset = builder.as_dataset(
+            split=split, shuffle_files=False, decoders={'video': tfds.decode.SkipDecoding()}
+        )
+    except (ValueError, KeyError, AssertionError) as e:
+        raise ValueError(f'TFDS dataset {name!r}, split {split!r}: {e}') from None
     out = []
     for index, example in enumerate(dataset.as_numpy_iterator()):
         label = int(example['label'])
@@ -67,7 +66,10 @@ def frames(item, short_side):
     builder = _builder(match['name'], match['dir'])
     index = int(match['index'])
     split = f'{match["split"]}[{index}:{index + 1}]'
-    [example] = list(builder.as_dataset(split=split, shuffle_files=False).as_numpy_iterator())
+    dataset = builder.as_dataset(split=split, shuffle_files=False).take(1)
+    example = next(dataset.as_numpy_iterator(), None)
+    if example is None:
+        raise ValueError(f'{item.path}: no such example')
     clip = np.asarray(example['video'])
     for frame in clip:  # TFDS frames are RGB already
         if frame.ndim == 2 or frame.shape[-1] != 3:
