@@ -34,3 +34,4 @@ lint: venv
 
 bench: weights
 	$(BIN)/python benchmarks/model_speed.py
+	$(BIN)/python benchmarks/preprocess_speed.py

@@ -68,8 +68,8 @@ def time_forward(variant, frames, runs):
     dtype = tf.bfloat16 if variant == 'bfloat16' else tf.float32
     model = i3d.InceptionI3d(compute_dtype=dtype)
     clip = tf.random.uniform((1, frames, 224, 224, 3), -1, 1)
+    model(clip[:, :8], is_training=False)  # create the variables outside tf.function
     if variant == 'plain ops':
-        model(clip[:, :8], is_training=False)
         forward = tf.function(lambda x: plain_ops_forward(model, x))
     else:
         forward = tf.function(
@@ -87,7 +87,7 @@ def time_forward(variant, frames, runs):
 def top5(compute_dtype, clip):
     model, _ = model_io.load(FLAGS.checkpoint, compute_dtype=compute_dtype)
     logits = model(tf.constant(clip[None]), is_training=False)[0][0].numpy()
-    return list(np.argsort(logits)[::-1][:5]), logits
+    return [int(i) for i in np.argsort(logits)[::-1][:5]], logits
 
 
 def main(argv):

@@ -1,0 +1,93 @@
+"""Preprocessing throughput on a synthetic 10 s, 340x256, 30 fps clip, on this machine.
+
+    python benchmarks/preprocess_speed.py [--pairs=12]
+
+Prints: decode + 25 fps resampling + resize frames/s; TV-L1 pairs/s in one process with
+one OpenCV thread, in one process with all threads, and with one worker process per core
+(the shard builder's default); and the shard bytes per second of video (RGB JPEG q100,
+flow PNG). The clip is a camera-like moving texture with noise, written with the mp4v
+codec; its flow is smoother than real footage, so flow bytes are a lower bound.
+"""
+
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+
+import cv2
+import numpy as np
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from preprocess import features, video  # noqa: E402
+from preprocess import flow as flow_lib  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer('pairs', 12, 'Frame pairs timed per TV-L1 configuration.', lower_bound=2)
+
+
+def make_clip(path, seconds=10, fps=30, size=(340, 256)):
+    rng = np.random.default_rng(0)
+    width, height = size
+    scene = cv2.resize(rng.uniform(0, 255, (40, 80, 3)).astype(np.float32), (width * 2, height))
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps, size)
+    for i in range(seconds * fps):
+        shift = int(3 * i + 10 * np.sin(i / 7))
+        frame = np.roll(scene, shift, axis=1)[:, :width] + rng.normal(0, 4, (height, width, 3))
+        writer.write(np.clip(frame, 0, 255).astype(np.uint8))
+    writer.release()
+
+
+def _flow_pairs(args):
+    frames, threads = args
+    cv2.setNumThreads(threads)
+    return [features.encode_flow(f) for f in flow_lib.iter_flow(frames)]
+
+
+def time_flow(frames, processes, threads):
+    """Seconds per pair for `processes` workers each running `threads` OpenCV threads."""
+    step = (len(frames) - 1) // processes  # consecutive pairs, split between workers
+    chunks = [frames[i * step : (i + 1) * step + 1] for i in range(processes)]
+    pairs = sum(len(c) - 1 for c in chunks)
+    start = time.perf_counter()
+    if processes == 1:
+        encoded = _flow_pairs((frames, threads))
+    else:
+        with multiprocessing.get_context('spawn').Pool(processes) as pool:
+            pool.map(_flow_pairs, [(chunks[0][:2], threads)] * processes)  # start-up
+            start = time.perf_counter()
+            encoded = sum(pool.map(_flow_pairs, [(c, threads) for c in chunks]), [])
+    return (time.perf_counter() - start) / pairs, encoded
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    cores = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, 'clip.mp4')
+        make_clip(path)
+        start = time.perf_counter()
+        frames = video.read_video(path)
+        decode_s = time.perf_counter() - start
+    print(f'clip: 10 s, 340x256 @ 30 fps -> {len(frames)} frames of {frames.shape[1:3]} @ 25 fps')
+    print(f'decode + resample + resize: {len(frames) / decode_s:.0f} frames/s')
+    rgb_bytes = sum(len(features.encode_rgb(f)) for f in frames)
+    sample = frames[: FLAGS.pairs + 1]
+    for processes, threads in ((1, 1), (1, cores), (cores, 1)):
+        per_pair, encoded = time_flow(sample, processes, threads)
+        print(
+            f'TV-L1: {processes} process(es) x {threads} thread(s): {1 / per_pair:.2f} pairs/s '
+            f'({per_pair:.2f} s/pair)'
+        )
+    flow_bytes = np.mean([len(b) for b in encoded]) * (len(frames) - 1)
+    print(
+        f'shard bytes per second of video: RGB {rgb_bytes / 10 / 1e6:.2f} MB/s, '
+        f'flow {flow_bytes / 10 / 1e6:.2f} MB/s'
+    )
+
+
+if __name__ == '__main__':
+    app.run(main)
