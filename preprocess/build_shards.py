@@ -19,7 +19,6 @@ Exit code: 1 if no video succeeded (with --strict: if any failed), else 0.
 
 import dataclasses
 import json
-import multiprocessing
 import os
 import sys
 import time
@@ -27,7 +26,7 @@ import time
 import cv2
 from absl import app, flags
 
-from preprocess import shards, sources
+from preprocess import pool, shards, sources
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('source', 'folder', ['folder', 'kinetics', 'tfds'], 'Where videos come from.')
@@ -109,24 +108,28 @@ def _process(task):
     return shards.process_video(item, options)
 
 
+def _crashed(task):
+    _, item, _ = task
+    return shards.failed_record(item, 'worker process died (decoder crash?)'), None
+
+
 def run_pool(prefix, planned, todo, options, workers):
     """Processes the unfinished shards with a local process pool, in shard order."""
     from tqdm import tqdm
 
     tasks = [(k, item, options) for k in todo for item in planned[k]]
     threads = max(1, (os.cpu_count() or 1) // workers)
-    context = multiprocessing.get_context('spawn')  # no fork of a process running TF
     bar = tqdm(total=len(tasks), unit='video', file=sys.stderr, dynamic_ncols=True)
     frames, started = 0, time.monotonic()
-    with context.Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
-        pending = {k: [] for k in todo}
-        for (k, _, _), result in zip(tasks, pool.imap(_process, tasks), strict=True):
-            pending[k].append(result)
-            frames += result[0].get('frames', 0)
-            bar.update(1)
-            bar.set_postfix(frames_per_s=f'{frames / (time.monotonic() - started):.1f}')
-            if len(pending[k]) == len(planned[k]):
-                shards.write_shard(prefix, k, len(planned), pending.pop(k))
+    pending = {k: [] for k in todo}
+    results = pool.ordered_map(_process, tasks, workers, _crashed, _init_worker, (threads,))
+    for (k, _, _), result in results:
+        pending[k].append(result)
+        frames += result[0].get('frames', 0)
+        bar.set_postfix(frames_per_s=f'{frames / (time.monotonic() - started):.1f}', refresh=False)
+        bar.update(1)
+        if len(pending[k]) == len(planned[k]):
+            shards.write_shard(prefix, k, len(planned), pending.pop(k))
     bar.close()
 
 

@@ -53,6 +53,22 @@ def _frames_of(item, options):
     return frames, (1.0 / period if period else None)
 
 
+def _record(item, status, **fields):
+    """A manifest record: the video's identity, its status and what else is known."""
+    identity = {
+        'media_id': item.media_id,
+        'path': item.path,
+        'label_index': item.label_index,
+        'label': item.label_string,
+    }
+    return identity | {'status': status} | fields
+
+
+def failed_record(item, reason):
+    """The manifest record of a video that could not be processed."""
+    return _record(item, 'failed', reason=reason)
+
+
 def process_video(item, options):
     """Preprocesses one video into a serialized SequenceExample; never raises.
 
@@ -60,12 +76,6 @@ def process_video(item, options):
       (manifest record dict, serialized example bytes or None when it failed).
     """
     started = time.monotonic()
-    record = {
-        'media_id': item.media_id,
-        'path': item.path,
-        'label_index': item.label_index,
-        'label': item.label_string,
-    }
     images, shape = [], None
 
     def keep_rgb(frames):
@@ -90,11 +100,12 @@ def process_video(item, options):
         serialized = example.SerializeToString(deterministic=True)
     except Exception as e:  # noqa: BLE001 - any failure is recorded, the run goes on
         message = str(e).replace(f'{item.path}: ', '') or traceback.format_exc(limit=1)
-        record.update(status='failed', reason=f'{type(e).__name__}: {message}')
+        record = failed_record(item, f'{type(e).__name__}: {message}')
         record['elapsed_s'] = round(time.monotonic() - started, 3)
         return record, None
-    record.update(
-        status='ok',
+    record = _record(
+        item,
+        'ok',
         frames=len(images),
         flow_frames=len(pngs),
         fps=options.fps,

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 
+import cv2
 import numpy as np
 import pytest
 from absl import flags
@@ -131,6 +132,9 @@ def test_errors_are_one_clear_line(tmp_path, tiny_checkpoints):
     empty.write_bytes(b'')
     junk = tmp_path / 'junk.avi'
     junk.write_bytes(os.urandom(2048))
+    no_frames = tmp_path / 'no_frames.avi'
+    writer = cv2.VideoWriter(str(no_frames), cv2.VideoWriter_fourcc(*'MJPG'), 25, (32, 32))
+    writer.release()  # a valid container holding no frame
     flow_npy = tmp_path / 'f.npy'
     np.save(flow_npy, np.zeros((3, 16, 16, 2), np.float32))
     cases = [
@@ -138,6 +142,7 @@ def test_errors_are_one_clear_line(tmp_path, tiny_checkpoints):
         ((rgb, f'--video={tmp_path}/missing.mp4'), 'missing.mp4: no such file'),
         ((rgb, f'--video={empty}'), 'empty.mp4: OpenCV cannot open it'),
         ((rgb, f'--video={junk}'), 'junk.avi: OpenCV cannot open it'),
+        ((rgb, f'--video={no_frames}'), 'no_frames.avi: no decodable frames'),
         ((rgb, f'--video={flow_npy}'), 'f.npy: has 2 channels; the rgb stream needs 3'),
         (
             ('--eval_type=flow', f'--checkpoint={tiny_checkpoints["rgb"]}', f'--video={flow_npy}'),

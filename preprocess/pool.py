@@ -1,0 +1,64 @@
+"""An ordered process-pool map that survives workers dying (e.g. a decoder crash).
+
+`multiprocessing.Pool` waits forever for the result of a task whose worker was killed by
+a signal; `concurrent.futures` reports it as a broken pool instead. Here the tasks that
+were in flight when the pool broke are re-run one by one in fresh single-worker pools,
+so the one that kills its worker is reported through `on_crash` and the others complete.
+"""
+
+import collections
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+
+def _executor(workers, initializer, initargs):
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context('spawn'),  # never fork a process running TF
+        initializer=initializer,
+        initargs=initargs,
+    )
+
+
+def _isolated(fn, task, on_crash, initializer, initargs):
+    with _executor(1, initializer, initargs) as executor:
+        try:
+            return executor.submit(fn, task).result()
+        except BrokenProcessPool:
+            return on_crash(task)
+
+
+def ordered_map(fn, tasks, workers, on_crash, initializer=None, initargs=()):
+    """Yields (task, fn(task)) in task order, computing up to 2 x workers tasks ahead.
+
+    Args:
+      fn: picklable module-level function.
+      tasks: list of picklable tasks.
+      workers: number of processes.
+      on_crash: task -> result to use when the task's worker process dies.
+      initializer, initargs: run once in every worker process.
+    """
+    position = 0
+    while position < len(tasks):
+        window = collections.deque()
+        executor = _executor(workers, initializer, initargs)
+        try:
+            while position < len(tasks) or window:
+                while position < len(tasks) and len(window) < 2 * workers:
+                    task = tasks[position]
+                    window.append((task, executor.submit(fn, task)))
+                    position += 1
+                task, future = window[0]
+                result = future.result()
+                window.popleft()
+                yield task, result
+        except BrokenProcessPool:
+            executor.shutdown(wait=True, cancel_futures=True)
+            for task, future in window:
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    yield task, future.result()  # finished before the pool broke
+                else:
+                    yield task, _isolated(fn, task, on_crash, initializer, initargs)
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
