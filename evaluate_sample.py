@@ -112,20 +112,39 @@ def run(streams_to_ckpt, inputs, compute_dtype=tf.float32):
       float32 logits [num_classes].
 
     Raises:
-      ValueError: on a checkpoint problem or an input the checkpoint cannot take.
+      ValueError: on a checkpoint problem.
     """
     total = None
     for stream, path in streams_to_ckpt.items():
-        model, in_channels = model_io.load(path, compute_dtype=compute_dtype)
-        clip = inputs[stream]
-        if clip.shape[-1] != in_channels:
-            raise ValueError(
-                f'{path}: expects {in_channels}-channel input but the {stream} clip has '
-                f'{clip.shape[-1]} channels (wrong --eval_type or checkpoint?)'
-            )
-        logits, _ = model(tf.constant(clip[None]), is_training=False)
+        model, _ = model_io.load(path, compute_dtype=compute_dtype)
+        logits, _ = model(tf.constant(inputs[stream][None]), is_training=False)
         total = logits[0] if total is None else total + logits[0]
     return total.numpy()
+
+
+def check_checkpoints(streams_to_ckpt, num_labels, label_map):
+    """Fails fast (before decoding a video) on checkpoints that cannot serve the run.
+
+    Raises:
+      ValueError: missing checkpoint, wrong input channels for its stream, class counts
+        that differ between the streams or from the label map.
+    """
+    classes = set()
+    for stream, path in streams_to_ckpt.items():
+        prefix = model_io.resolve(path)
+        num_classes, in_channels = model_io.read_spec(prefix)
+        if in_channels != clips.STREAM_CHANNELS[stream]:
+            raise ValueError(
+                f'{prefix}: expects {in_channels}-channel input, but the {stream} stream has '
+                f'{clips.STREAM_CHANNELS[stream]} (wrong --eval_type or checkpoint?)'
+            )
+        if num_classes is None:
+            raise ValueError(f'{prefix}: checkpoint has no Logits layer')
+        classes.add(num_classes)
+    if len(classes) > 1:
+        raise ValueError(f'the two streams have different numbers of classes: {sorted(classes)}')
+    if num_labels not in classes:
+        raise ValueError(f'{label_map}: {num_labels} labels for a {classes.pop()}-class model')
 
 
 def report(logits, labels, top_k):
@@ -146,9 +165,8 @@ def main(argv):
         ckpts = stream_checkpoints(
             FLAGS.eval_type, FLAGS.checkpoint, FLAGS.rgb_checkpoint, FLAGS.flow_checkpoint
         )
-        for path in ckpts.values():
-            model_io.resolve(path)  # fail before decoding a long video
         labels = read_labels(_in_repo(FLAGS.label_map))
+        check_checkpoints(ckpts, len(labels), FLAGS.label_map)
         streams = list(ckpts)
         video, flow_video = FLAGS.video, FLAGS.flow_video
         if video is None:
@@ -159,10 +177,6 @@ def main(argv):
             video, streams, FLAGS.num_frames, flow_video, _flow_progress, FLAGS.media_id
         )
         logits = run(ckpts, inputs, tf.as_dtype(FLAGS.compute_dtype))
-        if len(labels) != logits.shape[-1]:
-            raise ValueError(
-                f'{FLAGS.label_map}: {len(labels)} labels for a {logits.shape[-1]}-class model'
-            )
     except ValueError as e:
         sys.exit(f'error: {e}')
     print(report(logits, labels, FLAGS.top_k))

@@ -146,7 +146,7 @@ def test_errors_are_one_clear_line(tmp_path, tiny_checkpoints):
         ((rgb, f'--video={flow_npy}'), 'f.npy: has 2 channels; the rgb stream needs 3'),
         (
             ('--eval_type=flow', f'--checkpoint={tiny_checkpoints["rgb"]}', f'--video={flow_npy}'),
-            'expects 3-channel input but the flow clip has 2 channels',
+            'expects 3-channel input, but the flow stream has 2',
         ),
         (
             (rgb, f'--video={flow_npy}', f'--label_map={tmp_path}/labels.txt'),
@@ -158,6 +158,35 @@ def test_errors_are_one_clear_line(tmp_path, tiny_checkpoints):
         assert code == 1 and out == '', args
         assert error.startswith('error: ') and message in error, (args, error)
         assert '\n' not in error
+
+
+def test_checkpoints_are_checked_before_the_video_is_read(tmp_path, tiny_checkpoints):
+    video = f'--video={tmp_path}/would_be_slow_to_decode.mp4'  # never opened
+    code, _, error = _run(video, '--eval_type=flow', f'--checkpoint={tiny_checkpoints["rgb"]}')
+    assert code == 1 and 'expects 3-channel input, but the flow stream has 2' in error
+    kin600 = model_io.save(
+        model_io.build(i3d.InceptionI3d(num_classes=600), 2), str(tmp_path / 'k')
+    )
+    joint = ('--eval_type=joint', f'--rgb_checkpoint={tiny_checkpoints["rgb"]}')
+    code, _, error = _run(video, *joint, f'--flow_checkpoint={kin600}')
+    assert code == 1 and 'different numbers of classes: [400, 600]' in error
+    labels = tmp_path / 'labels.txt'
+    labels.write_text('a\nb\n')
+    code, _, error = _run(video, f'--checkpoint={tiny_checkpoints["rgb"]}', f'--label_map={labels}')
+    assert code == 1 and 'labels.txt: 2 labels for a 400-class model' in error
+
+
+def test_cricket_clip_as_a_raw_video_is_playing_cricket(tmp_path, rgb_weights):
+    """Real frames through the raw-video path (25 fps, resize 256, centre crop 224)."""
+    from preprocess import clips as clip_lib
+
+    gif = clip_lib.load_gif(shared_path('data', 'v_CricketShot_g04_c01_rgb.gif'), 'rgb')
+    frames = np.round((gif + 1) * 127.5).astype(np.uint8)[..., ::-1]  # BGR for OpenCV
+    path = write_video(tmp_path / 'cricket.avi', 25, frames)
+    code, out, _ = _run(f'--video={path}', f'--checkpoint={rgb_weights}', '--top_k=1')
+    assert code == 0
+    prob, logit, name = out.splitlines()[3].split(' ', 2)
+    assert name == 'playing cricket' and float(prob) > 0.9
 
 
 def test_stray_arguments_are_rejected():
