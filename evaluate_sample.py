@@ -7,7 +7,7 @@
 
 prints
 
-    Norm of logits: 83.241631
+    Norm of logits: 83.241676
 
     Top classes and probabilities
     0.98856294 17.640398 playing cricket
@@ -58,7 +58,10 @@ flags.DEFINE_string(
     'media_id', None, 'When --video is a .tfrecord shard: the video to use (default: first).'
 )
 flags.DEFINE_integer(
-    'num_frames', 0, 'Frames to use; 0 = the whole clip up to 250 (paper test protocol).'
+    'num_frames',
+    0,
+    'Frames to use; 0 = the whole clip up to 250 (paper test protocol).',
+    lower_bound=0,
 )
 flags.DEFINE_integer('top_k', 20, 'Number of classes printed.', lower_bound=1)
 flags.DEFINE_string(

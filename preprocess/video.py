@@ -1,7 +1,7 @@
 """Video decoding and the paper's RGB preprocessing, used by every tool in the repo.
 
-Frames are decoded with OpenCV, resampled to 25 fps by timestamp (sample-and-hold:
-output frame k shows the source frame on screen at time k/25 s), resized so the short
+Frames are decoded with OpenCV, resampled to 25 fps by timestamp (output frame k is the
+source frame nearest in time to k/25 s, as in MediaPipe and FFmpeg), resized so the short
 side is 256 with bilinear interpolation, and returned as uint8 RGB. The model input is
 the 224x224 centre crop (random crop in training) rescaled to [-1, 1].
 """
@@ -86,12 +86,18 @@ def nominal_frame_period(path):
     return 1.0 / fps if fps else None
 
 
-def resample(frames, fps=FPS, start=None, end=None, max_frames=None, last_period=None):
-    """Resamples (timestamp, frame) pairs to a constant rate by sample-and-hold.
+def _round_half_up(x):
+    return math.floor(x + 0.5 + _EPS)
 
-    Output frame k is the source frame on screen at time origin + k / fps, where the
-    origin is `start` (or the first frame's time) and the last source frame stays on
-    screen for one frame period. A 10 s clip thus gives 250 frames whatever its rate.
+
+def resample(frames, fps=FPS, start=None, end=None, max_frames=None, last_period=None):
+    """Resamples (timestamp, frame) pairs to a constant rate, nearest frame in time.
+
+    Output frame k is the source frame whose timestamp is nearest to origin + k / fps
+    (ties go to the later frame), where the origin is `start` (or the first frame's
+    time), as MediaPipe's PacketResamplerCalculator and FFmpeg's fps filter do. A clip of
+    duration D (last timestamp + the last frame's duration - origin) gives round(D * fps)
+    frames: 10 s give 250 frames whatever the source rate.
 
     Args:
       frames: iterable of (seconds, frame), timestamps increasing.
@@ -102,37 +108,48 @@ def resample(frames, fps=FPS, start=None, end=None, max_frames=None, last_period
         one-frame video); defaults to one output period.
 
     Yields:
-      frames (the objects passed in, not copies).
+      frames (the objects passed in, not copies), streaming: at most a few are held.
     """
     step = 1.0 / fps
+    limit = math.inf if max_frames is None else max_frames
     origin = prev = prev_ts = None
     period = last_period
-    clip_end = end
-    k = 0
+    chosen = []  # frames picked for outputs emitted .. emitted + len - 1
+    emitted = k = 0
+    stopped_at_end = False
     for ts, frame in frames:
-        if end is not None and ts >= end - _EPS:
-            break
         if origin is None:
             origin = ts if start is None else max(start, ts)
         if prev is not None:
             period = ts - prev_ts
-            while origin + k * step < ts - _EPS:  # `prev` is on screen at these times
-                yield prev
+            middle = (prev_ts + ts) / 2
+            while origin + k * step < middle - _EPS:  # `prev` is the nearer frame
+                chosen.append(prev)
                 k += 1
-                if max_frames is not None and k >= max_frames:
-                    return
+            # The clip lasts at least until this frame (or `end`): these outputs exist.
+            known = _round_half_up(((ts if end is None else min(ts, end)) - origin) * fps)
+            while chosen and emitted < min(known, limit):
+                yield chosen.pop(0)
+                emitted += 1
+            if emitted >= limit:
+                return
         prev, prev_ts = frame, ts
-    else:
-        if prev is not None:
-            video_end = prev_ts + (period or step)
-            clip_end = video_end if end is None else min(end, video_end)
+        if end is not None and ts >= end - _EPS:
+            stopped_at_end = True
+            break
     if prev is None:
         return
-    while origin + k * step < clip_end - _EPS:
-        yield prev
+    clip_end = prev_ts + (period or step)
+    if end is not None and (stopped_at_end or end < clip_end):
+        clip_end = end
+    if clip_end - origin <= _EPS:  # the clip starts after the video ends
+        return
+    count = min(max(1, _round_half_up((clip_end - origin) * fps)), limit)
+    while k < count:  # the last frame is the nearest for all later times
+        chosen.append(prev)
         k += 1
-        if max_frames is not None and k >= max_frames:
-            return
+    for frame in chosen[: max(0, count - emitted)]:
+        yield frame
 
 
 def resize_short_side(frame, short_side=SHORT_SIDE):

@@ -13,7 +13,7 @@ from preprocess import clips, flow, video
     'fps, count, expected',
     [
         (30, 60, 50),  # 2 s
-        (29.97, 90, 76),  # 3.003 s -> 75.075 frames, the last partly shown
+        (29.97, 90, 75),  # 3.003 s -> 75.075 frames
         (12, 30, 63),  # 2.5 s -> 62.5
         (60, 120, 50),  # 2 s
         (25, 40, 40),
@@ -32,8 +32,8 @@ def test_resampling_picks_the_frame_on_screen(tmp_path, fps):
     path = index_video(tmp_path / 'v.avi', fps, count)
     frames = video.read_video(path, short_side=None)
     picked = [decode_index(f) for f in frames]
-    # Output frame k shows source frame floor(k * fps / 25) (sample-and-hold).
-    expected = [int(np.floor(k * fps / 25 + 1e-9)) for k in range(len(frames))]
+    # Output frame k is the source frame nearest to k / 25 s: round(k * fps / 25).
+    expected = [min(int(np.floor(k * fps / 25 + 0.5)), count - 1) for k in range(len(frames))]
     assert picked == expected
 
 
@@ -42,6 +42,8 @@ def test_clip_bounds_and_frame_cap(tmp_path):
     frames = video.read_video(path, start=1.0, end=2.0, short_side=None)
     assert [decode_index(f) for f in frames] == list(range(50, 100, 2))
     assert len(video.read_video(path, max_frames=7, short_side=None)) == 7
+    with pytest.raises(video.VideoError, match=r'no decodable frames in \[5.0, 6.0\] s'):
+        video.read_video(path, start=5.0, end=6.0)
 
 
 def test_resize_short_side_and_center_crop():
