@@ -4,6 +4,12 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 WEIGHTS := checkpoints/rgb_scratch/model
+# Where GitHub is out of reach but the project's reference data sits beside the repo
+# (as on CI), take DeepMind's sample clip from there instead of downloading it.
+SHARED_SAMPLES := $(wildcard ../shared/reference/kinetics-i3d/data)
+ifneq ($(SHARED_SAMPLES),)
+export I3D_SAMPLE_DIR ?= $(abspath $(SHARED_SAMPLES))
+endif
 
 .PHONY: setup venv weights sample test lint bench
 
@@ -33,5 +39,5 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 bench: weights
-	$(BIN)/python benchmarks/model_speed.py
+	$(BIN)/python benchmarks/model_speed.py --checkpoint=$(WEIGHTS)
 	$(BIN)/python benchmarks/preprocess_speed.py
