@@ -102,9 +102,9 @@ def test_tvl1_recovers_a_known_translation_with_opencv_sign(dx, dy):
     interior = fields[0, 24:-24, 24:-24]
     # moved(y, x) = image(y - dy, x - dx): content moves by +dx, +dy; OpenCV's flow
     # maps prev(y, x) to next(y + v, x + u), so u = dx and v = dy.
-    assert np.abs(interior[..., 0] - dx).mean() < 0.25
-    assert np.abs(interior[..., 1] - dy).mean() < 0.25
-    np.testing.assert_allclose(np.median(interior, axis=(0, 1)), [dx, dy], atol=0.25)
+    # Every interior pixel within 0.25 px (measured: ~0.03 px).
+    assert np.abs(interior[..., 0] - dx).max() < 0.25
+    assert np.abs(interior[..., 1] - dy).max() < 0.25
 
 
 def test_flow_truncation_scaling_and_quantization_round_trip():
