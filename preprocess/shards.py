@@ -46,11 +46,11 @@ def _frames_of(item, options):
         return tfds_source.frames(item, options.short_side), None
     if not item.path:
         raise video.VideoError('video not found')
-    period = video.nominal_frame_period(item.path) if os.path.isfile(item.path) else None
-    frames = video.iter_video(
-        item.path, options.fps, item.start, item.end, short_side=options.short_side
+    source_fps, timed = video.open_video(item.path)
+    frames = video.paper_frames(
+        timed, source_fps, options.fps, item.start, item.end, short_side=options.short_side
     )
-    return frames, (1.0 / period if period else None)
+    return frames, source_fps
 
 
 def _record(item, status, **fields):

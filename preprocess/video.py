@@ -44,11 +44,14 @@ def _valid_fps(fps):
     return fps if (fps and math.isfinite(fps) and 0 < fps <= 1000) else None
 
 
-def timed_frames(path):
-    """Yields (timestamp in seconds, BGR uint8 frame) for every decodable frame.
+def open_video(path):
+    """Opens a video for decoding.
 
-    Timestamps are the container's presentation times; where they are missing or not
-    increasing, the previous timestamp plus one nominal frame period is used.
+    Returns:
+      (the container's frame rate, or None when its metadata has no valid rate;
+       iterator of (timestamp in seconds, BGR uint8 frame) over every decodable frame).
+      Timestamps are the container's presentation times; where they are missing or not
+      increasing, the previous timestamp plus one nominal frame period is used.
 
     Raises:
       VideoError: if the file does not exist or OpenCV cannot open it.
@@ -56,10 +59,15 @@ def timed_frames(path):
     if not os.path.isfile(path):
         raise VideoError(f'{path}: no such file')
     cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        cap.release()
+        raise VideoError(f'{path}: OpenCV cannot open it as a video')
+    fps = _valid_fps(cap.get(cv2.CAP_PROP_FPS))
+    return fps, _timed_frames(cap, 1.0 / (fps or FPS))
+
+
+def _timed_frames(cap, period):
     try:
-        if not cap.isOpened():
-            raise VideoError(f'{path}: OpenCV cannot open it as a video')
-        period = 1.0 / (_valid_fps(cap.get(cv2.CAP_PROP_FPS)) or FPS)
         last = None
         while True:
             ok, frame = cap.read()
@@ -74,16 +82,6 @@ def timed_frames(path):
             yield ts, frame
     finally:
         cap.release()
-
-
-def nominal_frame_period(path):
-    """1 / the container's frame rate, or None when the metadata has no valid rate."""
-    cap = cv2.VideoCapture(path)
-    try:
-        fps = _valid_fps(cap.get(cv2.CAP_PROP_FPS))
-    finally:
-        cap.release()
-    return 1.0 / fps if fps else None
 
 
 def _round_half_up(x):
@@ -171,6 +169,22 @@ def to_rgb(frame):
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
+def paper_frames(timed, source_fps, fps=FPS, start=None, end=None, max_frames=None,
+                 short_side=SHORT_SIDE):  # fmt: skip
+    """(timestamp, BGR frame) pairs -> RGB uint8 frames at `fps`, short side `short_side`.
+
+    Args:
+      timed: from `open_video`.
+      source_fps: the container's rate (how long a lone last frame lasts), or None.
+      fps, start, end, max_frames: as in `resample`.
+      short_side: resize target; None keeps the decoded size.
+    """
+    last_period = 1.0 / source_fps if source_fps else None
+    for frame in resample(timed, fps, start, end, max_frames, last_period):
+        frame = to_rgb(frame)
+        yield resize_short_side(frame, short_side) if short_side else frame
+
+
 def iter_video(path, fps=FPS, start=None, end=None, max_frames=None, short_side=SHORT_SIDE):
     """Yields a video's RGB uint8 frames at `fps`, short side `short_side`, one at a time.
 
@@ -184,10 +198,8 @@ def iter_video(path, fps=FPS, start=None, end=None, max_frames=None, short_side=
     Raises:
       VideoError: if the file is missing or unreadable.
     """
-    period = nominal_frame_period(path) if os.path.isfile(path) else None
-    for frame in resample(timed_frames(path), fps, start, end, max_frames, period):
-        frame = to_rgb(frame)
-        yield resize_short_side(frame, short_side) if short_side else frame
+    source_fps, timed = open_video(path)
+    yield from paper_frames(timed, source_fps, fps, start, end, max_frames, short_side)
 
 
 def read_video(path, fps=FPS, start=None, end=None, max_frames=None, short_side=SHORT_SIDE):
