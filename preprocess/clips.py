@@ -132,20 +132,25 @@ def load_streams(path, streams, max_frames=None, flow_path=None, progress=None, 
       video.VideoError: unreadable or empty input, or wrong number of channels.
     """
     ext = os.path.splitext(path)[1].lower()
+    if ext in ('.gif', '.npy'):
+        return _load_preprocessed(path, ext, streams, max_frames, flow_path)
     limit = _frame_limit(max_frames)
+    flow, tick = None, None
     if ext == '.tfrecord':
         frames, flow = load_shard_example(path, media_id)
-        try:
-            return from_frames(frames[:limit], streams, flow=flow[: limit - 1])
-        except video.VideoError as e:
-            raise video.VideoError(f'{path}: {e}') from None
-    if ext not in ('.gif', '.npy'):
-        frames = video.read_video(path, max_frames=_frame_limit(max_frames))
-        tick = progress(len(frames) - 1) if (progress and 'flow' in streams) else None
-        try:
-            return from_frames(frames, streams, tick)
-        except video.VideoError as e:
-            raise video.VideoError(f'{path}: {e}') from None
+        frames, flow = frames[:limit], flow[: limit - 1]
+    else:
+        frames = video.read_video(path, max_frames=limit)
+        if progress and 'flow' in streams:
+            tick = progress(len(frames) - 1)
+    try:
+        return from_frames(frames, streams, tick, flow)
+    except video.VideoError as e:
+        raise video.VideoError(f'{path}: {e}') from None
+
+
+def _load_preprocessed(path, ext, streams, max_frames, flow_path):
+    """DeepMind-style .gif / .npy clips, one file per stream."""
     paths = dict(zip(streams, [path, flow_path or flow_sibling(path)], strict=False))
     out = {}
     for stream, stream_path in paths.items():
