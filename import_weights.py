@@ -105,7 +105,8 @@ def model_targets(model):
     for module in model.submodules:
         if not isinstance(module, i3d.Unit3D):
             continue
-        scope = module.w.name[len(root) : -len('/conv_3d/w:0')]
+        # Below the model's scope, whatever encloses it (e.g. DeepMind's `RGB/`).
+        scope = module.w.name.split(root, 1)[-1][: -len('/conv_3d/w:0')]
         targets[f'{scope}/conv_3d/w'] = (module.w.shape, module.w.assign)
         if module._use_bias:
             targets[f'{scope}/conv_3d/b'] = (module.b.shape, module.b.assign)

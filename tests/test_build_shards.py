@@ -18,7 +18,7 @@ from conftest import REPO
 from videos import index_video, write_video
 
 import i3d
-from preprocess import clips, shards, sources, video
+from preprocess import clips, features, shards, sources, video
 from preprocess import flow as flow_lib
 
 
@@ -288,14 +288,11 @@ def test_shards_parse_with_plain_tf_data_and_hold_the_paper_preprocessing(tmp_pa
     )
     assert np.abs(flow.numpy() - np.clip(direct, -20, 20)).max() <= 20 / 255 + 1e-4
     # The shared reader gives the same.
-    from preprocess import features
-
-    parsed = features.parse(
-        next(iter(tf.data.TFRecordDataset(f'{prefix}-00000-of-00001.tfrecord')))
-    )
-    np.testing.assert_array_equal(parsed['rgb'], rgb)
-    np.testing.assert_allclose(parsed['flow'], flow, atol=1e-4)
-    assert int(parsed['label']) == 0
+    shard = tf.data.TFRecordDataset(f'{prefix}-00000-of-00001.tfrecord')
+    for parsed in (features.parse(next(iter(shard))), next(iter(shard.map(features.parse)))):
+        np.testing.assert_array_equal(parsed['rgb'], rgb)  # eagerly and inside tf.data
+        np.testing.assert_allclose(parsed['flow'], flow, atol=1e-4)
+        assert int(parsed['label']) == 0 and parsed['media_id'] == b'walk/w'
 
 
 # -- evaluate_sample: raw video vs its shard ------------------------------------------------
