@@ -4,9 +4,10 @@
 
 Prints: decode + 25 fps resampling + resize frames/s; TV-L1 pairs/s in one process with
 one OpenCV thread, in one process with all threads, and with one worker process per core
-(the shard builder's default); and the shard bytes per second of video (RGB JPEG q100,
-flow PNG). The clip is a camera-like moving texture with noise, written with the mp4v
-codec; its flow is smoother than real footage, so flow bytes are a lower bound.
+(the shard builder's default); the shard bytes per second of video (RGB JPEG q100,
+flow PNG); and how far storing the quantized flow as JPEG q100 instead of PNG would move
+it. The clip is a camera-like moving texture with noise, written with the mp4v codec;
+its flow is smoother than real footage, so flow bytes are a lower bound.
 """
 
 import multiprocessing
@@ -62,6 +63,18 @@ def time_flow(frames, processes, threads):
     return (time.perf_counter() - start) / pairs, encoded
 
 
+def jpeg_flow_error(pngs):
+    """Max |flow change| in px if the quantized flow images were JPEG q100, not PNG."""
+    worst = 0.0
+    for png in pngs:
+        image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+        _, jpeg = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, 100])
+        lossy = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+        levels = np.abs(lossy[..., 1:].astype(int) - image[..., 1:].astype(int))  # G, R: y, x
+        worst = max(worst, float(levels.max()) * 2 * flow_lib.FLOW_BOUND / 255)
+    return worst
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
@@ -83,6 +96,7 @@ def main(argv):
             f'({per_pair:.2f} s/pair)'
         )
     flow_bytes = np.mean([len(b) for b in encoded]) * (len(frames) - 1)
+    print(f'flow as JPEG q100 instead of PNG: max error {jpeg_flow_error(encoded):.2f} px')
     print(
         f'shard bytes per second of video: RGB {rgb_bytes / 10 / 1e6:.2f} MB/s, '
         f'flow {flow_bytes / 10 / 1e6:.2f} MB/s'

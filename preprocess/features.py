@@ -20,8 +20,10 @@ feature lists
 Flow frame t is TV-L1 from RGB frame t to t+1 (T frames -> T-1 flows), quantized to
 uint8 over [-20, 20] px (`flow.quantize`) in the R (x) and G (y) channels, B = 0, as in
 MediaPipe's FlowToImageCalculator; decode with `(q / 255 - 0.5) * 40`. PNG rather than
-MediaPipe's JPEG: it is lossless (a JPEG at quality 100 moves flow by up to 0.66 px,
-measured), and `tf.io.decode_jpeg` reads PNG too, so MediaPipe's reader still works.
+MediaPipe's JPEG: it is lossless (a JPEG at quality 100 with 4:2:0 chroma moves flow by
+pixels at motion edges, since x and y sit in colour channels; see
+benchmarks/preprocess_speed.py), and `tf.io.decode_jpeg` reads PNG too, so MediaPipe's
+reader still works.
 """
 
 import cv2
