@@ -46,7 +46,7 @@ def _frames_of(item, options):
         return tfds_source.frames(item, options.short_side), None
     if not item.path:
         raise video.VideoError('video not found')
-    source_fps, timed = video.open_video(item.path)
+    source_fps, timed = video.open_video(item.path, item.start)
     frames = video.paper_frames(
         timed, source_fps, options.fps, item.start, item.end, short_side=options.short_side
     )

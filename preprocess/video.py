@@ -34,6 +34,7 @@ VIDEO_EXTENSIONS = (
 
 
 _EPS = 1e-6  # seconds; timestamps closer than this are equal (float rounding)
+SEEK_MARGIN_S = 1.0  # seek this far before a clip's start, then decode forward
 
 
 class VideoError(ValueError):
@@ -44,12 +45,18 @@ def _valid_fps(fps):
     return fps if (fps and math.isfinite(fps) and 0 < fps <= 1000) else None
 
 
-def open_video(path):
-    """Opens a video for decoding.
+def open_video(path, start=None):
+    """Opens a video for decoding, from about `start` seconds when given.
+
+    Args:
+      path: video file.
+      start: the caller needs frames from this time on; decoding begins with a seek to
+        SEEK_MARGIN_S before it (long Kinetics sources), or at the beginning if the seek
+        fails or overshoots.
 
     Returns:
       (the container's frame rate, or None when its metadata has no valid rate;
-       iterator of (timestamp in seconds, BGR uint8 frame) over every decodable frame).
+       iterator of (timestamp in seconds, BGR uint8 frame) over the decodable frames).
       Timestamps are the container's presentation times; where they are missing or not
       increasing, the previous timestamp plus one nominal frame period is used.
 
@@ -63,12 +70,24 @@ def open_video(path):
         cap.release()
         raise VideoError(f'{path}: OpenCV cannot open it as a video')
     fps = _valid_fps(cap.get(cv2.CAP_PROP_FPS))
-    return fps, _timed_frames(cap, 1.0 / (fps or FPS))
+    period = 1.0 / (fps or FPS)
+    if start is not None and start > SEEK_MARGIN_S:
+        if cap.set(cv2.CAP_PROP_POS_MSEC, (start - SEEK_MARGIN_S) * 1000.0):
+            ok, frame = cap.read()
+            ts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if ok and frame is not None and math.isfinite(ts) and 0 <= ts <= start:
+                return fps, _timed_frames(cap, period, first=(ts, frame))
+        cap.release()  # no usable seek: decode from the beginning
+        cap = cv2.VideoCapture(path)
+    return fps, _timed_frames(cap, period)
 
 
-def _timed_frames(cap, period):
+def _timed_frames(cap, period, first=None):
     try:
         last = None
+        if first is not None:
+            last = first[0]
+            yield first
         while True:
             ok, frame = cap.read()
             if not ok or frame is None:
@@ -198,7 +217,7 @@ def iter_video(path, fps=FPS, start=None, end=None, max_frames=None, short_side=
     Raises:
       VideoError: if the file is missing or unreadable.
     """
-    source_fps, timed = open_video(path)
+    source_fps, timed = open_video(path, start)
     yield from paper_frames(timed, source_fps, fps, start, end, max_frames, short_side)
 
 

@@ -46,6 +46,15 @@ def test_clip_bounds_and_frame_cap(tmp_path):
         video.read_video(path, start=5.0, end=6.0)
 
 
+@pytest.mark.parametrize('codec, ext', [('MJPG', 'avi'), ('mp4v', 'mp4')])
+def test_clip_deep_into_a_long_video_seeks_and_keeps_exact_frames(tmp_path, codec, ext):
+    path = index_video(tmp_path / f'long.{ext}', 25, 250, codec=codec)  # 10 s
+    frames = video.read_video(path, start=7.0, end=8.0, short_side=None)
+    assert [decode_index(f) for f in frames] == list(range(175, 200))
+    first = next(video.iter_video(path, start=5.52, short_side=None))
+    assert decode_index(first) == 138  # 5.52 s * 25 fps
+
+
 def test_resize_short_side_and_center_crop():
     frame = np.zeros((100, 300, 3), np.uint8)
     resized = video.resize_short_side(frame)
