@@ -26,7 +26,7 @@ import tensorflow as tf
 from absl import app, flags
 
 import model_io
-from preprocess import clips, samples
+from preprocess import clips, samples, sources
 
 REPO_DIR = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CHECKPOINTS = {
@@ -78,14 +78,6 @@ def _in_repo(path):
     if os.path.isabs(path) or os.path.exists(path) or os.path.exists(path + '.index'):
         return path
     return os.path.join(REPO_DIR, path)
-
-
-def read_labels(path):
-    try:
-        with open(path, encoding='utf-8') as f:
-            return [line.strip() for line in f if line.strip()]
-    except OSError as e:
-        raise ValueError(f'{path}: cannot read label map ({e.strerror})') from None
 
 
 def stream_checkpoints(eval_type, checkpoint, rgb_checkpoint, flow_checkpoint):
@@ -168,7 +160,7 @@ def main(argv):
         ckpts = stream_checkpoints(
             FLAGS.eval_type, FLAGS.checkpoint, FLAGS.rgb_checkpoint, FLAGS.flow_checkpoint
         )
-        labels = read_labels(_in_repo(FLAGS.label_map))
+        labels = sources.read_label_map(_in_repo(FLAGS.label_map))
         check_checkpoints(ckpts, len(labels), FLAGS.label_map)
         streams = list(ckpts)
         video, flow_video = FLAGS.video, FLAGS.flow_video

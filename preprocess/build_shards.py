@@ -65,10 +65,7 @@ def load_items():
         return sources.folder_items(FLAGS.input_dir, FLAGS.split_file, FLAGS.split)
     if not FLAGS.annotations:
         raise ValueError('--source=kinetics needs --annotations')
-    classes = None
-    if FLAGS.label_map:
-        with open(FLAGS.label_map, encoding='utf-8') as f:
-            classes = [line.strip() for line in f if line.strip()]
+    classes = sources.read_label_map(FLAGS.label_map) if FLAGS.label_map else None
     return sources.kinetics_items(FLAGS.annotations, FLAGS.input_dir, classes)
 
 

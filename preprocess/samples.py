@@ -35,11 +35,9 @@ class SampleError(ValueError):
 
 
 def sha256(path):
-    digest = hashlib.sha256()
+    """Hex SHA-256 of a file, read in blocks."""
     with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, 'sha256').hexdigest()
 
 
 def download(url, dest, expected_sha256):

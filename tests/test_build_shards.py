@@ -336,7 +336,7 @@ def _evaluate_logits(video_path, *args, checkpoint):
          f'--checkpoint={checkpoint}', *args],
         cwd=REPO, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    labels = [line.strip() for line in open(os.path.join(REPO, 'data', 'label_map.txt'))]
+    labels = sources.read_label_map(os.path.join(REPO, 'data', 'label_map.txt'))
     logits = {
         row.split(' ', 2)[2]: float(row.split(' ')[1]) for row in result.stdout.splitlines()[3:]
     }

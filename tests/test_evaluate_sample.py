@@ -22,7 +22,7 @@ from videos import index_frame, write_video
 import evaluate_sample
 import i3d
 import model_io
-from preprocess import samples
+from preprocess import samples, sources
 
 FLAGS = flags.FLAGS
 
@@ -86,7 +86,7 @@ def test_report_format_matches_deepmind():
 
 
 def test_label_map_is_kinetics_400():
-    labels = evaluate_sample.read_labels(os.path.join(REPO, 'data', 'label_map.txt'))
+    labels = sources.read_label_map(os.path.join(REPO, 'data', 'label_map.txt'))
     assert len(labels) == 400 and labels[0] == 'abseiling' and labels == sorted(labels)
     with open(shared_path('data', 'label_map.txt')) as f:
         assert labels == [line.strip() for line in f if line.strip()]
