@@ -75,7 +75,7 @@ def prepare_output(prefix, classes, config):
     os.makedirs(folder, exist_ok=True)
     labels_path = os.path.join(folder, 'label_map.txt')
     labels = ''.join(f'{c}\n' for c in classes)
-    if os.path.exists(labels_path) and open(labels_path, encoding='utf-8').read() != labels:
+    if os.path.exists(labels_path) and sources.read_label_map(labels_path) != list(classes):
         if not FLAGS.overwrite:
             raise ValueError(f'{labels_path}: holds other classes; use another folder')
     config_path = f'{prefix}-config.json'
