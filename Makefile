@@ -39,5 +39,5 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 bench: weights
-	$(BIN)/python benchmarks/model_speed.py --checkpoint=$(WEIGHTS)
-	$(BIN)/python benchmarks/preprocess_speed.py
+	$(BIN)/python -m benchmarks.model_speed --checkpoint=$(WEIGHTS)
+	$(BIN)/python -m benchmarks.preprocess_speed

@@ -26,9 +26,9 @@ import tensorflow as tf
 from absl import app, flags
 
 import model_io
-from preprocess import clips, samples, sources
+from common import files
+from preprocess import model_inputs, samples, sources
 
-REPO_DIR = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CHECKPOINTS = {
     'rgb': os.path.join('checkpoints', 'rgb_scratch', 'model'),
     'flow': os.path.join('checkpoints', 'flow_imagenet', 'model'),
@@ -77,7 +77,7 @@ def _in_repo(path):
     """Relative default paths are looked up in the repository if not in the cwd."""
     if os.path.isabs(path) or os.path.exists(path) or os.path.exists(path + '.index'):
         return path
-    return os.path.join(REPO_DIR, path)
+    return files.repo_path(path)
 
 
 def stream_checkpoints(eval_type, checkpoint, rgb_checkpoint, flow_checkpoint):
@@ -128,10 +128,10 @@ def check_checkpoints(streams_to_ckpt, num_labels, label_map):
     for stream, path in streams_to_ckpt.items():
         prefix = model_io.resolve(path)
         num_classes, in_channels = model_io.read_spec(prefix)
-        if in_channels != clips.STREAM_CHANNELS[stream]:
+        if in_channels != model_inputs.STREAM_CHANNELS[stream]:
             raise ValueError(
                 f'{prefix}: expects {in_channels}-channel input, but the {stream} stream has '
-                f'{clips.STREAM_CHANNELS[stream]} (wrong --eval_type or checkpoint?)'
+                f'{model_inputs.STREAM_CHANNELS[stream]} (wrong --eval_type or checkpoint?)'
             )
         if num_classes is None:
             raise ValueError(f'{prefix}: checkpoint has no Logits layer')
@@ -168,7 +168,7 @@ def main(argv):
             video = samples.sample_path(streams[0])
             if len(streams) == 2:
                 flow_video = flow_video or samples.sample_path('flow')
-        inputs = clips.load_streams(
+        inputs = model_inputs.load_streams(
             video, streams, FLAGS.num_frames, flow_video, _flow_progress, FLAGS.media_id
         )
         logits = run(ckpts, inputs, tf.as_dtype(FLAGS.compute_dtype))

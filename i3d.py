@@ -130,18 +130,28 @@ def _max_pool(x, window, stride):
     return tf.nn.max_pool3d(x, (1, *window, 1), (1, *stride, 1), padding='SAME')
 
 
+# The names of tracked attributes below (`_bn`, `_units`, `_branches`, `_conv`, `layers`)
+# are part of the checkpoint format (`tf.train.Checkpoint` keys such as
+# `model/layers/Logits/_conv/w`): renaming one breaks every saved checkpoint, so they stay
+# as they are and the public names are properties. tests/test_model_io.py pins them.
+
+
 class Unit3D(snt.Module):
-    """Conv3D (SAME, no bias) -> BatchNorm (offset only) -> ReLU, as in DeepMind's Unit3D."""
+    """Conv3D (SAME, no bias) -> BatchNorm (offset only) -> ReLU, as in DeepMind's Unit3D.
+
+    Not `snt.Conv3D`: that creates its kernel in the input's dtype, and bfloat16 compute
+    must keep float32 variables.
+    """
 
     def __init__(
         self,
-        output_channels,
-        kernel_shape=(1, 1, 1),
-        stride=(1, 1, 1),
+        output_channels: int,
+        kernel_shape: tuple[int, int, int] = (1, 1, 1),
+        stride: tuple[int, int, int] = (1, 1, 1),
         activation_fn=tf.nn.relu,
-        use_batch_norm=True,
-        use_bias=False,
-        name='unit_3d',
+        use_batch_norm: bool = True,
+        use_bias: bool = False,
+        name: str = 'unit_3d',
     ):
         super().__init__(name=name)
         self._output_channels = output_channels
@@ -149,9 +159,25 @@ class Unit3D(snt.Module):
         self._stride = tuple(stride)
         self._activation_fn = activation_fn
         self._use_bias = use_bias
-        self._bn = None
-        if use_batch_norm:
-            self._bn = batch_norm()
+        self._bn = batch_norm() if use_batch_norm else None
+
+    @property
+    def kernel_shape(self) -> tuple[int, int, int]:
+        return self._kernel_shape
+
+    @property
+    def stride(self) -> tuple[int, int, int]:
+        return self._stride
+
+    @property
+    def use_bias(self) -> bool:
+        """Whether the convolution has a bias `b` (only the Logits unit)."""
+        return self._use_bias
+
+    @property
+    def batch_norm(self) -> snt.BaseBatchNorm | None:
+        """The BatchNorm after the convolution (`offset`, `moving_mean`, ...), or None."""
+        return self._bn
 
     @snt.once
     def _create_variables(self, inputs):
@@ -169,7 +195,7 @@ class Unit3D(snt.Module):
             if self._use_bias:
                 self.b = tf.Variable(tf.zeros((self._output_channels,)), name='b')
 
-    def __call__(self, inputs, is_training):
+    def __call__(self, inputs: tf.Tensor, is_training: bool) -> tf.Tensor:
         self._create_variables(inputs)
         dtype = inputs.dtype
         net = tf.nn.conv3d(inputs, tf.cast(self.w, dtype), (1, *self._stride, 1), padding='SAME')
@@ -186,12 +212,20 @@ class Unit3D(snt.Module):
 class Branch(snt.Module):
     """A chain of units, optionally behind a 3x3x3 stride-1 max pool (Inception branch 3)."""
 
-    def __init__(self, units, pool_first=False, name='branch'):
+    def __init__(self, units, pool_first: bool = False, name: str = 'branch'):
         super().__init__(name=name)
         self._pool_first = pool_first
         self._units = [Unit3D(c, k, name=n) for n, c, k in units]
 
-    def __call__(self, inputs, is_training):
+    @property
+    def pool_first(self) -> bool:
+        return self._pool_first
+
+    @property
+    def units(self) -> tuple[Unit3D, ...]:
+        return tuple(self._units)
+
+    def __call__(self, inputs: tf.Tensor, is_training: bool) -> tf.Tensor:
         net = _max_pool(inputs, (3, 3, 3), (1, 1, 1)) if self._pool_first else inputs
         for unit in self._units:
             net = unit(net, is_training)
@@ -201,7 +235,7 @@ class Branch(snt.Module):
 class MixedBlock(snt.Module):
     """Inception block: four branches concatenated on channels."""
 
-    def __init__(self, channels, name):
+    def __init__(self, channels: tuple[int, ...], name: str):
         super().__init__(name=name)
         b0, b1a, b1b, b2a, b2b, b3 = channels
         # The released checkpoints name Mixed_5b's second 3x3 conv `Conv3d_0a_3x3`
@@ -220,14 +254,21 @@ class MixedBlock(snt.Module):
             Branch([('Conv3d_0b_1x1', b3, (1, 1, 1))], pool_first=True, name='Branch_3'),
         ]
 
-    def __call__(self, inputs, is_training):
+    @property
+    def branches(self) -> tuple[Branch, ...]:
+        return tuple(self._branches)
+
+    def __call__(self, inputs: tf.Tensor, is_training: bool) -> tf.Tensor:
         return tf.concat([b(inputs, is_training) for b in self._branches], axis=4)
 
 
 class Logits(snt.Module):
     """Average pool [2,7,7] VALID -> dropout -> 1x1x1 conv with bias -> mean over time."""
 
-    def __init__(self, num_classes, spatial_squeeze, name='Logits'):
+    # Checkpoint key of the classifier kernel below the model's key (see the note above).
+    KERNEL_KEY = 'layers/Logits/_conv/w'
+
+    def __init__(self, num_classes: int, spatial_squeeze: bool, name: str = 'Logits'):
         super().__init__(name=name)
         self._spatial_squeeze = spatial_squeeze
         self._conv = Unit3D(
@@ -238,7 +279,14 @@ class Logits(snt.Module):
             name='Conv3d_0c_1x1',
         )
 
-    def __call__(self, inputs, is_training, dropout_keep_prob):
+    @property
+    def conv(self) -> Unit3D:
+        """The classifier: a 1x1x1 convolution with bias `b`, no BatchNorm."""
+        return self._conv
+
+    def __call__(
+        self, inputs: tf.Tensor, is_training: bool, dropout_keep_prob: float = 1.0
+    ) -> tf.Tensor:
         # Clamp the window to the feature map: the original fails on clips shorter than
         # 9 frames (kinetics-i3d #80); for larger inputs the window is unchanged.
         window = [
@@ -256,6 +304,20 @@ class Logits(snt.Module):
         return tf.reduce_mean(logits, axis=1)
 
 
+# Every stage of InceptionI3d is called as stage(net, is_training, dropout_keep_prob).
+def _pool_stage(window, stride):
+    return lambda net, is_training, dropout_keep_prob: _max_pool(net, window, stride)
+
+
+def _layer_stage(layer):
+    return lambda net, is_training, dropout_keep_prob: layer(net, is_training)
+
+
+def _softmax_stage(net, is_training, dropout_keep_prob):
+    del is_training, dropout_keep_prob
+    return tf.nn.softmax(net)
+
+
 class InceptionI3d(snt.Module):
     """Inception-v1 I3D (Carreira & Zisserman 2017), truncatable at any endpoint.
 
@@ -263,14 +325,16 @@ class InceptionI3d(snt.Module):
     """
 
     VALID_ENDPOINTS = VALID_ENDPOINTS
+    # Checkpoint key of the first kernel below the model's key (its input channels).
+    FIRST_KERNEL_KEY = 'layers/Conv3d_1a_7x7/w'
 
     def __init__(
         self,
-        num_classes=400,
-        spatial_squeeze=True,
-        final_endpoint='Logits',
-        name='inception_i3d',
-        compute_dtype=tf.float32,
+        num_classes: int = 400,
+        spatial_squeeze: bool = True,
+        final_endpoint: str = 'Logits',
+        name: str = 'inception_i3d',
+        compute_dtype: tf.DType = tf.float32,
     ):
         """Builds the layers up to `final_endpoint`.
 
@@ -294,27 +358,71 @@ class InceptionI3d(snt.Module):
         self._num_classes = num_classes
         self._final_endpoint = final_endpoint
         self._compute_dtype = tf.as_dtype(compute_dtype)
-        self._endpoints = VALID_ENDPOINTS[: VALID_ENDPOINTS.index(final_endpoint) + 1]
-        # Only modules with variables live here; pools and Predictions are stateless.
+        # Only modules with variables live in `layers`; every endpoint is a stage.
         self.layers = {}
-        for endpoint in self._endpoints:
-            if endpoint in STEM_CONVS:
+        stages = []
+        for endpoint in VALID_ENDPOINTS[: VALID_ENDPOINTS.index(final_endpoint) + 1]:
+            if endpoint in POOLS:
+                stage = _pool_stage(*POOLS[endpoint])
+            elif endpoint in STEM_CONVS:
                 channels, kernel, stride = STEM_CONVS[endpoint]
                 self.layers[endpoint] = Unit3D(channels, kernel, stride, name=endpoint)
+                stage = _layer_stage(self.layers[endpoint])
             elif endpoint in MIXED_CHANNELS:
                 self.layers[endpoint] = MixedBlock(MIXED_CHANNELS[endpoint], name=endpoint)
+                stage = _layer_stage(self.layers[endpoint])
             elif endpoint == 'Logits':
-                self.layers[endpoint] = Logits(num_classes, spatial_squeeze)
+                self.layers[endpoint] = stage = Logits(num_classes, spatial_squeeze)
+            else:  # Predictions
+                stage = _softmax_stage
+            stages.append((endpoint, stage))
+        self._stages = tuple(stages)
 
     @property
-    def final_endpoint(self):
+    def final_endpoint(self) -> str:
         return self._final_endpoint
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
         return self._num_classes
 
-    def __call__(self, inputs, is_training, dropout_keep_prob=1.0):
+    @property
+    def compute_dtype(self) -> tf.DType:
+        return self._compute_dtype
+
+    def named_units(self):
+        """Yields (scope, Unit3D) for every convolution, in DeepMind's naming and order.
+
+        Scopes are those of DeepMind's checkpoints below `inception_i3d/`, e.g.
+        `Conv3d_1a_7x7`, `Mixed_4b/Branch_1/Conv3d_0b_3x3`, `Logits/Conv3d_0c_1x1`.
+        """
+        for endpoint, layer in self.layers.items():
+            if isinstance(layer, Unit3D):
+                yield endpoint, layer
+            elif isinstance(layer, MixedBlock):
+                for branch in layer.branches:
+                    for unit in branch.units:
+                        yield f'{endpoint}/{branch.name}/{unit.name}', unit
+            else:
+                yield f'{endpoint}/{layer.conv.name}', layer.conv
+
+    @property
+    def logits_variables(self) -> tuple[tf.Variable, tf.Variable]:
+        """The classifier's (w, b): what a new head replaces and a frozen backbone trains.
+
+        Raises:
+          ValueError: if the model is truncated before Logits or not built yet.
+        """
+        if 'Logits' not in self.layers:
+            raise ValueError(f'{self.name} ends at {self._final_endpoint}: no Logits layer')
+        conv = self.layers['Logits'].conv
+        if not hasattr(conv, 'w'):
+            raise ValueError(f'{self.name}: call the model once to create its variables')
+        return conv.w, conv.b
+
+    def __call__(
+        self, inputs: tf.Tensor, is_training: bool, dropout_keep_prob: float = 1.0
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """Runs the network.
 
         Args:
@@ -327,14 +435,7 @@ class InceptionI3d(snt.Module):
         """
         net = tf.cast(inputs, self._compute_dtype)
         end_points = {}
-        for endpoint in self._endpoints:
-            if endpoint in POOLS:
-                net = _max_pool(net, *POOLS[endpoint])
-            elif endpoint == 'Logits':
-                net = self.layers[endpoint](net, is_training, dropout_keep_prob)
-            elif endpoint == 'Predictions':
-                net = tf.nn.softmax(net)
-            else:
-                net = self.layers[endpoint](net, is_training)
+        for endpoint, stage in self._stages:
+            net = stage(net, is_training, dropout_keep_prob)
             end_points[endpoint] = net
         return net, end_points

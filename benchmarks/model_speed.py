@@ -1,6 +1,6 @@
 """Forward-pass speed of InceptionI3d on one 64-frame 224x224 RGB clip, on this machine.
 
-    python benchmarks/model_speed.py [--runs=5] [--checkpoint=checkpoints/rgb_scratch/model]
+    python -m benchmarks.model_speed [--runs=5] [--checkpoint=checkpoints/rgb_scratch/model]
 
 Prints the median seconds per clip and clips/s (inside `tf.function`, after a warm-up)
 for: the Sonnet model in float32 and bfloat16; the same network written as plain TF ops
@@ -11,18 +11,15 @@ available, the top-5 classes of both precisions on that clip and their overlap.
 
 import os
 import statistics
-import sys
 import time
 
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import i3d  # noqa: E402
-import model_io  # noqa: E402
-from preprocess import clips, samples  # noqa: E402
+import i3d
+import model_io
+from preprocess import model_inputs, samples
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('runs', 5, 'Timed runs per precision (after one warm-up).')
@@ -35,9 +32,9 @@ def plain_ops_forward(model, x):
 
     def unit(module, net, stride=(1, 1, 1)):
         net = tf.nn.conv3d(net, module.w, (1, *stride, 1), 'SAME')
-        if module._bn is None:
+        if module.batch_norm is None:
             return net + module.b
-        bn = module._bn
+        bn = module.batch_norm
         inv = tf.math.rsqrt(bn.moving_variance.value + i3d.BN_EPS)
         return tf.nn.relu((net - bn.moving_mean.value) * inv + bn.offset)
 
@@ -51,16 +48,16 @@ def plain_ops_forward(model, x):
             net = unit(layer, net, i3d.STEM_CONVS[name][2])
         else:
             branches = []
-            for branch in layer._branches:
+            for branch in layer.branches:
                 out = net
-                if branch._pool_first:
+                if branch.pool_first:
                     out = tf.nn.max_pool3d(out, (1, 3, 3, 3, 1), (1,) * 5, 'SAME')
-                for u in branch._units:
+                for u in branch.units:
                     out = unit(u, out)
                 branches.append(out)
             net = tf.concat(branches, axis=4)
     net = tf.nn.avg_pool3d(net, (1, *i3d.LOGITS_POOL, 1), (1,) * 5, 'VALID')
-    logits = unit(model.layers['Logits']._conv, net)
+    logits = unit(model.layers['Logits'].conv, net)
     return tf.reduce_mean(tf.squeeze(logits, (2, 3)), axis=1)
 
 
@@ -98,7 +95,7 @@ def main(argv):
         seconds = time_forward(variant, FLAGS.frames, FLAGS.runs)
         print(f'{variant}: median {seconds:.3f} s/clip, {1 / seconds:.2f} clips/s')
     try:
-        clip = clips.load_gif(samples.sample_path('rgb'), 'rgb')
+        clip = model_inputs.load_gif(samples.sample_path('rgb'), 'rgb')
         (fp32, l32), (bf16, l16) = top5(tf.float32, clip), top5(tf.bfloat16, clip)
     except ValueError as e:
         print(f'top-5 check skipped: {e}')

@@ -1,6 +1,6 @@
 """Preprocessing throughput on a synthetic 10 s, 340x256, 30 fps clip, on this machine.
 
-    python benchmarks/preprocess_speed.py [--pairs=12]
+    python -m benchmarks.preprocess_speed [--pairs=12]
 
 Prints: decode + 25 fps resampling + resize frames/s; TV-L1 pairs/s in one process with
 one OpenCV thread, in one process with all threads, and with one worker process per core
@@ -12,7 +12,6 @@ its flow is smoother than real footage, so flow bytes are a lower bound.
 
 import multiprocessing
 import os
-import sys
 import tempfile
 import time
 
@@ -20,10 +19,8 @@ import cv2
 import numpy as np
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from preprocess import features, video  # noqa: E402
-from preprocess import flow as flow_lib  # noqa: E402
+from preprocess import flow as flow_lib
+from preprocess import schema, video
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('pairs', 12, 'Frame pairs timed per TV-L1 configuration.', lower_bound=2)
@@ -44,7 +41,7 @@ def make_clip(path, seconds=10, fps=30, size=(340, 256)):
 def _flow_pairs(args):
     frames, threads = args
     cv2.setNumThreads(threads)
-    return [features.encode_flow(f) for f in flow_lib.iter_flow(frames)]
+    return [schema.encode_flow(f) for f in flow_lib.iter_flow(frames)]
 
 
 def time_flow(frames, processes, threads):
@@ -87,7 +84,7 @@ def main(argv):
         decode_s = time.perf_counter() - start
     print(f'clip: 10 s, 340x256 @ 30 fps -> {len(frames)} frames of {frames.shape[1:3]} @ 25 fps')
     print(f'decode + resample + resize: {len(frames) / decode_s:.0f} frames/s')
-    rgb_bytes = sum(len(features.encode_rgb(f)) for f in frames)
+    rgb_bytes = sum(len(schema.encode_rgb(f)) for f in frames)
     sample = frames[: FLAGS.pairs + 1]
     for processes, threads in ((1, 1), (1, cores), (cores, 1)):
         per_pair, encoded = time_flow(sample, processes, threads)

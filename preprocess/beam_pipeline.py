@@ -1,7 +1,7 @@
 """The shard builder as an Apache Beam pipeline, for clusters.
 
-Same per-video function (`shards.process_video`), same shard plan and same atomic
-shard writer as the local pool, so both produce identical shards. Runs on any Beam
+Same tasks (`build_shards.plan_tasks`), per-video function (`per_video.process_video`)
+and atomic shard writer as the local pool, so both produce identical shards. Runs on any Beam
 runner: DirectRunner locally, DataflowRunner / FlinkRunner / SparkRunner with their
 options in `--beam_options` (e.g. "--project=p --region=r --temp_location=gs://b/t").
 Input videos and the output prefix must be paths every worker can open.
@@ -12,12 +12,11 @@ import shlex
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from preprocess import shards
+from preprocess import per_video, shards
 
 
 def _process(task, options):
-    index, position, item = task
-    return index, (position, shards.process_video(item, options))
+    return task.shard, (task.position, per_video.process_video(task.item, options))
 
 
 def _write(keyed, prefix, count):
@@ -26,9 +25,8 @@ def _write(keyed, prefix, count):
     return shards.write_shard(prefix, index, count, ordered)
 
 
-def run(prefix, planned, todo, options, runner, beam_options=''):
-    """Processes the unfinished shards `todo` of `planned` with Beam and writes them."""
-    tasks = [(k, position, item) for k in todo for position, item in enumerate(planned[k])]
+def run(prefix, planned, tasks, options, runner, beam_options=''):
+    """Processes `tasks` (the videos of the unfinished shards of `planned`) with Beam."""
     pipeline_options = PipelineOptions(shlex.split(beam_options), runner=runner)
     with beam.Pipeline(options=pipeline_options) as pipeline:
         _ = (

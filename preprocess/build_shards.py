@@ -4,7 +4,7 @@
         --split_file=ucfTrainTestlist/trainlist01.txt --output=data/ucf101/train --num_shards=64
 
 writes `data/ucf101/train-000NN-of-00064.tfrecord` (read them with
-`preprocess.features.parse`), `data/ucf101/train-manifest.jsonl` (one record per video:
+`preprocess.schema.parse`), `data/ucf101/train-manifest.jsonl` (one record per video:
 `ok` or `failed` with the reason, frames, fps, seconds) and `data/ucf101/label_map.txt`,
 shows a progress bar (videos/s, frames/s, ETA) and prints a summary. Other sources:
 
@@ -18,6 +18,7 @@ Exit code: 1 if no video succeeded (with --strict: if any failed), else 0.
 """
 
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -26,7 +27,8 @@ import time
 import cv2
 from absl import app, flags
 
-from preprocess import pool, shards, sources
+from common import files
+from preprocess import per_video, pool, shards, sources
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('source', 'folder', ['folder', 'kinetics', 'tfds'], 'Where videos come from.')
@@ -53,37 +55,51 @@ flags.DEFINE_bool('strict', False, 'Exit with an error if any video failed.')
 flags.DEFINE_bool('overwrite', False, 'Replace outputs written with other settings.')
 
 
-def load_items():
-    """(items, classes) of the chosen source. Raises ValueError with a clear message."""
-    if FLAGS.source == 'tfds':
+def load_items(
+    source,
+    input_dir=None,
+    split_file=None,
+    split='train',
+    annotations=None,
+    label_map=None,
+    tfds_name=None,
+    tfds_split=None,
+    tfds_data_dir=None,
+):
+    """(items, classes) of the chosen source (values of the flags of the same names).
+
+    Raises:
+      ValueError: a missing argument for the source, or the source's own errors.
+    """
+    if source == 'tfds':
         from preprocess import tfds_source
 
-        return tfds_source.items(FLAGS.tfds_name, FLAGS.tfds_split, FLAGS.tfds_data_dir)
-    if not FLAGS.input_dir:
-        raise ValueError(f'--source={FLAGS.source} needs --input_dir')
-    if FLAGS.source == 'folder':
-        return sources.folder_items(FLAGS.input_dir, FLAGS.split_file, FLAGS.split)
-    if not FLAGS.annotations:
+        return tfds_source.items(tfds_name, tfds_split, tfds_data_dir)
+    if not input_dir:
+        raise ValueError(f'--source={source} needs --input_dir')
+    if source == 'folder':
+        return sources.folder_items(input_dir, split_file, split)
+    if not annotations:
         raise ValueError('--source=kinetics needs --annotations')
-    classes = sources.read_label_map(FLAGS.label_map) if FLAGS.label_map else None
-    return sources.kinetics_items(FLAGS.annotations, FLAGS.input_dir, classes)
+    classes = sources.read_label_map(label_map) if label_map else None
+    return sources.kinetics_items(annotations, input_dir, classes)
 
 
-def prepare_output(prefix, classes, config):
+def prepare_output(prefix, classes, config, overwrite=False):
     """Checks or writes the label map and run config; refuses to mix different runs."""
     folder = os.path.dirname(os.path.abspath(prefix))
     os.makedirs(folder, exist_ok=True)
     labels_path = os.path.join(folder, 'label_map.txt')
     labels = ''.join(f'{c}\n' for c in classes)
     if os.path.exists(labels_path) and sources.read_label_map(labels_path) != list(classes):
-        if not FLAGS.overwrite:
+        if not overwrite:
             raise ValueError(f'{labels_path}: holds other classes; use another folder')
     config_path = f'{prefix}-config.json'
     if os.path.exists(config_path):
         with open(config_path, encoding='utf-8') as f:
             old = json.load(f)
         if old != config:
-            if not FLAGS.overwrite:
+            if not overwrite:
                 changed = sorted(
                     k for k in config.keys() | old.keys() if old.get(k) != config.get(k)
                 )
@@ -92,41 +108,47 @@ def prepare_output(prefix, classes, config):
                     'pass --overwrite to replace its shards, or use another --output'
                 )
             shards.remove_outputs(prefix)
-    shards.write_text_atomic(labels_path, labels)
-    shards.write_text_atomic(config_path, json.dumps(config, indent=1, sort_keys=True))
+    files.write_atomic(labels_path, labels)
+    files.write_atomic(config_path, json.dumps(config, indent=1, sort_keys=True))
 
 
 def _init_worker(threads):
     cv2.setNumThreads(threads)
 
 
-def _process(task):
-    _, item, options = task
-    return shards.process_video(item, options)
+def _process(options, task):
+    return per_video.process_video(task.item, options)
 
 
 def _crashed(task):
-    _, item, _ = task
-    return shards.failed_record(item, 'worker process died (decoder crash?)'), None
+    return per_video.failed_record(task.item, 'worker process died (decoder crash?)'), None
+
+
+def plan_tasks(planned, todo):
+    """The videos of the unfinished shards `todo`, in shard order."""
+    return [
+        per_video.Task(k, position, item) for k in todo for position, item in enumerate(planned[k])
+    ]
 
 
 def run_pool(prefix, planned, todo, options, workers):
     """Processes the unfinished shards with a local process pool, in shard order."""
     from tqdm import tqdm
 
-    tasks = [(k, item, options) for k in todo for item in planned[k]]
+    tasks = plan_tasks(planned, todo)
     threads = max(1, (os.cpu_count() or 1) // workers)
     bar = tqdm(total=len(tasks), unit='video', file=sys.stderr, dynamic_ncols=True)
     frames, started = 0, time.monotonic()
     pending = {k: [] for k in todo}
-    results = pool.ordered_map(_process, tasks, workers, _crashed, _init_worker, (threads,))
-    for (k, _, _), result in results:
-        pending[k].append(result)
+    process = functools.partial(_process, options)
+    results = pool.ordered_map(process, tasks, workers, _crashed, _init_worker, (threads,))
+    for task, result in results:
+        pending[task.shard].append(result)
         frames += result[0].get('frames', 0)
         bar.set_postfix(frames_per_s=f'{frames / (time.monotonic() - started):.1f}', refresh=False)
         bar.update(1)
-        if len(pending[k]) == len(planned[k]):
-            shards.write_shard(prefix, k, len(planned), pending.pop(k))
+        if len(pending[task.shard]) == len(planned[task.shard]):
+            shards.write_shard(prefix, task.shard, len(planned), pending.pop(task.shard))
     bar.close()
 
 
@@ -151,7 +173,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f'Unexpected arguments: {argv[1:]} (write booleans as --flag=false)')
     started = time.monotonic()
-    options = shards.Options(
+    options = per_video.Options(
         flow=FLAGS.flow,
         rgb_format=FLAGS.rgb_format.upper(),
         jpeg_quality=FLAGS.jpeg_quality,
@@ -159,7 +181,17 @@ def main(argv):
     )
     prefix = FLAGS.output
     try:
-        items, classes = load_items()
+        items, classes = load_items(
+            FLAGS.source,
+            FLAGS.input_dir,
+            FLAGS.split_file,
+            FLAGS.split,
+            FLAGS.annotations,
+            FLAGS.label_map,
+            FLAGS.tfds_name,
+            FLAGS.tfds_split,
+            FLAGS.tfds_data_dir,
+        )
         if not items:
             raise ValueError('no videos found')
         planned = shards.plan(items, FLAGS.num_shards)
@@ -169,7 +201,7 @@ def main(argv):
             'videos': len(items),
             'plan_sha256': shards.plan_digest(planned),
         }
-        prepare_output(prefix, classes, config)
+        prepare_output(prefix, classes, config, FLAGS.overwrite)
     except (ValueError, OSError) as e:
         sys.exit(f'error: {e}')
     shards.clean_temporaries(prefix)
@@ -184,11 +216,10 @@ def main(argv):
     elif todo:
         from preprocess import beam_pipeline
 
-        beam_pipeline.run(prefix, planned, todo, options, FLAGS.runner, FLAGS.beam_options)
+        tasks = plan_tasks(planned, todo)
+        beam_pipeline.run(prefix, planned, tasks, options, FLAGS.runner, FLAGS.beam_options)
     records = shards.read_records(prefix, len(planned))
-    shards.write_text_atomic(
-        f'{prefix}-manifest.jsonl', ''.join(json.dumps(r, sort_keys=True) + '\n' for r in records)
-    )
+    files.write_atomic(f'{prefix}-manifest.jsonl', shards.manifest_text(records))
     ok, failed = summarize(records, time.monotonic() - started)
     if ok == 0 or (FLAGS.strict and failed):
         sys.exit(1)

@@ -23,32 +23,46 @@ def to_gray(frame):
     return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
 
 
-def iter_flow(frames):
-    """Yields TV-L1 flow [H, W, 2] float32 (x, y) between consecutive RGB uint8 frames.
+class PairwiseFlow:
+    """TV-L1 flow of a stream of frames, fed one frame at a time.
 
-    Streams: holds one grayscale frame at a time, so long videos fit in memory.
+    `push(frame)` returns the flow from the previous frame to this one (None for the
+    first). Holds one grayscale frame, so long videos fit in memory.
     """
-    algorithm = _tvl1()
-    prev = None
-    for frame in frames:
+
+    def __init__(self):
+        self._algorithm = _tvl1()
+        self._prev = None
+
+    def push(self, frame):
+        """RGB uint8 frame -> float32 [H, W, 2] (x, y) flow from the previous one, or None."""
         gray = to_gray(frame)
-        if prev is not None:
-            yield algorithm.calc(prev, gray, None)
-        prev = gray
+        field = None if self._prev is None else self._algorithm.calc(self._prev, gray, None)
+        self._prev = gray
+        return field
 
 
-def tvl1_flow(frames, progress=None):
+def iter_flow(frames):
+    """Yields TV-L1 flow [H, W, 2] float32 (x, y) between consecutive RGB uint8 frames."""
+    pairwise = PairwiseFlow()
+    for frame in frames:
+        field = pairwise.push(frame)
+        if field is not None:
+            yield field
+
+
+def tvl1_flow(frames, on_pair=None):
     """Flow between consecutive RGB uint8 frames [T, H, W, 3] -> float32 [T-1, H, W, 2].
 
     Args:
       frames: RGB uint8 frames.
-      progress: optional callable invoked once per computed pair (e.g. a bar update).
+      on_pair: optional callable invoked once per computed pair (e.g. a bar update).
     """
     out = np.empty((max(0, len(frames) - 1), *frames.shape[1:3], 2), np.float32)
     for i, field in enumerate(iter_flow(frames)):
         out[i] = field
-        if progress:
-            progress()
+        if on_pair:
+            on_pair()
     return out
 
 

@@ -8,14 +8,13 @@ Resolution order for a sample file:
      accepted only if its SHA-256 matches.
 """
 
-import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 
-REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CACHE_DIR = os.path.join(REPO_DIR, 'data', 'samples')
+from common import files
+
+CACHE_DIR = files.repo_path('data', 'samples')
 DEFAULT_URL = 'https://raw.githubusercontent.com/google-deepmind/kinetics-i3d/master/data/'
 SAMPLES = {
     'rgb': (
@@ -34,12 +33,6 @@ class SampleError(ValueError):
     """The sample clip could not be found or fetched; the message says what to do."""
 
 
-def sha256(path):
-    """Hex SHA-256 of a file, read in blocks."""
-    with open(path, 'rb') as f:
-        return hashlib.file_digest(f, 'sha256').hexdigest()
-
-
 def download(url, dest, expected_sha256):
     """Downloads `url` to `dest` atomically, keeping it only if the checksum matches.
 
@@ -47,27 +40,23 @@ def download(url, dest, expected_sha256):
       SampleError: on network failure or checksum mismatch (nothing is left at `dest`).
     """
     os.makedirs(os.path.dirname(dest), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix='.download-')
     try:
-        with os.fdopen(fd, 'wb') as out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as r:
-            while block := r.read(1 << 16):
-                out.write(block)
-        actual = sha256(tmp)
-        if actual != expected_sha256:
-            raise SampleError(
-                f'{url}: checksum mismatch (sha256 {actual}, expected {expected_sha256}); '
-                'refusing the file'
-            )
-        os.replace(tmp, dest)
+        with files.atomic_output(dest) as tmp:
+            with open(tmp, 'wb') as out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as r:
+                while block := r.read(1 << 16):
+                    out.write(block)
+            actual = files.sha256(tmp)
+            if actual != expected_sha256:
+                raise SampleError(
+                    f'{url}: checksum mismatch (sha256 {actual}, expected {expected_sha256}); '
+                    'refusing the file'
+                )
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, 'reason', e)
         raise SampleError(
             f'{url}: download failed ({reason}); set I3D_SAMPLE_DIR to a folder holding '
             f'{os.path.basename(dest)} or pass --video'
         ) from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return dest
 
 
@@ -85,7 +74,7 @@ def sample_path(stream):
             raise SampleError(f'{path}: not found (I3D_SAMPLE_DIR={local_dir})')
         return path
     path = os.path.join(CACHE_DIR, name)
-    if os.path.isfile(path) and sha256(path) == expected:
+    if os.path.isfile(path) and files.sha256(path) == expected:
         return path
     base = os.environ.get('I3D_SAMPLE_URL', DEFAULT_URL)
     return download(base.rstrip('/') + '/' + name, path, expected)

@@ -30,16 +30,34 @@ def read_label_map(path):
 
 
 @dataclasses.dataclass(frozen=True)
+class TfdsExample:
+    """One example of a prepared TFDS video dataset (see tfds_source)."""
+
+    name: str  # dataset or dataset/config, e.g. 'ucf101/ucf101_1'
+    split: str
+    index: int  # position in the split
+    data_dir: str | None = None
+
+    def __str__(self):
+        return f'tfds:{self.name}/{self.split}[{self.index}]'
+
+
+@dataclasses.dataclass(frozen=True)
 class Item:
-    """One video to preprocess."""
+    """One video to preprocess: a file (`path`) or a TFDS example (`tfds`)."""
 
     media_id: str
-    path: str
+    path: str  # '' for a TFDS example or a video that was not found
     label_index: int
     label_string: str
     start: float | None = None  # seconds; None = from the beginning
     end: float | None = None  # seconds; None = to the end
-    tfds_index: int | None = None  # position in a TFDS split (tfds source only)
+    tfds: TfdsExample | None = None
+
+    @property
+    def location(self):
+        """Where the video comes from, for manifests and `clip/data_path`."""
+        return str(self.tfds) if self.tfds else self.path
 
 
 def _is_video(name):

@@ -1,19 +1,15 @@
 """TFDS video datasets (e.g. `ucf101`) as a source of videos, when already prepared.
 
 Nothing is downloaded: an unprepared dataset is a clear error. Each item is one example
-of the split, addressed as `tfds:<name>/<split>[<index>]@<data_dir>` and loaded alone
-(split slicing) by whichever worker processes it. TFDS's ucf101 stores 25 fps frames
+of the split (`sources.TfdsExample`), loaded alone (split slicing) by whichever worker
+processes it. TFDS's ucf101 stores 25 fps frames
 (the default config `ucf101_1_256` already resized to 256x256, aspect not kept; the
 `ucf101/ucf101_1` config keeps the native 320x240), so frames are only resized here.
 """
 
-import re
-
 import numpy as np
 
 from preprocess import sources, video
-
-_ADDRESS = re.compile(r'tfds:(?P<name>[^@]+)/(?P<split>[^/@\[]+)\[(?P<index>\d+)\]@(?P<dir>.*)')
 
 
 def _builder(name, data_dir):
@@ -51,25 +47,19 @@ def items(name, split, data_dir=None):
     out = []
     for index, example in enumerate(dataset.as_numpy_iterator()):
         label = int(example['label'])
-        address = f'tfds:{name}/{split}[{index}]@{data_dir or ""}'
-        out.append(
-            sources.Item(f'{split}_{index:06d}', address, label, classes[label], tfds_index=index)
-        )
+        ref = sources.TfdsExample(name, split, index, data_dir)
+        out.append(sources.Item(f'{split}_{index:06d}', '', label, classes[label], tfds=ref))
     return out, list(classes)
 
 
-def frames(item, short_side):
-    """Decoded frames of one TFDS item, resized like every other source."""
-    match = _ADDRESS.fullmatch(item.path)
-    if not match:
-        raise ValueError(f'not a TFDS address: {item.path}')
-    builder = _builder(match['name'], match['dir'])
-    index = int(match['index'])
-    split = f'{match["split"]}[{index}:{index + 1}]'
+def frames(ref, short_side):
+    """Decoded frames of one `sources.TfdsExample`, resized like every other source."""
+    builder = _builder(ref.name, ref.data_dir)
+    split = f'{ref.split}[{ref.index}:{ref.index + 1}]'
     dataset = builder.as_dataset(split=split, shuffle_files=False).take(1)
     example = next(dataset.as_numpy_iterator(), None)
     if example is None:
-        raise ValueError(f'{item.path}: no such example')
+        raise ValueError(f'{ref}: no such example')
     clip = np.asarray(example['video'])
     for frame in clip:  # TFDS frames are RGB already
         if frame.ndim == 2 or frame.shape[-1] != 3:

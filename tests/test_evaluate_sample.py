@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 from absl import flags
 from absl.testing import flagsaver
-from conftest import REPO, shared_path
 from videos import index_frame, write_video
 
 import evaluate_sample
 import i3d
 import model_io
+from common import files
+from common.files import REPO_DIR
 from preprocess import samples, sources
 
 FLAGS = flags.FLAGS
@@ -48,13 +49,13 @@ def _run(*args):
             return 1, out.getvalue(), str(e.code)
 
 
-def test_cricket_golden_with_real_weights(rgb_weights):
+def test_cricket_golden_with_real_weights(rgb_weights, shared_path):
     """Full model, real weights, default clip, run as a user runs it."""
     env = dict(os.environ, I3D_SAMPLE_DIR=os.path.dirname(
         shared_path('data', 'v_CricketShot_g04_c01_rgb.gif')))  # fmt: skip
     result = subprocess.run(
         [sys.executable, 'evaluate_sample.py', f'--rgb_checkpoint={rgb_weights}'],
-        cwd=REPO, env=env, capture_output=True, text=True, check=True,
+        cwd=REPO_DIR, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     lines = result.stdout.splitlines()
     assert lines[1:3] == ['', 'Top classes and probabilities']
@@ -85,8 +86,8 @@ def test_report_format_matches_deepmind():
     ]
 
 
-def test_label_map_is_kinetics_400():
-    labels = sources.read_label_map(os.path.join(REPO, 'data', 'label_map.txt'))
+def test_label_map_is_kinetics_400(shared_path):
+    labels = sources.read_label_map(os.path.join(REPO_DIR, 'data', 'label_map.txt'))
     assert len(labels) == 400 and labels[0] == 'abseiling' and labels == sorted(labels)
     with open(shared_path('data', 'label_map.txt')) as f:
         assert labels == [line.strip() for line in f if line.strip()]
@@ -176,11 +177,11 @@ def test_checkpoints_are_checked_before_the_video_is_read(tmp_path, tiny_checkpo
     assert code == 1 and 'labels.txt: 2 labels for a 400-class model' in error
 
 
-def test_cricket_clip_as_a_raw_video_is_playing_cricket(tmp_path, rgb_weights):
+def test_cricket_clip_as_a_raw_video_is_playing_cricket(tmp_path, rgb_weights, shared_path):
     """Real frames through the raw-video path (25 fps, resize 256, centre crop 224)."""
-    from preprocess import clips as clip_lib
+    from preprocess import model_inputs
 
-    gif = clip_lib.load_gif(shared_path('data', 'v_CricketShot_g04_c01_rgb.gif'), 'rgb')
+    gif = model_inputs.load_gif(shared_path('data', 'v_CricketShot_g04_c01_rgb.gif'), 'rgb')
     frames = np.round((gif + 1) * 127.5).astype(np.uint8)[..., ::-1]  # BGR for OpenCV
     path = write_video(tmp_path / 'cricket.avi', 25, frames)
     code, out, _ = _run(f'--video={path}', f'--checkpoint={rgb_weights}', '--top_k=1')
@@ -219,19 +220,19 @@ def sample_cache(tmp_path, monkeypatch):
     return cache
 
 
-def test_sample_download_checks_the_checksum_and_caches(sample_cache, monkeypatch):
+def test_sample_download_checks_the_checksum_and_caches(sample_cache, monkeypatch, shared_path):
     served = os.path.dirname(shared_path('data', 'v_CricketShot_g04_c01_rgb.gif'))
     with _http_server(served) as url:
         monkeypatch.setenv('I3D_SAMPLE_URL', url)
         path = samples.sample_path('rgb')
     assert path == str(sample_cache / 'v_CricketShot_g04_c01_rgb.gif')
-    assert samples.sha256(path) == samples.SAMPLES['rgb'][1]
+    assert files.sha256(path) == samples.SAMPLES['rgb'][1]
     monkeypatch.setenv('I3D_SAMPLE_URL', 'http://127.0.0.1:9/')  # cached: no network needed
     assert samples.sample_path('rgb') == path
     assert sorted(os.listdir(sample_cache)) == ['v_CricketShot_g04_c01_rgb.gif']
 
 
-def test_sample_with_wrong_checksum_is_refused(sample_cache, monkeypatch, tmp_path):
+def test_sample_with_wrong_checksum_is_refused(sample_cache, monkeypatch, tmp_path, shared_path):
     tampered = tmp_path / 'served'
     tampered.mkdir()
     data = bytearray(open(shared_path('data', 'v_CricketShot_g04_c01_rgb.gif'), 'rb').read())
@@ -254,7 +255,7 @@ def test_sample_server_down_gives_a_clear_message(sample_cache, monkeypatch):
     assert os.listdir(sample_cache) == []
 
 
-def test_sample_dir_override(monkeypatch, tmp_path):
+def test_sample_dir_override(monkeypatch, tmp_path, shared_path):
     monkeypatch.setenv('I3D_SAMPLE_DIR', str(tmp_path))
     with pytest.raises(samples.SampleError, match='not found'):
         samples.sample_path('rgb')

@@ -132,7 +132,7 @@ def test_logits_are_time_averaged_pool_of_mixed_5c_when_original_works(full_224)
     model, _, end_points = full_224
     logits_layer = model.layers['Logits']
     pooled = tf.nn.avg_pool3d(end_points['Mixed_5c'], (1, 2, 7, 7, 1), (1,) * 5, 'VALID')
-    conv = logits_layer._conv
+    conv = logits_layer.conv
     manual = tf.nn.conv3d(pooled, conv.w, (1,) * 5, 'SAME') + conv.b
     manual = tf.reduce_mean(tf.squeeze(manual, (2, 3)), axis=1)
     np.testing.assert_allclose(end_points['Logits'], manual, rtol=1e-5, atol=1e-5)
@@ -166,22 +166,22 @@ def test_batch_norm_train_uses_batch_statistics_and_updates_moving_averages():
     x = _clip((2, 4, 16, 16, 3)) * 3.0 + 0.5
     model(x, is_training=False)  # create variables
     unit = model.layers['Conv3d_1a_7x7']
-    unit._bn.offset.assign(tf.fill([64], 0.25))
-    before = unit._bn.moving_mean.value.numpy().copy()
+    unit.batch_norm.offset.assign(tf.fill([64], 0.25))
+    before = unit.batch_norm.moving_mean.value.numpy().copy()
     out_train, _ = model(x, is_training=True)
     # Batch statistics: before ReLU each channel is standardized, then offset by 0.25.
     pre = tf.nn.conv3d(x, unit.w, (1, 2, 2, 2, 1), 'SAME')
     mean, var = tf.nn.moments(pre, (0, 1, 2, 3))
     expected = tf.nn.relu((pre - mean) / tf.sqrt(var + 1e-3) + 0.25)
     np.testing.assert_allclose(out_train, expected, atol=1e-4)
-    after = unit._bn.moving_mean.value.numpy()
+    after = unit.batch_norm.moving_mean.value.numpy()
     assert not np.allclose(before, after)
     # Sonnet 1's update from the initial 0: not debiased, one step of (1 - 0.999).
     np.testing.assert_allclose(after.reshape(-1), mean * (1 - 0.999), rtol=1e-4, atol=1e-7)
     # Inference uses the moving statistics and leaves them alone.
     out_eval, _ = model(x, is_training=False)
-    np.testing.assert_array_equal(unit._bn.moving_mean.value.numpy(), after)
-    moving_var = unit._bn.moving_variance.value.numpy().reshape(-1)
+    np.testing.assert_array_equal(unit.batch_norm.moving_mean.value.numpy(), after)
+    moving_var = unit.batch_norm.moving_variance.value.numpy().reshape(-1)
     expected_eval = tf.nn.relu((pre - after.reshape(-1)) / np.sqrt(moving_var + 1e-3) + 0.25)
     np.testing.assert_allclose(out_eval, expected_eval, atol=1e-4)
 

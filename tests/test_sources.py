@@ -6,7 +6,7 @@ import pytest
 import tensorflow_datasets as tfds
 from videos import index_video
 
-from preprocess import shards, sources, tfds_source
+from preprocess import per_video, sources, tfds_source
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_kinetics_csv_trimmed_full_and_missing_videos(tmp_path):
     assert (full.media_id, full.start, full.end) == ('full01_000003_000013', 3.5, 13.5)
     assert full.path.endswith('full01.avi')
     assert missing.path == '' and missing.media_id == 'gone_000000_000010'
-    record, serialized = shards.process_video(missing, shards.Options(flow=False))
+    record, serialized = per_video.process_video(missing, per_video.Options(flow=False))
     assert record['status'] == 'failed' and 'video not found' in record['reason']
     with pytest.raises(ValueError, match="train.csv:2: label 'playing cricket' not in"):
         sources.kinetics_items(str(csv), str(tmp_path), classes=['abseiling'])
@@ -134,8 +134,8 @@ def test_tfds_prepared_dataset_is_processed(tmp_path):
     with tfds.testing.mock_data(num_examples=2), prepared:
         items, classes = tfds_source.items('ucf101', 'train', str(tmp_path))
         assert len(classes) == 101 and len(items) == 2
-        assert items[0].media_id == 'train_000000' and items[0].tfds_index == 0
-        record, serialized = shards.process_video(items[0], shards.Options(flow=False))
+        assert items[0].media_id == 'train_000000' and items[0].tfds.index == 0
+        record, serialized = per_video.process_video(items[0], per_video.Options(flow=False))
     assert record['status'] == 'ok', record
     assert record['height'] == 256 and record['width'] == 256 and record['frames'] > 0
     assert serialized

@@ -147,31 +147,76 @@ def media_id(serialized):
     return context[MEDIA_ID].numpy().decode()
 
 
-def parse(serialized):
-    """Parses one serialized example (works inside tf.data).
+def parse_encoded(serialized):
+    """Parses one serialized example without decoding any image (works inside tf.data).
+
+    Readers pick the frames they need from `rgb_encoded` / `flow_encoded` and decode only
+    those with `decode_rgb` / `decode_flow`.
 
     Returns:
-      dict: media_id (string), label (int64), label_string, fps, rgb (uint8
-      [T,H,W,3]), flow (float32 pixel flow [T-1,H,W,2], empty when not stored).
+      dict: media_id (string), label (int64), label_string, fps, rgb_encoded (string
+      [T]), flow_encoded (string [T-1], or [0] when the example holds no flow).
     """
     context, lists = tf.io.parse_single_sequence_example(
         serialized, context_features=CONTEXT_SPEC, sequence_features=SEQUENCE_SPEC
     )
-    rgb = tf.map_fn(
-        lambda b: tf.io.decode_jpeg(b, channels=3, dct_method='INTEGER_ACCURATE'),
-        lists[IMAGE_ENCODED],
-        fn_output_signature=tf.TensorSpec((None, None, 3), tf.uint8),
-    )
-    flow = tf.map_fn(
-        lambda b: tf.io.decode_png(b, channels=3)[..., :2],
-        lists[FLOW_ENCODED],
-        fn_output_signature=tf.TensorSpec((None, None, 2), tf.uint8),
-    )
     return {
         'media_id': context[MEDIA_ID],
-        'label': tf.sparse.to_dense(context[LABEL_INDEX])[0],
-        'label_string': tf.sparse.to_dense(context[LABEL_STRING])[0],
+        'label': tf.sparse.to_dense(context[LABEL_INDEX], default_value=-1)[0],
+        'label_string': tf.sparse.to_dense(context[LABEL_STRING], default_value=b'')[0],
         'fps': context[FRAME_RATE],
-        'rgb': rgb,
-        'flow': flow_lib.dequantize(tf.cast(flow, tf.float32)),
+        'rgb_encoded': lists[IMAGE_ENCODED],
+        'flow_encoded': lists[FLOW_ENCODED],
     }
+
+
+def _decode_images(encoded, decode, channels, frame_shape):
+    """Decodes a [N] string tensor into uint8 [N, H, W, channels]; N may be 0."""
+    spec = tf.TensorSpec((None, None, channels), tf.uint8)
+    if frame_shape is None:
+        frame_shape = (0, 0)
+    empty = tf.zeros(tf.concat([[0], frame_shape, [channels]], axis=0), tf.uint8)
+    # tf.map_fn cannot stack zero images of unknown size; frames of a video with no
+    # flow (--flow=false, or a single frame) are such an empty list.
+    return tf.cond(
+        tf.size(encoded) > 0,
+        lambda: tf.map_fn(decode, encoded, fn_output_signature=spec),
+        lambda: empty,
+    )
+
+
+def decode_rgb(encoded):
+    """JPEG/PNG frames (string [N]) -> RGB uint8 [N, H, W, 3]."""
+    return _decode_images(
+        encoded,
+        lambda b: tf.io.decode_jpeg(b, channels=3, dct_method='INTEGER_ACCURATE'),
+        3,
+        None,
+    )
+
+
+def decode_flow(encoded, frame_shape=None):
+    """Flow PNGs (string [N]) -> float32 pixel flow [N, H, W, 2] in [-20, 20].
+
+    Args:
+      encoded: string [N].
+      frame_shape: (height, width) given to an empty result (N = 0).
+    """
+    levels = _decode_images(
+        encoded, lambda b: tf.io.decode_png(b, channels=3)[..., :2], 2, frame_shape
+    )
+    return flow_lib.dequantize(tf.cast(levels, tf.float32))
+
+
+def parse(serialized):
+    """Parses and decodes one serialized example (works inside tf.data).
+
+    Returns:
+      dict: media_id (string), label (int64), label_string, fps, rgb (uint8
+      [T,H,W,3]), flow (float32 pixel flow [T-1,H,W,2]; [0,H,W,2] when not stored).
+    """
+    example = parse_encoded(serialized)
+    rgb = decode_rgb(example.pop('rgb_encoded'))
+    example['rgb'] = rgb
+    example['flow'] = decode_flow(example.pop('flow_encoded'), tf.shape(rgb)[1:3])
+    return example

@@ -55,13 +55,13 @@ def load_npy(path, max_frames=None):
     return array[: _frame_limit(max_frames)].astype(np.float32)
 
 
-def from_frames(frames, streams, progress=None, flow=None):
+def from_frames(frames, streams, on_flow_pair=None, flow=None):
     """RGB uint8 frames at 25 fps, short side 256 -> {stream: centre-cropped input}.
 
     Args:
       frames: uint8 [T, H, W, 3].
       streams: subset of ('rgb', 'flow').
-      progress: optional callable ticking once per computed flow pair.
+      on_flow_pair: optional callable invoked once per computed flow pair.
       flow: precomputed pixel flow [T-1, H, W, 2] (from a shard); computed if None.
     """
     out = {}
@@ -71,32 +71,40 @@ def from_frames(frames, streams, progress=None, flow=None):
         if flow is None:
             if len(frames) < 2:
                 raise video.VideoError('optical flow needs at least 2 frames')
-            flow = flow_lib.tvl1_flow(frames, progress)
+            flow = flow_lib.tvl1_flow(frames, on_flow_pair)
         if len(flow) == 0:
             raise video.VideoError('no flow frames (shards built with --flow=false?)')
         out['flow'] = flow_lib.flow_to_model_input(video.center_crop(flow))
     return out
 
 
-def load_shard_example(path, media_id=None):
+def load_shard_example(path, media_id=None, max_frames=None, need_flow=True):
     """Decoded (rgb uint8, pixel flow) of one video in a TFRecord shard.
+
+    Only the frames used are decoded: the first `max_frames` RGB frames and the flow
+    between them (none when `need_flow` is false).
 
     Args:
       path: a shard written by preprocess.build_shards.
       media_id: which video; default: the first.
+      max_frames: RGB frames to decode (default: all).
+      need_flow: whether to decode the flow frames.
 
     Raises:
       video.VideoError: unreadable shard or no such video.
     """
     import tensorflow as tf
 
-    from preprocess import features
+    from preprocess import schema
 
     try:
         for serialized in tf.data.TFRecordDataset(path):
-            if media_id is None or features.media_id(serialized) == media_id:
-                example = features.parse(serialized)
-                return example['rgb'].numpy(), example['flow'].numpy()
+            if media_id is None or schema.media_id(serialized) == media_id:
+                example = schema.parse_encoded(serialized)
+                rgb = schema.decode_rgb(example['rgb_encoded'][:max_frames]).numpy()
+                flow_count = len(rgb) - 1 if need_flow else 0
+                flow = schema.decode_flow(example['flow_encoded'][:flow_count], rgb.shape[1:3])
+                return rgb, flow.numpy()
     except (tf.errors.OpError, ValueError) as e:
         raise video.VideoError(f'{path}: unreadable shard ({type(e).__name__})') from None
     raise video.VideoError(
@@ -112,7 +120,7 @@ def flow_sibling(path):
     return None
 
 
-def load_streams(path, streams, max_frames=None, flow_path=None, progress=None, media_id=None):
+def load_streams(path, streams, max_frames=None, flow_path=None, flow_progress=None, media_id=None):
     """Loads the inputs of the requested streams for one clip.
 
     Args:
@@ -122,7 +130,8 @@ def load_streams(path, streams, max_frames=None, flow_path=None, progress=None, 
       max_frames: frame cap (default: 250, the paper's test length).
       flow_path: for preprocessed clips, the flow file when `path` is the RGB one;
         defaults to the `*_flow.*` twin of a `*_rgb.*` file.
-      progress: optional callable(total) -> callable() ticking once per flow pair.
+      flow_progress: optional factory, called with the number of flow pairs to compute,
+        returning the callable to invoke once per pair (e.g. a progress bar's update).
       media_id: for a .tfrecord shard, which video (default: the first).
 
     Returns:
@@ -135,16 +144,15 @@ def load_streams(path, streams, max_frames=None, flow_path=None, progress=None, 
     if ext in ('.gif', '.npy'):
         return _load_preprocessed(path, ext, streams, max_frames, flow_path)
     limit = _frame_limit(max_frames)
-    flow, tick = None, None
+    flow, on_flow_pair = None, None
     if ext == '.tfrecord':
-        frames, flow = load_shard_example(path, media_id)
-        frames, flow = frames[:limit], flow[: limit - 1]
+        frames, flow = load_shard_example(path, media_id, limit, 'flow' in streams)
     else:
         frames = video.read_video(path, max_frames=limit)
-        if progress and 'flow' in streams:
-            tick = progress(len(frames) - 1)
+        if flow_progress and 'flow' in streams:
+            on_flow_pair = flow_progress(len(frames) - 1)
     try:
-        return from_frames(frames, streams, tick, flow)
+        return from_frames(frames, streams, on_flow_pair, flow)
     except video.VideoError as e:
         raise video.VideoError(f'{path}: {e}') from None
 

@@ -1,0 +1,1 @@
+"""Small helpers with one home, shared by the scripts and packages of this repository."""

@@ -1,0 +1,85 @@
+"""Files: the repository's location, checksums, and atomic writes.
+
+Every tool writes its outputs through `atomic_output` (one file) or `atomic_prefix` (a
+TensorFlow checkpoint's several files): the data goes to a temporary name beside the
+target, `<path>.tmp-<pid>`, and is renamed into place only when complete, so a final
+name never holds a partial file, whatever kills the writer. Paths may be local or any
+filesystem `tf.io.gfile` knows (gs://, ...).
+"""
+
+import contextlib
+import hashlib
+import os
+
+REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TMP_MARK = '.tmp-'  # temporary names are `<final name>.tmp-<pid>`
+
+
+def repo_path(*parts):
+    """A path inside this repository, e.g. repo_path('data', 'label_map.txt')."""
+    return os.path.join(REPO_DIR, *parts)
+
+
+def sha256(path):
+    """Hex SHA-256 of a file, read in blocks."""
+    with open(path, 'rb') as f:
+        return hashlib.file_digest(f, 'sha256').hexdigest()
+
+
+def temporary_name(path):
+    return f'{path}{TMP_MARK}{os.getpid()}'
+
+
+def _gfile():
+    import tensorflow as tf  # only where a write needs it: keeps light tools light
+
+    return tf.io.gfile
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    """Yields a temporary path to write; renames it to `path` if the block succeeds.
+
+    On an exception the temporary file is removed and `path` is left as it was.
+    """
+    tmp = temporary_name(path)
+    gfile = _gfile()
+    try:
+        yield tmp
+        gfile.rename(tmp, path, overwrite=True)
+    finally:
+        if gfile.exists(tmp):
+            gfile.remove(tmp)
+
+
+def write_atomic(path, data):
+    """Writes `data` (str or bytes) to `path` atomically."""
+    with (
+        atomic_output(path) as tmp,
+        _gfile().GFile(tmp, 'wb' if isinstance(data, bytes) else 'w') as f,
+    ):
+        f.write(data)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_prefix(prefix):
+    """Like `atomic_output` for a checkpoint prefix (`<prefix>.index`, `.data-*`).
+
+    Yields a temporary prefix; when the block succeeds, its files are renamed to
+    `prefix` with the index last, so an existing `<prefix>.index` means a complete
+    checkpoint.
+    """
+    tmp = temporary_name(prefix)
+    gfile = _gfile()
+    directory = os.path.dirname(os.path.abspath(prefix)) if '://' not in prefix else None
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    try:
+        yield tmp
+        written = sorted(gfile.glob(tmp + '.*'), key=lambda p: p.endswith('.index'))
+        for path in written:
+            gfile.rename(path, prefix + path[len(tmp) :], overwrite=True)
+    finally:
+        for path in gfile.glob(tmp + '.*'):
+            gfile.remove(path)
