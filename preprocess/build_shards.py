@@ -27,7 +27,7 @@ import time
 import cv2
 from absl import app, flags
 
-from common import files
+from common import files, label_map
 from preprocess import per_video, pool, shards, sources
 
 FLAGS = flags.FLAGS
@@ -61,7 +61,7 @@ def load_items(
     split_file=None,
     split='train',
     annotations=None,
-    label_map=None,
+    label_map_path=None,
     tfds_name=None,
     tfds_split=None,
     tfds_data_dir=None,
@@ -81,7 +81,7 @@ def load_items(
         return sources.folder_items(input_dir, split_file, split)
     if not annotations:
         raise ValueError('--source=kinetics needs --annotations')
-    classes = sources.read_label_map(label_map) if label_map else None
+    classes = label_map.read(label_map_path) if label_map_path else None
     return sources.kinetics_items(annotations, input_dir, classes)
 
 
@@ -91,7 +91,7 @@ def prepare_output(prefix, classes, config, overwrite=False):
     os.makedirs(folder, exist_ok=True)
     labels_path = os.path.join(folder, 'label_map.txt')
     labels = ''.join(f'{c}\n' for c in classes)
-    if os.path.exists(labels_path) and sources.read_label_map(labels_path) != list(classes):
+    if os.path.exists(labels_path) and label_map.read(labels_path) != list(classes):
         if not overwrite:
             raise ValueError(f'{labels_path}: holds other classes; use another folder')
     config_path = f'{prefix}-config.json'

@@ -16,19 +16,6 @@ HMDB_SPLIT = re.compile(r'(.+)_test_split(\d+)\.txt$')
 HMDB_SUBSETS = {'train': '1', 'test': '2'}  # HMDB51 split files: 1 train, 2 test, 0 unused
 
 
-def read_label_map(path):
-    """Class names, one per line, in label-index order.
-
-    Raises:
-      ValueError: if the file cannot be read.
-    """
-    try:
-        with open(path, encoding='utf-8') as f:
-            return [line.strip() for line in f if line.strip()]
-    except OSError as e:
-        raise ValueError(f'{path}: cannot read label map ({e.strerror})') from None
-
-
 @dataclasses.dataclass(frozen=True)
 class TfdsExample:
     """One example of a prepared TFDS video dataset (see tfds_source)."""

@@ -17,6 +17,7 @@ import tensorflow as tf
 from videos import index_video, write_video
 
 import i3d
+from common import label_map
 from common.files import REPO_DIR
 from preprocess import flow as flow_lib
 from preprocess import model_inputs, schema, shards, sources, video
@@ -26,8 +27,10 @@ def build(*args, check=True):
     """Runs the shard builder as a user does; returns the CompletedProcess."""
     result = subprocess.run(
         [sys.executable, '-m', 'preprocess.build_shards', *args],
-        cwd=REPO_DIR, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f'build_shards failed:\n{result.stdout}\n{result.stderr[-3000:]}')
     return result
@@ -99,11 +102,17 @@ def test_zoo_each_video_gets_a_record_and_the_run_goes_on(zoo, tmp_path):
     records = manifest(prefix)
     statuses = {k: r['status'] for k, r in records.items()}
     assert statuses == {
-        'good/ok30': 'ok', 'good/one_frame': 'ok', 'good/gray': 'ok', 'good/huge': 'ok',
-        'good/zero_fps': 'ok', 'good/truncated': 'ok',
-        'bad/zero_bytes': 'failed', 'bad/not_a_video': 'failed', 'bad/truncated': 'failed',
+        'good/ok30': 'ok',
+        'good/one_frame': 'ok',
+        'good/gray': 'ok',
+        'good/huge': 'ok',
+        'good/zero_fps': 'ok',
+        'good/truncated': 'ok',
+        'bad/zero_bytes': 'failed',
+        'bad/not_a_video': 'failed',
+        'bad/truncated': 'failed',
         'bad/dangling_link': 'failed',
-    }  # fmt: skip
+    }
     assert 'no such file' in records['bad/dangling_link']['reason']
     assert 'cannot open' in records['bad/zero_bytes']['reason']
     assert records['good/ok30']['frames'] == 13  # 0.5 s at 25 fps
@@ -118,11 +127,20 @@ def test_zoo_each_video_gets_a_record_and_the_run_goes_on(zoo, tmp_path):
             assert r['fps'] == 25.0 and r['seconds'] == pytest.approx(r['frames'] / 25)
     assert '6 ok, 4 failed' in result.stdout
     assert 'failed:' in result.stdout and result.returncode == 0
-    examples = sum(1 for p in tf.io.gfile.glob(f'{prefix}-*-of-00004.tfrecord')
-                   for _ in tf.data.TFRecordDataset(p))  # fmt: skip
+    examples = sum(
+        1
+        for p in tf.io.gfile.glob(f'{prefix}-*-of-00004.tfrecord')
+        for _ in tf.data.TFRecordDataset(p)
+    )
     assert examples == 6
-    strict = build(f'--input_dir={zoo}', f'--output={prefix}', '--num_shards=4', '--flow=false',
-                   '--strict', check=False)  # fmt: skip
+    strict = build(
+        f'--input_dir={zoo}',
+        f'--output={prefix}',
+        '--num_shards=4',
+        '--flow=false',
+        '--strict',
+        check=False,
+    )
     assert strict.returncode == 1 and 'already done' in strict.stdout
 
 
@@ -140,11 +158,13 @@ def test_bad_flags_and_settings_changes_are_refused(tmp_path, zoo):
     assert stray.returncode != 0 and 'Unexpected arguments' in stray.stderr
     prefix = str(tmp_path / 'o' / 'p')
     build(f'--input_dir={zoo}', f'--output={prefix}', '--num_shards=2', '--flow=false')
-    changed = build(f'--input_dir={zoo}', f'--output={prefix}', '--num_shards=3',
-                    '--flow=false', check=False)  # fmt: skip
+    changed = build(
+        f'--input_dir={zoo}', f'--output={prefix}', '--num_shards=3', '--flow=false', check=False
+    )
     assert changed.returncode == 1 and 'other settings (num_shards, plan_sha256)' in changed.stderr
-    build(f'--input_dir={zoo}', f'--output={prefix}', '--num_shards=3', '--flow=false',
-          '--overwrite')  # fmt: skip
+    build(
+        f'--input_dir={zoo}', f'--output={prefix}', '--num_shards=3', '--flow=false', '--overwrite'
+    )
     names = sorted(os.listdir(tmp_path / 'o'))
     assert [n for n in names if n.endswith('.tfrecord')] == [
         f'p-0000{k}-of-00003.tfrecord' for k in range(3)
@@ -175,12 +195,20 @@ def moving_videos(tmp_path_factory):
 
 def test_kill_9_then_resume_redoes_only_unfinished_shards(moving_videos, tmp_path):
     prefix = str(tmp_path / 'run' / 'train')
-    args = [f'--input_dir={moving_videos}', f'--output={prefix}', '--num_shards=6',
-            '--workers=1', '--short_side=48']  # fmt: skip
+    args = [
+        f'--input_dir={moving_videos}',
+        f'--output={prefix}',
+        '--num_shards=6',
+        '--workers=1',
+        '--short_side=48',
+    ]
     process = subprocess.Popen(
         [sys.executable, '-m', 'preprocess.build_shards', *args],
-        cwd=REPO_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+        cwd=REPO_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     while not tf.io.gfile.glob(f'{prefix}-*.tfrecord') and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -215,13 +243,20 @@ def test_beam_direct_runner_writes_the_same_shards_as_the_pool(moving_videos, tm
     subset = tmp_path / 'three'
     for n in range(3):
         (subset / f'class{n % 2}').mkdir(parents=True, exist_ok=True)
-        os.symlink(moving_videos / f'class{n % 2}' / f'clip{n}.avi',
-                   subset / f'class{n % 2}' / f'clip{n}.avi')  # fmt: skip
+        os.symlink(
+            moving_videos / f'class{n % 2}' / f'clip{n}.avi',
+            subset / f'class{n % 2}' / f'clip{n}.avi',
+        )
     outputs = {}
     for runner in ('pool', 'DirectRunner'):
         prefix = str(tmp_path / runner / 'train')
-        build(f'--input_dir={subset}', f'--output={prefix}', '--num_shards=2',
-              '--short_side=48', f'--runner={runner}')  # fmt: skip
+        build(
+            f'--input_dir={subset}',
+            f'--output={prefix}',
+            '--num_shards=2',
+            '--short_side=48',
+            f'--runner={runner}',
+        )
         outputs[runner] = prefix
         records = manifest(prefix)
         assert len(records) == 3 and all(r['status'] == 'ok' for r in records.values())
@@ -238,8 +273,9 @@ def test_shards_parse_with_plain_tf_data_and_hold_the_paper_preprocessing(tmp_pa
     src.mkdir(parents=True)
     path = _texture_video(src / 'w.avi', 30, 24, step=3)
     prefix = str(tmp_path / 'out' / 'train')
-    build(f'--input_dir={tmp_path / "in"}', f'--output={prefix}', '--num_shards=1',
-          '--short_side=64')  # fmt: skip
+    build(
+        f'--input_dir={tmp_path / "in"}', f'--output={prefix}', '--num_shards=1', '--short_side=64'
+    )
     context = {
         'clip/media_id': tf.io.FixedLenFeature((), tf.string),
         'clip/label/index': tf.io.VarLenFeature(tf.int64),
@@ -262,8 +298,9 @@ def test_shards_parse_with_plain_tf_data_and_hold_the_paper_preprocessing(tmp_pa
             seq['image/encoded'],
             fn_output_signature=tf.uint8,
         )
-        flow = tf.map_fn(tf.io.decode_jpeg, seq['FORWARD_FLOW/image/encoded'],
-                         fn_output_signature=tf.uint8)  # fmt: skip
+        flow = tf.map_fn(
+            tf.io.decode_jpeg, seq['FORWARD_FLOW/image/encoded'], fn_output_signature=tf.uint8
+        )
         # MediaPipe's reader: (x / 255 - 0.5) * 2 * 20, with x in [0, 1] after /255.
         flow = (tf.cast(flow[..., :2], tf.float32) / 255.0 - 0.5) * 2 * 20
         return ctx, seq['image/timestamp'], rgb, flow
@@ -304,8 +341,12 @@ def test_evaluate_sample_on_raw_video_and_on_its_shard_agree(tmp_path, rgb_weigh
     src.mkdir(parents=True)
     path = _texture_video(src / 'w.avi', 25, 8, size=(96, 64), step=2)
     prefix = str(tmp_path / 'out' / 'test')
-    build(f'--input_dir={tmp_path / "in"}', f'--output={prefix}', '--num_shards=1',
-          f'--rgb_format={rgb_format}')  # fmt: skip
+    build(
+        f'--input_dir={tmp_path / "in"}',
+        f'--output={prefix}',
+        '--num_shards=1',
+        f'--rgb_format={rgb_format}',
+    )
     shard_path = f'{prefix}-00000-of-00001.tfrecord'
     evaluate = functools.partial(_evaluate_logits, checkpoint=rgb_weights)
     raw, shard = evaluate(path), evaluate(shard_path, '--media_id=walk/w')
@@ -321,8 +362,10 @@ def test_evaluate_sample_on_raw_video_and_on_its_shard_agree(tmp_path, rgb_weigh
     assert raw_flow.shape == shard_flow.shape == (7, 224, 224, 2)
     assert np.abs(raw_flow - shard_flow).max() <= 1 / 255 + 1e-5
     flow_model = i3d.InceptionI3d()  # random weights: the flow stream's arithmetic
-    flow_logits = [flow_model(tf.constant(f[None]), is_training=False)[0][0].numpy()
-                   for f in (raw_flow, shard_flow)]  # fmt: skip
+    flow_logits = [
+        flow_model(tf.constant(f[None]), is_training=False)[0][0].numpy()
+        for f in (raw_flow, shard_flow)
+    ]
     scale = np.abs(flow_logits[0]).max()
     np.testing.assert_allclose(flow_logits[1], flow_logits[0], atol=0.01 * scale)
     with pytest.raises(video.VideoError, match="no video with media id 'nope'"):
@@ -332,11 +375,20 @@ def test_evaluate_sample_on_raw_video_and_on_its_shard_agree(tmp_path, rgb_weigh
 def _evaluate_logits(video_path, *args, checkpoint):
     """All 400 logits printed by evaluate_sample.py, in class-index order."""
     result = subprocess.run(
-        [sys.executable, 'evaluate_sample.py', f'--video={video_path}', '--top_k=400',
-         f'--checkpoint={checkpoint}', *args],
-        cwd=REPO_DIR, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    labels = sources.read_label_map(os.path.join(REPO_DIR, 'data', 'label_map.txt'))
+        [
+            sys.executable,
+            'evaluate_sample.py',
+            f'--video={video_path}',
+            '--top_k=400',
+            f'--checkpoint={checkpoint}',
+            *args,
+        ],
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    labels = label_map.read(os.path.join(REPO_DIR, 'data', 'label_map.txt'))
     logits = {
         row.split(' ', 2)[2]: float(row.split(' ')[1]) for row in result.stdout.splitlines()[3:]
     }

@@ -21,9 +21,9 @@ from videos import index_frame, write_video
 import evaluate_sample
 import i3d
 import model_io
-from common import files
+from common import files, label_map
 from common.files import REPO_DIR
-from preprocess import samples, sources
+from preprocess import samples
 
 FLAGS = flags.FLAGS
 
@@ -51,12 +51,18 @@ def _run(*args):
 
 def test_cricket_golden_with_real_weights(rgb_weights, shared_path):
     """Full model, real weights, default clip, run as a user runs it."""
-    env = dict(os.environ, I3D_SAMPLE_DIR=os.path.dirname(
-        shared_path('data', 'v_CricketShot_g04_c01_rgb.gif')))  # fmt: skip
+    env = dict(
+        os.environ,
+        I3D_SAMPLE_DIR=os.path.dirname(shared_path('data', 'v_CricketShot_g04_c01_rgb.gif')),
+    )
     result = subprocess.run(
         [sys.executable, 'evaluate_sample.py', f'--rgb_checkpoint={rgb_weights}'],
-        cwd=REPO_DIR, env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        cwd=REPO_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     lines = result.stdout.splitlines()
     assert lines[1:3] == ['', 'Top classes and probabilities']
     norm = float(re.fullmatch(r'Norm of logits: (\S+)', lines[0]).group(1))
@@ -87,7 +93,7 @@ def test_report_format_matches_deepmind():
 
 
 def test_label_map_is_kinetics_400(shared_path):
-    labels = sources.read_label_map(os.path.join(REPO_DIR, 'data', 'label_map.txt'))
+    labels = label_map.read(os.path.join(REPO_DIR, 'data', 'label_map.txt'))
     assert len(labels) == 400 and labels[0] == 'abseiling' and labels == sorted(labels)
     with open(shared_path('data', 'label_map.txt')) as f:
         assert labels == [line.strip() for line in f if line.strip()]
@@ -107,17 +113,21 @@ def tiny_checkpoints(tmp_path_factory):
 def test_raw_video_joint_sums_both_streams(tmp_path, tiny_checkpoints):
     path = write_video(tmp_path / 'clip.avi', 25, [index_frame(i * 7) for i in range(4)])
     code, joint, _ = _run(
-        f'--video={path}', '--eval_type=joint', '--top_k=400',
+        f'--video={path}',
+        '--eval_type=joint',
+        '--top_k=400',
         f'--rgb_checkpoint={tiny_checkpoints["rgb"]}',
         f'--flow_checkpoint={tiny_checkpoints["flow"]}',
-    )  # fmt: skip
+    )
     assert code == 0
     per_stream = {}
     for stream in ('rgb', 'flow'):
         code, out, _ = _run(
-            f'--video={path}', f'--eval_type={stream}', '--top_k=400',
+            f'--video={path}',
+            f'--eval_type={stream}',
+            '--top_k=400',
             f'--checkpoint={tiny_checkpoints[stream]}',
-        )  # fmt: skip
+        )
         assert code == 0
         per_stream[stream] = {
             r.split(' ', 2)[2]: float(r.split(' ')[1]) for r in out.splitlines()[3:]

@@ -21,12 +21,10 @@ def full_224():
 
 
 def test_valid_endpoints_are_the_originals_in_order():
-    assert i3d.VALID_ENDPOINTS == (
-        'Conv3d_1a_7x7', 'MaxPool3d_2a_3x3', 'Conv3d_2b_1x1', 'Conv3d_2c_3x3',
-        'MaxPool3d_3a_3x3', 'Mixed_3b', 'Mixed_3c', 'MaxPool3d_4a_3x3', 'Mixed_4b',
-        'Mixed_4c', 'Mixed_4d', 'Mixed_4e', 'Mixed_4f', 'MaxPool3d_5a_2x2', 'Mixed_5b',
-        'Mixed_5c', 'Logits', 'Predictions',
-    )  # fmt: skip
+    original = """Conv3d_1a_7x7 MaxPool3d_2a_3x3 Conv3d_2b_1x1 Conv3d_2c_3x3 MaxPool3d_3a_3x3
+        Mixed_3b Mixed_3c MaxPool3d_4a_3x3 Mixed_4b Mixed_4c Mixed_4d Mixed_4e Mixed_4f
+        MaxPool3d_5a_2x2 Mixed_5b Mixed_5c Logits Predictions"""
+    assert i3d.VALID_ENDPOINTS == tuple(original.split())
     assert i3d.InceptionI3d.VALID_ENDPOINTS == i3d.VALID_ENDPOINTS
 
 

@@ -235,27 +235,9 @@ def test_command_line_converts_a_deepmind_flow_checkpoint(tmp_path, shared_path)
     assert missing.returncode == 1
     assert 'error: --source=deepmind needs --deepmind_checkpoint' in missing.stderr
     bad = subprocess.run(
-        [*command, f'--deepmind_checkpoint={tmp_path}/nothing'], cwd=REPO_DIR, capture_output=True,
+        [*command, f'--deepmind_checkpoint={tmp_path}/nothing'],
+        cwd=REPO_DIR,
+        capture_output=True,
         text=True,
-    )  # fmt: skip
+    )
     assert bad.returncode == 1 and 'nothing: not a readable TF checkpoint' in bad.stderr
-
-
-def test_truncated_load_gives_the_full_models_features(rgb_weights):
-    full, _ = model_io.load(rgb_weights)
-    extractor, _ = model_io.load(rgb_weights, final_endpoint='Mixed_5c')
-    assert 'Logits' not in extractor.layers
-    clip = tf.random.stateless_uniform((1, 16, 112, 112, 3), (5, 6), -1, 1)
-    features, _ = extractor(clip, is_training=False)
-    _, end_points = full(clip, is_training=False)
-    assert features.shape == (1, 2, 4, 4, 1024)
-    np.testing.assert_allclose(features, end_points['Mixed_5c'], atol=1e-5)
-
-
-def test_loading_something_else_is_a_clear_error(tmp_path):
-    with pytest.raises(ValueError, match=r'nothing/model: no checkpoint found .*import_weights'):
-        model_io.load(str(tmp_path / 'nothing' / 'model'))
-    tf1 = str(tmp_path / 'tf1' / 'model.ckpt')
-    _write_tf1_checkpoint(tf1, {'RGB/inception_i3d/Conv3d_1a_7x7/conv_3d/w': np.zeros(3)})
-    with pytest.raises(ValueError, match='must be converted with import_weights.py first'):
-        model_io.load(tf1)

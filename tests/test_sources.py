@@ -69,9 +69,11 @@ def test_hmdb51_split_files(tmp_path):
     train, classes = sources.folder_items(str(root), pattern, 'train')
     assert classes == ['brush_hair', 'cartwheel']
     assert [i.media_id for i in train] == [
-        'brush_hair/brush_hair_0', 'brush_hair/brush_hair_3',
-        'cartwheel/cartwheel_0', 'cartwheel/cartwheel_3',
-    ]  # fmt: skip
+        'brush_hair/brush_hair_0',
+        'brush_hair/brush_hair_3',
+        'cartwheel/cartwheel_0',
+        'cartwheel/cartwheel_3',
+    ]
     test, _ = sources.folder_items(str(root), pattern, 'test')
     assert [i.media_id for i in test] == ['brush_hair/brush_hair_1', 'cartwheel/cartwheel_1']
 

@@ -1,0 +1,47 @@
+"""common.files: atomic writes leave either the old file or the complete new one."""
+
+import os
+
+import pytest
+
+from common import files
+
+
+def test_write_atomic_text_and_bytes(tmp_path):
+    path = str(tmp_path / 'a.txt')
+    files.write_atomic(path, 'one\n')
+    files.write_atomic(path, 'two\n')
+    assert open(path).read() == 'two\n'
+    files.write_atomic(path, b'\x00\x01')
+    assert open(path, 'rb').read() == b'\x00\x01'
+    assert os.listdir(tmp_path) == ['a.txt']
+
+
+def test_atomic_output_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    path = str(tmp_path / 'a.txt')
+    files.write_atomic(path, 'old')
+    with pytest.raises(RuntimeError), files.atomic_output(path) as tmp:
+        with open(tmp, 'w') as f:
+            f.write('half of the new')
+        raise RuntimeError('killed')
+    assert open(path).read() == 'old'
+    assert os.listdir(tmp_path) == ['a.txt']
+
+
+def test_atomic_prefix_renames_every_file_of_a_checkpoint(tmp_path):
+    prefix = str(tmp_path / 'sub' / 'model')
+    with files.atomic_prefix(prefix) as tmp:
+        for suffix in ('.index', '.data-00000-of-00001'):
+            with open(tmp + suffix, 'w') as f:
+                f.write(suffix)
+        assert not os.path.exists(prefix + '.index')
+    assert sorted(os.listdir(tmp_path / 'sub')) == ['model.data-00000-of-00001', 'model.index']
+
+
+def test_sha256_and_repo_path(tmp_path):
+    path = tmp_path / 'x'
+    path.write_bytes(b'abc')
+    assert files.sha256(str(path)) == (
+        'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
+    )
+    assert os.path.isfile(files.repo_path('i3d.py'))

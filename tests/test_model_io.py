@@ -1,0 +1,110 @@
+"""model_io: checkpoint round trips, the on-disk key layout, resolution and errors."""
+
+import os
+from unittest import mock
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import i3d
+import model_io
+
+
+def _model(num_classes=5, channels=3, seed=0):
+    model = model_io.build(i3d.InceptionI3d(num_classes=num_classes), channels)
+    rng = np.random.default_rng(seed)
+    for v in model.variables:
+        v.assign(rng.normal(size=v.shape).astype(v.dtype.as_numpy_dtype))
+    return model
+
+
+def test_save_then_load_restores_every_variable_and_the_spec(tmp_path):
+    model = _model(num_classes=7, channels=2)
+    prefix = model_io.save(model, str(tmp_path / 'run' / 'model'))
+    assert sorted(os.listdir(tmp_path / 'run')) == ['model.data-00000-of-00001', 'model.index']
+    assert model_io.read_spec(prefix) == (7, 2)
+    loaded, channels = model_io.load(str(tmp_path / 'run'))  # a folder works too
+    assert channels == 2 and loaded.num_classes == 7
+    for a, b in zip(model.variables, loaded.variables, strict=True):
+        assert a.name == b.name
+        np.testing.assert_array_equal(a, b)
+
+
+def test_checkpoint_keys_are_the_pinned_format(tmp_path):
+    """Renaming a tracked attribute of the model would orphan every saved checkpoint."""
+    prefix = model_io.save(_model(), str(tmp_path / 'model'))
+    keys = {name for name, _ in tf.train.list_variables(prefix)}
+    for key in (
+        'model/layers/Logits/_conv/w/.ATTRIBUTES/VARIABLE_VALUE',
+        'model/layers/Logits/_conv/b/.ATTRIBUTES/VARIABLE_VALUE',
+        'model/layers/Conv3d_1a_7x7/w/.ATTRIBUTES/VARIABLE_VALUE',
+        'model/layers/Conv3d_1a_7x7/_bn/offset/.ATTRIBUTES/VARIABLE_VALUE',
+        'model/layers/Mixed_4b/_branches/1/_units/1/w/.ATTRIBUTES/VARIABLE_VALUE',
+        'model/layers/Mixed_4b/_branches/1/_units/1/_bn/moving_mean/average/.ATTRIBUTES/VARIABLE_VALUE',
+    ):
+        assert key in keys, key
+    assert f'{model_io.MODEL_KEY}/{i3d.Logits.KERNEL_KEY}/.ATTRIBUTES/VARIABLE_VALUE' in keys
+    assert (
+        f'{model_io.MODEL_KEY}/{i3d.InceptionI3d.FIRST_KERNEL_KEY}/.ATTRIBUTES/VARIABLE_VALUE'
+        in keys
+    )
+
+
+def test_truncated_load_gives_the_full_models_features(tmp_path):
+    full = _model(num_classes=3)
+    prefix = model_io.save(full, str(tmp_path / 'model'))
+    extractor, _ = model_io.load(prefix, final_endpoint='Mixed_5c')
+    assert 'Logits' not in extractor.layers
+    clip = tf.random.stateless_uniform((1, 16, 64, 64, 3), (5, 6), -1, 1)
+    features, _ = extractor(clip, is_training=False)
+    _, end_points = full(clip, is_training=False)
+    assert features.shape == (1, 2, 2, 2, 1024)
+    np.testing.assert_array_equal(features, end_points['Mixed_5c'])
+
+
+def test_a_truncated_checkpoint_serves_features_but_not_logits(tmp_path):
+    trunk = model_io.build(i3d.InceptionI3d(final_endpoint='Mixed_5c'), 3)
+    prefix = model_io.save(trunk, str(tmp_path / 'trunk'))
+    assert model_io.read_spec(prefix) == (None, 3)
+    model_io.load(prefix, final_endpoint='Mixed_4f')
+    with pytest.raises(ValueError, match='trunk: checkpoint has no Logits layer'):
+        model_io.load(prefix)
+
+
+def test_a_failed_save_leaves_the_previous_checkpoint_intact(tmp_path):
+    prefix = str(tmp_path / 'model')
+    first = _model(seed=1)
+    model_io.save(first, prefix)
+    with (
+        mock.patch.object(tf.train.Checkpoint, 'write', side_effect=OSError('disk full')),
+        pytest.raises(OSError, match='disk full'),
+    ):
+        model_io.save(_model(seed=2), prefix)
+    assert sorted(os.listdir(tmp_path)) == ['model.data-00000-of-00001', 'model.index']
+    loaded, _ = model_io.load(prefix)
+    np.testing.assert_array_equal(loaded.logits_variables[0], first.logits_variables[0])
+
+
+def test_resolve_accepts_prefix_index_and_folder(tmp_path):
+    prefix = model_io.save(_model(), str(tmp_path / 'model'))
+    assert model_io.resolve(prefix) == prefix
+    assert model_io.resolve(prefix + '.index') == prefix
+    assert model_io.resolve(str(tmp_path)) == prefix
+
+
+def test_loading_something_else_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match=r'nothing/model: no checkpoint found .*import_weights'):
+        model_io.load(str(tmp_path / 'nothing' / 'model'))
+    other = str(tmp_path / 'other' / 'ckpt')
+    tf.train.Checkpoint(v=tf.Variable(1.0)).write(other)
+    with pytest.raises(ValueError, match='other/ckpt: not an InceptionI3d checkpoint'):
+        model_io.load(other)
+
+
+def test_restore_requires_every_variable_of_the_model(tmp_path):
+    trunk = model_io.build(i3d.InceptionI3d(final_endpoint='Mixed_3b'), 3)
+    prefix = model_io.save(trunk, str(tmp_path / 'short'))
+    deeper = model_io.build(i3d.InceptionI3d(final_endpoint='Mixed_3c'), 3)
+    with pytest.raises(AssertionError):
+        model_io.restore(deeper, prefix)
