@@ -83,3 +83,33 @@ def atomic_prefix(prefix):
     finally:
         for path in gfile.glob(tmp + '.*'):
             gfile.remove(path)
+
+
+class LockedError(ValueError):
+    """Another process holds the lock."""
+
+
+@contextlib.contextmanager
+def exclusive_lock(path, holder='another process'):
+    """Holds an exclusive advisory lock on the file `path` (created if needed).
+
+    The kernel releases it when the process dies, even by kill -9, so a stale lock file
+    never blocks a later run. Remote paths (gs://...) are not locked.
+
+    Raises:
+      LockedError: naming `path` and `holder`, if another process holds it.
+    """
+    if '://' in path:
+        yield
+        return
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockedError(f'{path}: held by {holder}') from None
+        yield
+    finally:
+        os.close(fd)

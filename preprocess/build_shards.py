@@ -17,14 +17,17 @@ Killed runs resume: run the same command again and only unfinished shards are re
 Exit code: 1 if no video succeeded (with --strict: if any failed), else 0.
 """
 
+import contextlib
 import dataclasses
 import functools
+import glob
 import json
 import os
 import sys
 import time
 
 import cv2
+import tensorflow as tf
 from absl import app, flags
 
 from common import files, label_map
@@ -86,30 +89,47 @@ def load_items(
 
 
 def prepare_output(prefix, classes, config, overwrite=False):
-    """Checks or writes the label map and run config; refuses to mix different runs."""
+    """Checks or writes the label map and run config; refuses to mix different runs.
+
+    The label map is shared by every prefix in the folder (train, test, ...): it is
+    replaced (with --overwrite) only when no other prefix was built there.
+    """
     folder = os.path.dirname(os.path.abspath(prefix))
     os.makedirs(folder, exist_ok=True)
-    labels_path = os.path.join(folder, 'label_map.txt')
-    labels = ''.join(f'{c}\n' for c in classes)
-    if os.path.exists(labels_path) and label_map.read(labels_path) != list(classes):
-        if not overwrite:
-            raise ValueError(f'{labels_path}: holds other classes; use another folder')
+    labels_path = os.path.join(folder, label_map.FILENAME)
     config_path = f'{prefix}-config.json'
-    if os.path.exists(config_path):
-        with open(config_path, encoding='utf-8') as f:
-            old = json.load(f)
-        if old != config:
-            if not overwrite:
-                changed = sorted(
-                    k for k in config.keys() | old.keys() if old.get(k) != config.get(k)
-                )
+    with files.exclusive_lock(labels_path + '.lock', 'another build_shards run in this folder'):
+        if os.path.exists(labels_path) and label_map.read(labels_path) != list(classes):
+            siblings = sorted(
+                p
+                for p in glob.glob(os.path.join(glob.escape(folder), '*-config.json'))
+                if os.path.abspath(p) != os.path.abspath(config_path)
+            )
+            if siblings:
                 raise ValueError(
-                    f'{config_path}: an earlier run used other settings ({", ".join(changed)}); '
-                    'pass --overwrite to replace its shards, or use another --output'
+                    f'{labels_path}: holds other classes, used by the shards of '
+                    f'{siblings[0][: -len("-config.json")]}; put this output in another folder'
                 )
-            shards.remove_outputs(prefix)
-    files.write_atomic(labels_path, labels)
-    files.write_atomic(config_path, json.dumps(config, indent=1, sort_keys=True))
+            if not overwrite:
+                raise ValueError(
+                    f'{labels_path}: holds other classes; pass --overwrite or use another folder'
+                )
+        if os.path.exists(config_path):
+            with open(config_path, encoding='utf-8') as f:
+                old = json.load(f)
+            if old != config:
+                if not overwrite:
+                    changed = sorted(
+                        k for k in config.keys() | old.keys() if old.get(k) != config.get(k)
+                    )
+                    raise ValueError(
+                        f'{config_path}: an earlier run used other settings '
+                        f'({", ".join(changed)}); pass --overwrite to replace its shards, '
+                        'or use another --output'
+                    )
+                shards.remove_outputs(prefix)
+        label_map.write(labels_path, classes)
+        files.write_atomic(config_path, json.dumps(config, indent=1, sort_keys=True))
 
 
 def _init_worker(threads):
@@ -142,14 +162,15 @@ def run_pool(prefix, planned, todo, options, workers):
     pending = {k: [] for k in todo}
     process = functools.partial(_process, options)
     results = pool.ordered_map(process, tasks, workers, _crashed, _init_worker, (threads,))
-    for task, result in results:
-        pending[task.shard].append(result)
-        frames += result[0].get('frames', 0)
-        bar.set_postfix(frames_per_s=f'{frames / (time.monotonic() - started):.1f}', refresh=False)
-        bar.update(1)
-        if len(pending[task.shard]) == len(planned[task.shard]):
-            shards.write_shard(prefix, task.shard, len(planned), pending.pop(task.shard))
-    bar.close()
+    with contextlib.closing(results), contextlib.closing(bar):
+        for task, result in results:
+            pending[task.shard].append(result)
+            frames += result[0].get('frames', 0)
+            rate = frames / (time.monotonic() - started)
+            bar.set_postfix(frames_per_s=f'{rate:.1f}', refresh=False)
+            bar.update(1)
+            if len(pending[task.shard]) == len(planned[task.shard]):
+                shards.write_shard(prefix, task.shard, len(planned), pending.pop(task.shard))
 
 
 def summarize(records, elapsed):
@@ -181,48 +202,79 @@ def main(argv):
     )
     prefix = FLAGS.output
     try:
-        items, classes = load_items(
-            FLAGS.source,
-            FLAGS.input_dir,
-            FLAGS.split_file,
-            FLAGS.split,
-            FLAGS.annotations,
-            FLAGS.label_map,
-            FLAGS.tfds_name,
-            FLAGS.tfds_split,
-            FLAGS.tfds_data_dir,
-        )
-        if not items:
-            raise ValueError('no videos found')
-        planned = shards.plan(items, FLAGS.num_shards)
-        config = {
-            'options': dataclasses.asdict(options),
-            'num_shards': len(planned),
-            'videos': len(items),
-            'plan_sha256': shards.plan_digest(planned),
-        }
-        prepare_output(prefix, classes, config, FLAGS.overwrite)
-    except (ValueError, OSError) as e:
-        sys.exit(f'error: {e}')
-    shards.clean_temporaries(prefix)
-    todo = [k for k in range(len(planned)) if not shards.is_done(prefix, k, len(planned))]
-    workers = FLAGS.workers or os.cpu_count() or 1
-    print(
-        f'{len(items)} videos, {len(classes)} classes -> {len(planned)} shards '
-        f'({len(planned) - len(todo)} already done); runner {FLAGS.runner}'
-    )
-    if todo and FLAGS.runner == 'pool':
-        run_pool(prefix, planned, todo, options, workers)
-    elif todo:
-        from preprocess import beam_pipeline
-
-        tasks = plan_tasks(planned, todo)
-        beam_pipeline.run(prefix, planned, tasks, options, FLAGS.runner, FLAGS.beam_options)
-    records = shards.read_records(prefix, len(planned))
-    files.write_atomic(f'{prefix}-manifest.jsonl', shards.manifest_text(records))
+        os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+        # One run per output prefix: two runs would interleave shards of different settings.
+        with files.exclusive_lock(f'{prefix}.lock', 'another build_shards run on this --output'):
+            items, classes = load_items(
+                FLAGS.source,
+                FLAGS.input_dir,
+                FLAGS.split_file,
+                FLAGS.split,
+                FLAGS.annotations,
+                FLAGS.label_map,
+                FLAGS.tfds_name,
+                FLAGS.tfds_split,
+                FLAGS.tfds_data_dir,
+            )
+            if not items:
+                raise ValueError('no videos found')
+            planned = shards.plan(items, FLAGS.num_shards)
+            config = {
+                'options': dataclasses.asdict(options),
+                'num_shards': len(planned),
+                'videos': len(items),
+                'plan_sha256': shards.plan_digest(planned),
+            }
+            prepare_output(prefix, classes, config, FLAGS.overwrite)
+            print(f'{len(items)} videos, {len(classes)} classes -> ', end='')
+            records = build(
+                prefix, planned, options, FLAGS.workers, FLAGS.runner, FLAGS.beam_options
+            )
+    except (ValueError, OSError, tf.errors.OpError) as e:
+        sys.exit(f'error: {_one_line(e)}')
     ok, failed = summarize(records, time.monotonic() - started)
     if ok == 0 or (FLAGS.strict and failed):
         sys.exit(1)
+
+
+def build(prefix, planned, options, workers=0, runner='pool', beam_options=''):
+    """Writes the unfinished shards of `planned` and the run's manifest.
+
+    Returns:
+      the manifest records of every video.
+
+    Raises:
+      ValueError: when a shard cannot be written (full disk, permissions), saying how
+        many shards are complete; the same command resumes the rest.
+    """
+    shards.clean_temporaries(prefix)
+    count = len(planned)
+    todo = [k for k in range(count) if not shards.is_done(prefix, k, count)]
+    workers = workers or os.cpu_count() or 1
+    print(f'{count} shards ({count - len(todo)} already done); runner {runner}')
+    try:
+        if todo and runner == 'pool':
+            run_pool(prefix, planned, todo, options, workers)
+        elif todo:
+            from preprocess import beam_pipeline
+
+            tasks = plan_tasks(planned, todo)
+            beam_pipeline.run(prefix, planned, tasks, options, runner, beam_options)
+        records = shards.read_records(prefix, count)
+        files.write_atomic(f'{prefix}-manifest.jsonl', shards.manifest_text(records))
+    except (OSError, tf.errors.OpError) as e:
+        done = sum(shards.is_done(prefix, k, count) for k in range(count))
+        raise ValueError(
+            f'{prefix}: cannot write the output ({_one_line(e)}); {done} of {count} shards are '
+            'complete: fix the cause and run the same command to finish the rest'
+        ) from None
+    return records
+
+
+def _one_line(error):
+    """A TensorFlow or OS error as one line (TF messages can span several)."""
+    message = error.message if isinstance(error, tf.errors.OpError) else str(error)
+    return ' '.join(message.split())
 
 
 if __name__ == '__main__':

@@ -4,20 +4,45 @@
 a signal; `concurrent.futures` reports it as a broken pool instead. Here the tasks that
 were in flight when the pool broke are re-run one by one in fresh single-worker pools,
 so the one that kills its worker is reported through `on_crash` and the others complete.
+
+Workers die with their parent: on Linux each asks the kernel for SIGKILL when the process
+that started it dies (`PR_SET_PDEATHSIG`), so a `kill -9` of the parent leaves no
+orphaned worker holding memory; elsewhere they exit when they next look for work.
 """
 
 import collections
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with_parent(parent_pid):
+    """Makes the calling process get SIGKILL when `parent_pid` (its parent) exits."""
+    if sys.platform.startswith('linux'):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _start_worker(parent_pid, initializer, initargs):
+    die_with_parent(parent_pid)
+    if initializer is not None:
+        initializer(*initargs)
 
 
 def _executor(workers, initializer, initargs):
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context('spawn'),  # never fork a process running TF
-        initializer=initializer,
-        initargs=initargs,
+        initializer=_start_worker,
+        initargs=(os.getpid(), initializer, initargs),
     )
 
 

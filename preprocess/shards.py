@@ -61,12 +61,13 @@ def write_shard(prefix, index, count, results):
       results: [(record, serialized or None)] in the shard's item order.
     """
     path = shard_path(prefix, index, count)
-    # The part first: a final shard always has its part.
-    files.write_atomic(path + MANIFEST_SUFFIX, manifest_text([r for r, _ in results]))
-    with files.atomic_output(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
-        for _, serialized in results:
-            if serialized is not None:
-                writer.write(serialized)
+    with files.atomic_output(path) as tmp:
+        with tf.io.TFRecordWriter(tmp) as writer:
+            for _, serialized in results:
+                if serialized is not None:
+                    writer.write(serialized)
+        # The part before the shard's final name: a final shard always has its part.
+        files.write_atomic(path + MANIFEST_SUFFIX, manifest_text([r for r, _ in results]))
     return path
 
 

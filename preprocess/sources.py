@@ -1,14 +1,18 @@
 """Where videos come from: class folders (UCF101, HMDB51, custom), Kinetics CSVs, TFDS.
 
 Each source yields `Item`s (one video each, with its label) and the list of class
-names, whose order defines the label indices.
+names, whose order defines the label indices. Text inputs (split lists, CSVs) may start
+with a UTF-8 byte-order mark; folders are walked once each, however symbolic links loop.
 """
 
 import csv
 import dataclasses
 import glob
+import math
 import os
 import re
+
+from absl import logging
 
 from preprocess.video import VIDEO_EXTENSIONS
 
@@ -52,19 +56,42 @@ def _is_video(name):
 
 
 def _videos_under(root):
-    """{path relative to root: path} of every video file below `root` (links included)."""
-    found = {}
-    for folder, dirs, files in os.walk(root, followlinks=True):
+    """{path relative to root: path} of every video file below `root`, each file once.
+
+    Symbolic links are followed, but every real folder is walked once and every real
+    file listed once (under its first path in sorted order), so link loops terminate
+    and linked copies are not duplicated.
+    """
+    found, seen_dirs, seen_files = {}, set(), set()
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen_dirs:
+            dirs[:] = []
+            continue
+        seen_dirs.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
-        for name in files:
-            if _is_video(name):
-                path = os.path.join(folder, name)
+        for name in sorted(names):
+            path = os.path.join(folder, name)
+            if _is_video(name) and os.path.realpath(path) not in seen_files:
+                seen_files.add(os.path.realpath(path))
                 found[os.path.relpath(path, root)] = path
     return found
 
 
+def _case_insensitive(names):
+    """{lower-case name: name} for names whose lower case is unique."""
+    by_lower = {}
+    for name in names:
+        by_lower.setdefault(name.lower(), []).append(name)
+    return {low: group[0] for low, group in by_lower.items() if len(group) == 1}
+
+
 def folder_items(input_dir, split_file=None, split='train'):
     """Videos in `input_dir/<class>/...`; classes are the sorted sub-folder names.
+
+    Class folders are matched exactly (`Run` and `run` are two classes); a split list
+    that spells a class or file in another case (UCF101 lists `HandStandPushups` for the
+    folder `HandstandPushups`) is matched case-insensitively when that is unambiguous.
 
     Args:
       input_dir: one sub-folder per class.
@@ -88,9 +115,10 @@ def folder_items(input_dir, split_file=None, split='train'):
     )
     if not classes:
         raise ValueError(f'{input_dir}: no class sub-folders')
-    index = {c.lower(): i for i, c in enumerate(classes)}
+    index = {c: i for i, c in enumerate(classes)}
+    class_by_lower = _case_insensitive(classes)
     videos = _videos_under(input_dir)
-    by_lower = {rel.lower(): path for rel, path in videos.items()}
+    video_by_lower = _case_insensitive(videos)
     if split_file is None:  # every video inside a class folder
         listed = sorted(r for r in videos if os.sep in r)
     else:
@@ -98,13 +126,15 @@ def folder_items(input_dir, split_file=None, split='train'):
 
     items = []
     for rel in listed:
-        label = rel.replace('\\', '/').split('/')[0]
-        if label.lower() not in index:
+        rel = os.path.normpath(rel.replace('\\', '/'))
+        label = rel.split(os.sep)[0]
+        label = label if label in index else class_by_lower.get(label.lower())
+        if label is None:
             raise ValueError(f'{split_file}: {rel!r} is not in a class folder of {input_dir}')
-        label_index = index[label.lower()]
-        path = by_lower.get(os.path.normpath(rel).lower(), os.path.join(input_dir, rel))
-        media_id = os.path.splitext(rel.replace('\\', '/'))[0]
-        items.append(Item(media_id, path, label_index, classes[label_index]))
+        found = rel if rel in videos else video_by_lower.get(rel.lower())
+        path = videos[found] if found else os.path.join(input_dir, rel)
+        media_id = os.path.splitext(rel.replace(os.sep, '/'))[0]
+        items.append(Item(media_id, path, index[label], label))
     return items, classes
 
 
@@ -117,17 +147,36 @@ def _read_split_files(pattern, split):
         hmdb = HMDB_SPLIT.search(os.path.basename(path))
         if hmdb and split not in HMDB_SUBSETS:
             raise ValueError(f'{path}: HMDB51 splits are train or test, not {split!r}')
-        with open(path, encoding='utf-8') as f:
-            for line in f:
-                fields = line.split()
-                if not fields:
-                    continue
-                if hmdb:
-                    if len(fields) == 2 and fields[1] == HMDB_SUBSETS[split]:
-                        listed.append(f'{hmdb.group(1)}/{fields[0]}')
-                else:
-                    listed.append(fields[0])
+        for fields in (line.split() for line in _read_lines(path)):
+            if not fields:
+                continue
+            if hmdb:
+                if len(fields) == 2 and fields[1] == HMDB_SUBSETS[split]:
+                    listed.append(f'{hmdb.group(1)}/{fields[0]}')
+            else:
+                listed.append(fields[0])
     return listed
+
+
+def _read_lines(path):
+    """Lines of a UTF-8 text file (a byte-order mark is dropped); errors name the file."""
+    try:
+        with open(path, encoding='utf-8-sig', newline='') as f:
+            return f.read().splitlines()
+    except UnicodeDecodeError as e:
+        raise ValueError(f'{path}: not UTF-8 text (byte {e.start})') from None
+    except OSError as e:
+        raise ValueError(f'{path}: cannot read ({e.strerror or e})') from None
+
+
+def _clip_time(value, what, where):
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f'{where}: {what} {value!r} is not a number') from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f'{where}: {what} {value!r} must be a finite number >= 0')
+    return seconds
 
 
 def kinetics_items(annotations, input_dir, classes=None):
@@ -136,7 +185,9 @@ def kinetics_items(annotations, input_dir, classes=None):
     A clip's video is `<youtube_id>_<start:06d>_<end:06d>.<ext>` (already trimmed, as the
     usual downloaders save it) or `<youtube_id>.<ext>` (full video, clipped here to
     [time_start, time_end]), anywhere below `input_dir`. Missing videos are kept as
-    items with an empty path so that they are reported, not silently dropped.
+    items with an empty path so that they are reported, not silently dropped. A row that
+    repeats an earlier clip with the same label is dropped with a warning (each clip is
+    processed once); with another label it is an error.
 
     Args:
       annotations: the CSV file.
@@ -147,37 +198,59 @@ def kinetics_items(annotations, input_dir, classes=None):
       (items, class names).
 
     Raises:
-      ValueError: unreadable CSV, missing columns, label not in `classes`.
+      ValueError: unreadable CSV, missing columns or fields, times that are not finite,
+        negative or out of order, a label not in `classes`, conflicting duplicates;
+        `file:line` names the row.
     """
-    try:
-        with open(annotations, newline='', encoding='utf-8') as f:
-            rows = list(csv.DictReader(f))
-    except OSError as e:
-        raise ValueError(f'{annotations}: cannot read ({e.strerror})') from None
+    rows = []
+    reader = csv.DictReader(_read_lines(annotations))
+    for row in reader:
+        rows.append((reader.line_num, row))
     required = {'youtube_id', 'time_start', 'time_end'}
-    if not rows or not required <= set(rows[0]):
+    if not rows or not required <= set(reader.fieldnames or ()):
         raise ValueError(f'{annotations}: expected columns {sorted(required)} (+ label, split)')
+    for line, row in rows:
+        if None in row.values() or None in row:
+            raise ValueError(
+                f'{annotations}:{line}: expected {len(reader.fieldnames)} fields '
+                f'({",".join(reader.fieldnames)})'
+            )
     if classes is None:
-        classes = sorted({r['label'] for r in rows if r.get('label')})
+        classes = sorted({row['label'] for _, row in rows if row.get('label')})
     index = {c: i for i, c in enumerate(classes)}
     stems = {}
     for path in _videos_under(input_dir).values():
         stems.setdefault(os.path.splitext(os.path.basename(path))[0], path)
 
-    items = []
-    for line, row in enumerate(rows, start=2):
-        try:
-            start, end = float(row['time_start']), float(row['time_end'])
-        except ValueError:
-            raise ValueError(f'{annotations}:{line}: bad time_start/time_end') from None
+    items, first_seen, repeats = [], {}, 0
+    for line, row in rows:
+        where = f'{annotations}:{line}'
+        start = _clip_time(row['time_start'], 'time_start', where)
+        end = _clip_time(row['time_end'], 'time_end', where)
+        if end <= start:
+            raise ValueError(f'{where}: time_end {end:g} is not after time_start {start:g}')
         media_id = f'{row["youtube_id"]}_{int(start):06d}_{int(end):06d}'
         label = row.get('label') or ''
         if label and label not in index:
-            raise ValueError(f'{annotations}:{line}: label {label!r} not in the label map')
+            raise ValueError(f'{where}: label {label!r} not in the label map')
+        if media_id in first_seen:
+            earlier_line, earlier_label = first_seen[media_id]
+            if earlier_label != label:
+                raise ValueError(
+                    f'{where}: clip {media_id} has label {label!r} but line {earlier_line} '
+                    f'gives it {earlier_label!r}'
+                )
+            repeats += 1
+            continue  # the same clip twice: keep one
+        first_seen[media_id] = (line, label)
         label_index = index.get(label, -1)
         if media_id in stems:
             items.append(Item(media_id, stems[media_id], label_index, label))
         else:
             path = stems.get(row['youtube_id'], '')
             items.append(Item(media_id, path, label_index, label, start, end))
+    if repeats:
+        logging.warning(
+            '%s: %d rows repeat an earlier clip; each clip is kept once', annotations, repeats
+        )
     return items, classes

@@ -12,3 +12,13 @@ def square_or_die(task):
 
 def crashed(task):
     return f'crashed:{task}'
+
+
+def report_pid_and_sleep(folder):
+    """Writes this worker's pid into `folder`, then sleeps (a long video being decoded)."""
+    import time
+
+    with open(os.path.join(folder, str(os.getpid())), 'w'):
+        pass
+    time.sleep(120)
+    return os.getpid()

@@ -2,6 +2,7 @@
 pool, the schema read by plain tf.data, evaluate_sample on a shard vs the raw video."""
 
 import functools
+import glob
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ import tensorflow as tf
 from videos import index_video, write_video
 
 import i3d
-from common import label_map
+from common import files, label_map
 from common.files import REPO_DIR
 from preprocess import flow as flow_lib
 from preprocess import model_inputs, schema, shards, sources, video
@@ -169,6 +170,98 @@ def test_bad_flags_and_settings_changes_are_refused(tmp_path, zoo):
     assert [n for n in names if n.endswith('.tfrecord')] == [
         f'p-0000{k}-of-00003.tfrecord' for k in range(3)
     ]
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_runs(tmp_path, zoo):
+    prefix = str(tmp_path / 'o' / 'p')
+    os.makedirs(tmp_path / 'o')
+    with files.exclusive_lock(f'{prefix}.lock'):  # as a running build_shards holds it
+        busy = build(f'--input_dir={zoo}', f'--output={prefix}', '--flow=false', check=False)
+    assert busy.returncode == 1
+    assert f'error: {prefix}.lock: held by another build_shards run on this --output' in (
+        busy.stderr
+    )
+    assert not glob.glob(f'{prefix}-*')  # it wrote nothing
+    build(f'--input_dir={zoo}', f'--output={prefix}', '--flow=false', '--num_shards=1')
+
+
+def test_overwrite_never_changes_the_label_map_a_sibling_was_built_with(tmp_path, zoo):
+    folder = tmp_path / 'o'
+    build(f'--input_dir={zoo}', f'--output={folder}/train', '--flow=false', '--num_shards=1')
+    labels = (folder / 'label_map.txt').read_text()
+    other = tmp_path / 'other'
+    (other / 'zebra').mkdir(parents=True)
+    index_video(other / 'zebra' / 'z.avi', 25, 3)
+    refused = build(
+        f'--input_dir={other}',
+        f'--output={folder}/test',
+        '--flow=false',
+        '--overwrite',
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert f'used by the shards of {folder}/train; put this output in another folder' in (
+        refused.stderr
+    )
+    assert (folder / 'label_map.txt').read_text() == labels
+    again = build(
+        f'--input_dir={zoo}', f'--output={folder}/train', '--flow=false', '--num_shards=1'
+    )
+    assert '(1 already done)' in again.stdout
+
+
+# Runs build_shards with TFRecord writes failing as on a full disk.
+_FULL_DISK = """
+import sys
+from unittest import mock
+import tensorflow as tf
+from absl import app
+from preprocess import build_shards
+
+class FullDisk(tf.io.TFRecordWriter):
+    def write(self, record):
+        raise tf.errors.ResourceExhaustedError(None, None, 'No space left on device')
+
+with mock.patch.object(tf.io, 'TFRecordWriter', FullDisk):
+    app.run(build_shards.main, argv=sys.argv)
+"""
+
+
+def test_unwritable_output_is_one_line_and_leaves_no_temporaries(tmp_path, zoo):
+    prefix = str(tmp_path / 'o' / 'p')
+    full = subprocess.run(
+        [sys.executable, '-c', _FULL_DISK, f'--input_dir={zoo}', f'--output={prefix}']
+        + ['--flow=false', '--num_shards=2', '--workers=1'],
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+    )
+    assert full.returncode == 1
+    [line] = [x for x in full.stderr.splitlines() if x.startswith('error:')]
+    assert line == (
+        f'error: {prefix}: cannot write the output (No space left on device); 0 of 2 shards '
+        'are complete: fix the cause and run the same command to finish the rest'
+    )
+    assert 'Traceback' not in full.stderr
+    assert not glob.glob(f'{prefix}-*.tfrecord*') and not glob.glob(f'{prefix}*.tmp-*')
+    (tmp_path / 'file').write_text('x')
+    under_a_file = build(
+        f'--input_dir={zoo}', f'--output={tmp_path}/file/p', '--flow=false', check=False
+    )
+    assert under_a_file.returncode == 1 and 'Traceback' not in under_a_file.stderr
+    assert f'error: [Errno 20] Not a directory: {str(tmp_path / "file")!r}' in under_a_file.stderr
+
+
+def test_shards_built_without_flow_feed_the_rgb_stream(tmp_path, zoo):
+    prefix = str(tmp_path / 'o' / 'rgb_only')
+    build(f'--input_dir={zoo}', f'--output={prefix}', '--flow=false', '--num_shards=1')
+    [shard] = glob.glob(f'{prefix}-*.tfrecord')
+    parsed = [schema.parse(s) for s in tf.data.TFRecordDataset(shard)]
+    assert len(parsed) == 6 and all(p['flow'].shape[0] == 0 for p in parsed)
+    inputs = model_inputs.load_streams(shard, ['rgb'], media_id='good/ok30')
+    assert inputs['rgb'].shape == (13, 224, 224, 3)
+    with pytest.raises(video.VideoError, match='no flow frames'):
+        model_inputs.load_streams(shard, ['flow'], media_id='good/ok30')
 
 
 # -- Shard plan, kill -9 and resume ----------------------------------------------------

@@ -1,5 +1,6 @@
 """Video sources: class folders with UCF101/HMDB51 split lists, Kinetics CSVs, TFDS."""
 
+import os
 from unittest import mock
 
 import pytest
@@ -141,3 +142,88 @@ def test_tfds_prepared_dataset_is_processed(tmp_path):
     assert record['status'] == 'ok', record
     assert record['height'] == 256 and record['width'] == 256 and record['frames'] > 0
     assert serialized
+
+
+def test_symlink_loops_list_each_video_once_and_terminate(tmp_path):
+    root = tmp_path / 'd'
+    (root / 'c').mkdir(parents=True)
+    (root / 'c' / 'v.avi').write_bytes(b'x')
+    os.symlink('../c', root / 'c' / 'loop')  # c/loop -> c
+    for n in range(3):  # several loops in one folder used to hang the listing
+        os.symlink('..', root / 'c' / f'up{n}')
+    os.symlink(root / 'c', root / 'alias')  # a second class folder that is the same folder
+    items, classes = sources.folder_items(str(root))
+    assert classes == ['alias', 'c']
+    assert [i.path for i in items] == [str(root / 'alias' / 'v.avi')]
+
+
+def test_class_folders_differing_only_in_case_are_two_classes(tmp_path):
+    for cls in ('Run', 'run'):
+        (tmp_path / cls).mkdir()
+        (tmp_path / cls / f'{cls}1.avi').write_bytes(b'x')
+    items, classes = sources.folder_items(str(tmp_path))
+    assert classes == ['Run', 'run']
+    assert [(i.media_id, i.label_index, i.label_string) for i in items] == [
+        ('Run/Run1', 0, 'Run'),
+        ('run/run1', 1, 'run'),
+    ]
+    listed = tmp_path / 'list.txt'
+    listed.write_text('run/run1.avi\nRun/Run1.avi\n')
+    items, _ = sources.folder_items(str(tmp_path), str(listed))
+    assert [i.label_index for i in items] == [1, 0]
+    ambiguous = tmp_path / 'ambiguous.txt'
+    ambiguous.write_text('RUN/Run1.avi\n')
+    with pytest.raises(ValueError, match="'RUN/Run1.avi' is not in a class folder"):
+        sources.folder_items(str(tmp_path), str(ambiguous))
+
+
+def test_byte_order_marks_are_ignored_in_csv_and_split_lists(tmp_path):
+    (tmp_path / 'v' / 'Archery').mkdir(parents=True)
+    (tmp_path / 'v' / 'Archery' / 'a.avi').write_bytes(b'x')
+    split = tmp_path / 'trainlist01.txt'
+    split.write_bytes('\ufeffArchery/a.avi 1\r\n'.encode())
+    items, _ = sources.folder_items(str(tmp_path / 'v'), str(split))
+    assert [i.media_id for i in items] == ['Archery/a']
+    csv = tmp_path / 'k.csv'
+    csv.write_bytes('\ufefflabel,youtube_id,time_start,time_end,split\nx,a,0,10,train\n'.encode())
+    items, classes = sources.kinetics_items(str(csv), str(tmp_path))
+    assert classes == ['x'] and items[0].label_index == 0 and items[0].label_string == 'x'
+
+
+HEADER = 'label,youtube_id,time_start,time_end,split\n'
+
+
+@pytest.mark.parametrize(
+    'rows, message',
+    [
+        ('x,a,0,10,train\n\n\nx,b,0\n', r'k.csv:5: expected 5 fields'),
+        ('x,a,0,10,train,extra\n', r'k.csv:2: expected 5 fields'),
+        ('x,a,inf,10,train\n', r"k.csv:2: time_start 'inf' must be a finite number >= 0"),
+        ('\nx,a,0,1e400,train\n', r"k.csv:3: time_end '1e400' must be a finite"),
+        ('x,a,nan,10,train\n', r"k.csv:2: time_start 'nan' must be a finite"),
+        ('x,a,ten,10,train\n', r"k.csv:2: time_start 'ten' is not a number"),
+        ('x,a,-1,10,train\n', r"k.csv:2: time_start '-1' must be a finite number >= 0"),
+        ('x,a,12,10,train\n', r'k.csv:2: time_end 10 is not after time_start 12'),
+        ('x,a,0,10,train\ny,a,0,10,train\n', r"k.csv:3: clip a_000000_000010 has label 'y'"),
+    ],
+)
+def test_bad_kinetics_rows_name_their_line(tmp_path, rows, message):
+    csv = tmp_path / 'k.csv'
+    csv.write_text(HEADER + rows)
+    with pytest.raises(ValueError, match=message):
+        sources.kinetics_items(str(csv), str(tmp_path))
+
+
+def test_duplicate_kinetics_rows_are_kept_once(tmp_path):
+    csv = tmp_path / 'k.csv'
+    csv.write_text(HEADER + 'x,a,0,10,train\nx,b,0,10,train\nx,a,0,10,train\n')
+    items, _ = sources.kinetics_items(str(csv), str(tmp_path))
+    assert [i.media_id for i in items] == ['a_000000_000010', 'b_000000_000010']
+
+
+def test_split_list_not_utf8_names_the_file(tmp_path):
+    (tmp_path / 'v' / 'c').mkdir(parents=True)
+    split = tmp_path / 'list.txt'
+    split.write_bytes('c/caf\xe9.avi\n'.encode('latin-1'))
+    with pytest.raises(ValueError, match=r'list.txt: not UTF-8 text'):
+        sources.folder_items(str(tmp_path / 'v'), str(split))
