@@ -122,12 +122,12 @@ def run(streams_to_ckpt, inputs, compute_dtype=tf.float32):
     return total.numpy()
 
 
-def check_checkpoints(streams_to_ckpt, num_labels, label_map):
+def check_checkpoints(streams_to_ckpt, num_labels, label_map_path):
     """Fails fast (before decoding a video) on checkpoints that cannot serve the run.
 
     Raises:
-      ValueError: missing checkpoint, wrong input channels for its stream, class counts
-        that differ between the streams or from the label map.
+      ValueError: missing or damaged checkpoint, wrong input channels for its stream,
+        class counts that differ between the streams or from the label map.
     """
     classes = set()
     for stream, path in streams_to_ckpt.items():
@@ -140,11 +140,12 @@ def check_checkpoints(streams_to_ckpt, num_labels, label_map):
             )
         if num_classes is None:
             raise ValueError(f'{prefix}: checkpoint has no Logits layer')
+        model_io.verify(prefix)
         classes.add(num_classes)
     if len(classes) > 1:
         raise ValueError(f'the two streams have different numbers of classes: {sorted(classes)}')
     if num_labels not in classes:
-        raise ValueError(f'{label_map}: {num_labels} labels for a {classes.pop()}-class model')
+        raise ValueError(f'{label_map_path}: {num_labels} labels for a {classes.pop()}-class model')
 
 
 def report(logits, labels, top_k):

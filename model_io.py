@@ -80,6 +80,27 @@ def read_spec(prefix):
     return num_classes, shapes[_FIRST_W][3]
 
 
+def verify(prefix):
+    """Reads every tensor of a checkpoint once, so damage is found before any work.
+
+    TensorFlow checks each tensor's stored CRC32C while reading it: truncated, corrupted
+    and missing data files are all caught here.
+
+    Raises:
+      ValueError: naming the checkpoint and the damage.
+    """
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, ValueError, IndexError) as e:
+        reason = getattr(e, 'message', None) or str(e)
+        raise ValueError(
+            f'{prefix}: damaged checkpoint ({" ".join(reason.split())}); write it again '
+            '(e.g. with import_weights.py) or restore it from a copy'
+        ) from None
+
+
 def restore(model, prefix):
     """Restores every variable of `model` (possibly truncated) from `prefix`.
 

@@ -8,6 +8,7 @@ third channel) and .npy arrays of network input ([T,H,W,C] or [1,T,H,W,C], used 
 import os
 
 import numpy as np
+from absl import logging
 from PIL import Image, ImageSequence
 
 from preprocess import flow as flow_lib
@@ -21,12 +22,19 @@ def _frame_limit(max_frames):
     return max_frames if max_frames else MAX_TEST_FRAMES
 
 
+# A network input this far outside [-1, 1] is almost surely unscaled (e.g. uint8 pixels).
+INPUT_RANGE_WARNING = 1.5
+STREAM_SCALING = {'rgb': 'x / 127.5 - 1 for pixels x', 'flow': 'pixel flow / 20, truncated'}
+
+
 def load_gif(path, stream, max_frames=None):
     """Reads DeepMind's preprocessed GIF of one stream as network input (float32).
 
     Raises:
-      video.VideoError: if the file cannot be read as a GIF.
+      video.VideoError: if the file cannot be read as a GIF, or holds the other stream
+        (a flow GIF's third channel is constant, an RGB GIF's is not).
     """
+    video.check_readable_file(path)
     try:
         with Image.open(path) as im:
             frames = []
@@ -37,22 +45,52 @@ def load_gif(path, stream, max_frames=None):
     except (OSError, ValueError) as e:
         raise video.VideoError(f'{path}: cannot read GIF ({e})') from None
     pixels = np.stack(frames).astype(np.float32) / 255.0
+    third_constant = bool(np.all(pixels[..., 2] == pixels[0, 0, 0, 2]))
+    if third_constant != (stream == 'flow'):
+        holds, third = ('flow', 'constant') if third_constant else ('RGB', 'not constant')
+        raise video.VideoError(
+            f'{path}: holds {holds} (its third channel is {third}), but the {stream} stream '
+            'was asked for'
+        )
     if stream == 'rgb':
         return pixels * 2.0 - 1.0  # stored as (x + 1) / 2
     return pixels[..., :2] - 0.5  # stored as f + 0.5, third channel zero
 
 
-def load_npy(path, max_frames=None):
-    """Reads a .npy clip of network input, [T,H,W,C] or DeepMind's [1,T,H,W,C]."""
+def load_npy(path, stream, max_frames=None):
+    """Reads a .npy clip of network input, [T,H,W,C] or DeepMind's [1,T,H,W,C].
+
+    Only the frames used are read from disk (memory-mapped). Values far outside
+    [-1, 1] draw a warning on stderr; NaN or infinity is refused.
+
+    Raises:
+      video.VideoError: unreadable file, wrong shape or dtype, non-finite values.
+    """
+    video.check_readable_file(path)
     try:
-        array = np.load(path, allow_pickle=False)
+        array = np.load(path, mmap_mode='r', allow_pickle=False)
     except (OSError, ValueError) as e:
         raise video.VideoError(f'{path}: cannot read .npy ({e})') from None
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in 'fiub':
+        kind = getattr(array, 'dtype', type(array).__name__)
+        raise video.VideoError(f'{path}: holds {kind} values; expected numbers')
     if array.ndim == 5 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 4:
         raise video.VideoError(f'{path}: expected [T,H,W,C] or [1,T,H,W,C], got {array.shape}')
-    return array[: _frame_limit(max_frames)].astype(np.float32)
+    clip = np.asarray(array[: _frame_limit(max_frames)], dtype=np.float32)
+    if not np.all(np.isfinite(clip)):
+        raise video.VideoError(f'{path}: holds NaN or infinite values')
+    if clip.size and np.max(np.abs(clip)) > INPUT_RANGE_WARNING:
+        logging.warning(
+            '%s: values span [%g, %g], but the network expects [-1, 1] (%s); the result '
+            'is likely meaningless',
+            path,
+            clip.min(),
+            clip.max(),
+            STREAM_SCALING.get(stream, ''),
+        )
+    return clip
 
 
 def from_frames(frames, streams, on_flow_pair=None, flow=None):
@@ -97,6 +135,7 @@ def load_shard_example(path, media_id=None, max_frames=None, need_flow=True):
 
     from preprocess import schema
 
+    video.check_readable_file(path)
     try:
         for serialized in tf.data.TFRecordDataset(path):
             if media_id is None or schema.media_id(serialized) == media_id:
@@ -141,8 +180,10 @@ def load_streams(path, streams, max_frames=None, flow_path=None, flow_progress=N
       video.VideoError: unreadable or empty input, or wrong number of channels.
     """
     ext = os.path.splitext(path)[1].lower()
+    if media_id is not None and ext != '.tfrecord':
+        raise video.VideoError(f'{path}: --media_id applies only to .tfrecord shards')
     if ext in ('.gif', '.npy'):
-        return _load_preprocessed(path, ext, streams, max_frames, flow_path)
+        return _load_preprocessed(path, streams, max_frames, flow_path)
     limit = _frame_limit(max_frames)
     flow, on_flow_pair = None, None
     if ext == '.tfrecord':
@@ -157,7 +198,7 @@ def load_streams(path, streams, max_frames=None, flow_path=None, flow_progress=N
         raise video.VideoError(f'{path}: {e}') from None
 
 
-def _load_preprocessed(path, ext, streams, max_frames, flow_path):
+def _load_preprocessed(path, streams, max_frames, flow_path):
     """DeepMind-style .gif / .npy clips, one file per stream."""
     paths = dict(zip(streams, [path, flow_path or flow_sibling(path)], strict=False))
     out = {}
@@ -166,12 +207,13 @@ def _load_preprocessed(path, ext, streams, max_frames, flow_path):
             raise video.VideoError(
                 f'{path}: a preprocessed clip holds one stream; pass the flow file too'
             )
-        if not os.path.isfile(stream_path):
-            raise video.VideoError(f'{stream_path}: no such file')
+        ext = os.path.splitext(stream_path)[1].lower()
         if ext == '.gif':
             clip = load_gif(stream_path, stream, max_frames)
+        elif ext == '.npy':
+            clip = load_npy(stream_path, stream, max_frames)
         else:
-            clip = load_npy(stream_path, max_frames)
+            raise video.VideoError(f'{stream_path}: a preprocessed clip is a .gif or .npy')
         if clip.shape[0] == 0:
             raise video.VideoError(f'{stream_path}: the clip has no frames')
         if clip.shape[-1] != STREAM_CHANNELS[stream]:

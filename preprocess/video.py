@@ -41,6 +41,19 @@ class VideoError(ValueError):
     """A video that cannot be used; the message names the file and the problem."""
 
 
+def check_readable_file(path):
+    """Raises VideoError saying why `path` cannot be read as a file, if it cannot."""
+    if os.path.isdir(path):
+        raise VideoError(f'{path}: is a folder, not a file')
+    if not os.path.isfile(path):
+        raise VideoError(f'{path}: no such file')
+    try:
+        with open(path, 'rb') as f:
+            f.read(1)
+    except OSError as e:
+        raise VideoError(f'{path}: cannot read ({e.strerror or e})') from None
+
+
 def _valid_fps(fps):
     return fps if (fps and math.isfinite(fps) and 0 < fps <= 1000) else None
 
@@ -63,8 +76,7 @@ def open_video(path, start=None):
     Raises:
       VideoError: if the file does not exist or OpenCV cannot open it.
     """
-    if not os.path.isfile(path):
-        raise VideoError(f'{path}: no such file')
+    check_readable_file(path)
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
         cap.release()

@@ -6,6 +6,7 @@ import http.server
 import io
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -185,6 +186,66 @@ def test_checkpoints_are_checked_before_the_video_is_read(tmp_path, tiny_checkpo
     labels.write_text('a\nb\n')
     code, _, error = _run(video, f'--checkpoint={tiny_checkpoints["rgb"]}', f'--label_map={labels}')
     assert code == 1 and 'labels.txt: 2 labels for a 400-class model' in error
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'garbage', 'missing'])
+def test_a_damaged_checkpoint_is_one_line_before_any_decoding(tmp_path, tiny_checkpoints, damage):
+    folder = tmp_path / 'ckpt'
+    shutil.copytree(os.path.dirname(tiny_checkpoints['rgb']), folder)
+    data = folder / 'model.data-00000-of-00001'
+    size = data.stat().st_size
+    if damage == 'truncated':
+        os.truncate(data, size // 2)
+    elif damage == 'garbage':
+        data.write_bytes(os.urandom(size))
+    else:
+        data.unlink()
+    video = f'--video={tmp_path}/never_opened.mp4'
+    code, _, error = _run(video, f'--checkpoint={folder}/model')
+    assert code == 1 and '\n' not in error
+    assert error.startswith(f'error: {folder}/model: damaged checkpoint (')
+
+
+def test_wrong_inputs_get_the_right_message(tmp_path, tiny_checkpoints, shared_path):
+    rgb = f'--checkpoint={tiny_checkpoints["rgb"]}'
+    flow = ('--eval_type=flow', f'--checkpoint={tiny_checkpoints["flow"]}')
+    (tmp_path / 'folder.mp4').mkdir()
+    clip = write_video(tmp_path / 'clip.avi', 25, [index_frame(i) for i in range(3)])
+    strings = tmp_path / 's.npy'
+    np.save(strings, np.array([['a']]))
+    latin1 = tmp_path / 'labels.txt'
+    latin1.write_bytes('abseiling\ncaf\xe9\n'.encode('latin-1'))
+    twice = tmp_path / 'twice.txt'
+    twice.write_text('a\nb\na\n')
+    rgb_gif = shared_path('data', 'v_CricketShot_g04_c01_rgb.gif')
+    flow_gif = shared_path('data', 'v_CricketShot_g04_c01_flow.gif')
+    cases = [
+        ((rgb, f'--video={tmp_path}/folder.mp4'), 'folder.mp4: is a folder, not a file'),
+        ((rgb, f'--video={clip}', '--media_id=x'), 'clip.avi: --media_id applies only to'),
+        ((rgb, f'--video={strings}'), 's.npy: holds <U1 values; expected numbers'),
+        ((rgb, f'--video={clip}', f'--label_map={latin1}'), 'labels.txt:2: not UTF-8 text'),
+        ((rgb, f'--video={clip}', f'--label_map={twice}'), "twice.txt: class 'a' is listed twice"),
+        ((*flow, f'--video={rgb_gif}'), 'rgb.gif: holds RGB (its third channel is not constant)'),
+        ((rgb, f'--video={flow_gif}'), 'flow.gif: holds flow (its third channel is constant)'),
+    ]
+    for args, message in cases:
+        code, out, error = _run(*args)
+        assert code == 1 and out == '', args
+        assert error.startswith('error: ') and message in error, (args, error)
+        assert '\n' not in error
+
+
+def test_npy_values_nan_refused_and_unscaled_warned(tmp_path, tiny_checkpoints, caplog):
+    rgb = f'--checkpoint={tiny_checkpoints["rgb"]}'
+    nan = np.zeros((2, 16, 16, 3), np.float32)
+    nan[1, 3, 3, 0] = np.nan
+    np.save(tmp_path / 'nan.npy', nan)
+    code, _, error = _run(rgb, f'--video={tmp_path}/nan.npy')
+    assert code == 1 and error == f'error: {tmp_path}/nan.npy: holds NaN or infinite values'
+    np.save(tmp_path / 'pixels.npy', np.full((2, 16, 16, 3), 200, np.uint8))
+    code, out, _ = _run(rgb, f'--video={tmp_path}/pixels.npy')
+    assert code == 0 and out.startswith('Norm of logits')
+    assert 'values span [200, 200], but the network expects [-1, 1]' in caplog.text
 
 
 def test_cricket_clip_as_a_raw_video_is_playing_cricket(tmp_path, rgb_weights, shared_path):

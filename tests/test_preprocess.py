@@ -1,5 +1,7 @@
 """The paper's preprocessing: 25 fps by timestamp, resize, crop, scaling, TV-L1 flow."""
 
+from unittest import mock
+
 import cv2
 import numpy as np
 import pytest
@@ -83,13 +85,26 @@ def test_frames_are_rgb_and_scaled_to_unit_range(tmp_path):
 
 
 @pytest.mark.parametrize(
-    'bad, message', [('missing.mp4', 'no such file'), ('junk.mp4', 'cannot open')]
+    'bad, message',
+    [
+        ('missing.mp4', 'no such file'),
+        ('junk.mp4', 'OpenCV cannot open it'),
+        ('folder.mp4', 'is a folder, not a file'),
+        ('locked.mp4', r'cannot read \(Permission denied\)'),
+    ],
 )
-def test_unreadable_videos_name_the_file(tmp_path, bad, message):
+def test_unreadable_videos_name_the_file(tmp_path, monkeypatch, bad, message):
     path = tmp_path / bad
     if bad == 'junk.mp4':
         path.write_bytes(b'this is not a video')
-    with pytest.raises(video.VideoError, match=f'{path}: .*{message}'):
+    elif bad == 'folder.mp4':
+        path.mkdir()
+    elif bad == 'locked.mp4':
+        path.write_bytes(b'x')
+        # As a file without read permission opens for a normal user (root reads anything).
+        denied = PermissionError(13, 'Permission denied')
+        monkeypatch.setattr(video, 'open', mock.Mock(side_effect=denied), raising=False)
+    with pytest.raises(video.VideoError, match=f'{path}: {message}'):
         video.read_video(str(path))
 
 
