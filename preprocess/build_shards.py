@@ -202,7 +202,10 @@ def main(argv):
     )
     prefix = FLAGS.output
     try:
-        os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+        folder = os.path.dirname(os.path.abspath(prefix))
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise ValueError(f'{folder}: not a folder (the --output prefix {prefix} needs one)')
+        os.makedirs(folder, exist_ok=True)
         # One run per output prefix: two runs would interleave shards of different settings.
         with files.exclusive_lock(f'{prefix}.lock', 'another build_shards run on this --output'):
             items, classes = load_items(
@@ -273,7 +276,12 @@ def build(prefix, planned, options, workers=0, runner='pool', beam_options=''):
 
 def _one_line(error):
     """A TensorFlow or OS error as one line (TF messages can span several)."""
-    message = error.message if isinstance(error, tf.errors.OpError) else str(error)
+    if isinstance(error, tf.errors.OpError):
+        message = error.message
+    elif isinstance(error, OSError) and error.filename and error.strerror:
+        message = f'{error.filename}: {error.strerror}'
+    else:
+        message = str(error)
     return ' '.join(message.split())
 
 

@@ -227,6 +227,22 @@ with mock.patch.object(tf.io, 'TFRecordWriter', FullDisk):
 """
 
 
+# Runs build_shards as a user without write permission in the output folder (tests run as
+# root, who may write anywhere).
+_READ_ONLY = """
+import os, sys
+from unittest import mock
+from absl import app
+from preprocess import build_shards
+
+def denied(path, *args, **kwargs):
+    raise PermissionError(13, 'Permission denied', path)
+
+with mock.patch.object(os, 'open', denied):
+    app.run(build_shards.main, argv=sys.argv)
+"""
+
+
 def test_unwritable_output_is_one_line_and_leaves_no_temporaries(tmp_path, zoo):
     prefix = str(tmp_path / 'o' / 'p')
     full = subprocess.run(
@@ -249,7 +265,17 @@ def test_unwritable_output_is_one_line_and_leaves_no_temporaries(tmp_path, zoo):
         f'--input_dir={zoo}', f'--output={tmp_path}/file/p', '--flow=false', check=False
     )
     assert under_a_file.returncode == 1 and 'Traceback' not in under_a_file.stderr
-    assert f'error: [Errno 20] Not a directory: {str(tmp_path / "file")!r}' in under_a_file.stderr
+    assert f'error: {tmp_path}/file: not a folder (the --output prefix' in under_a_file.stderr
+    (tmp_path / 'ro').mkdir()
+    unwritable = subprocess.run(
+        [sys.executable, '-c', _READ_ONLY, f'--input_dir={zoo}', f'--output={tmp_path}/ro/p']
+        + ['--flow=false'],
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+    )
+    assert unwritable.returncode == 1 and 'Traceback' not in unwritable.stderr
+    assert f'error: {tmp_path}/ro/p.lock: Permission denied' in unwritable.stderr
 
 
 def test_shards_built_without_flow_feed_the_rgb_stream(tmp_path, zoo):
