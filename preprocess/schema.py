@@ -127,11 +127,13 @@ def make_example(meta, rgb_images, flow_pngs, frame_shape, fps, rgb_format='JPEG
     )
 
 
+# Defaults let examples from other MediaPipe-style writers parse: an unlabelled clip reads
+# as label -1, an unknown frame rate as 0.
 CONTEXT_SPEC = {
-    MEDIA_ID: tf.io.FixedLenFeature((), tf.string),
+    MEDIA_ID: tf.io.FixedLenFeature((), tf.string, default_value=''),
     LABEL_INDEX: tf.io.VarLenFeature(tf.int64),
     LABEL_STRING: tf.io.VarLenFeature(tf.string),
-    FRAME_RATE: tf.io.FixedLenFeature((), tf.float32),
+    FRAME_RATE: tf.io.FixedLenFeature((), tf.float32, default_value=0.0),
 }
 SEQUENCE_SPEC = {
     IMAGE_ENCODED: tf.io.FixedLenSequenceFeature((), tf.string),
@@ -145,6 +147,11 @@ def media_id(serialized):
         serialized, context_features={MEDIA_ID: CONTEXT_SPEC[MEDIA_ID]}
     )
     return context[MEDIA_ID].numpy().decode()
+
+
+def _first(sparse, default):
+    """The first value of a VarLenFeature, or `default` when it has none."""
+    return tf.concat([sparse.values, [default]], axis=0)[0]
 
 
 def parse_encoded(serialized):
@@ -162,8 +169,8 @@ def parse_encoded(serialized):
     )
     return {
         'media_id': context[MEDIA_ID],
-        'label': tf.sparse.to_dense(context[LABEL_INDEX], default_value=-1)[0],
-        'label_string': tf.sparse.to_dense(context[LABEL_STRING], default_value=b'')[0],
+        'label': _first(context[LABEL_INDEX], tf.constant(-1, tf.int64)),
+        'label_string': _first(context[LABEL_STRING], tf.constant(b'')),
         'fps': context[FRAME_RATE],
         'rgb_encoded': lists[IMAGE_ENCODED],
         'flow_encoded': lists[FLOW_ENCODED],

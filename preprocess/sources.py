@@ -135,7 +135,21 @@ def folder_items(input_dir, split_file=None, split='train'):
         path = videos[found] if found else os.path.join(input_dir, rel)
         media_id = os.path.splitext(rel.replace(os.sep, '/'))[0]
         items.append(Item(media_id, path, index[label], label))
-    return items, classes
+    return _unique_media_ids(items), classes
+
+
+def _unique_media_ids(items):
+    """Keeps the extension in the media id of videos that differ only by it (a/x.avi,
+    a/x.mp4), so that no two videos share an id in shards, manifests or predictions."""
+    counts = {}
+    for item in items:
+        counts[item.media_id] = counts.get(item.media_id, 0) + 1
+    return [
+        dataclasses.replace(item, media_id=item.media_id + os.path.splitext(item.path)[1])
+        if counts[item.media_id] > 1
+        else item
+        for item in items
+    ]
 
 
 def _read_split_files(pattern, split):
@@ -229,12 +243,20 @@ def kinetics_items(annotations, input_dir, classes=None):
         end = _clip_time(row['time_end'], 'time_end', where)
         if end <= start:
             raise ValueError(f'{where}: time_end {end:g} is not after time_start {start:g}')
-        media_id = f'{row["youtube_id"]}_{int(start):06d}_{int(end):06d}'
+        youtube_id = row['youtube_id'].strip()
+        if not youtube_id:
+            raise ValueError(f'{where}: empty youtube_id')
+        media_id = f'{youtube_id}_{int(start):06d}_{int(end):06d}'
         label = row.get('label') or ''
         if label and label not in index:
             raise ValueError(f'{where}: label {label!r} not in the label map')
         if media_id in first_seen:
-            earlier_line, earlier_label = first_seen[media_id]
+            earlier_line, earlier_label, earlier_times = first_seen[media_id]
+            if earlier_times != (start, end):
+                raise ValueError(
+                    f'{where}: clip {media_id} differs from line {earlier_line} only in '
+                    'fractions of a second; the two would share one media id'
+                )
             if earlier_label != label:
                 raise ValueError(
                     f'{where}: clip {media_id} has label {label!r} but line {earlier_line} '
@@ -242,12 +264,12 @@ def kinetics_items(annotations, input_dir, classes=None):
                 )
             repeats += 1
             continue  # the same clip twice: keep one
-        first_seen[media_id] = (line, label)
+        first_seen[media_id] = (line, label, (start, end))
         label_index = index.get(label, -1)
         if media_id in stems:
             items.append(Item(media_id, stems[media_id], label_index, label))
         else:
-            path = stems.get(row['youtube_id'], '')
+            path = stems.get(youtube_id, '')
             items.append(Item(media_id, path, label_index, label, start, end))
     if repeats:
         logging.warning(

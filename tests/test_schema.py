@@ -75,3 +75,15 @@ def test_context_keys_are_mediapipes():
     ]
     assert len(lists['FORWARD_FLOW/image/encoded'].feature) == 2
     assert schema.media_id(tf.constant(serialized)) == 'cls/v1'
+
+
+def test_an_example_from_another_writer_with_only_the_frames_parses():
+    """MediaPipe-style examples may lack our context keys (unlabelled test clips)."""
+    rgb = np.full((2, 4, 4, 3), 7, np.uint8)
+    example = tf.train.SequenceExample()
+    frames = example.feature_lists.feature_list[schema.IMAGE_ENCODED].feature
+    for frame in rgb:
+        frames.add().bytes_list.value.append(schema.encode_rgb(frame, 'PNG'))
+    parsed = schema.parse(tf.constant(example.SerializeToString()))
+    assert int(parsed['label']) == -1 and parsed['media_id'].numpy() == b''
+    np.testing.assert_array_equal(parsed['rgb'].numpy(), rgb)

@@ -205,6 +205,8 @@ HEADER = 'label,youtube_id,time_start,time_end,split\n'
         ('x,a,-1,10,train\n', r"k.csv:2: time_start '-1' must be a finite number >= 0"),
         ('x,a,12,10,train\n', r'k.csv:2: time_end 10 is not after time_start 12'),
         ('x,a,0,10,train\ny,a,0,10,train\n', r"k.csv:3: clip a_000000_000010 has label 'y'"),
+        ('x,a,0,10,train\nx,a,0.5,10,train\n', r'k.csv:3: clip a_000000_000010 differs from'),
+        ('x, ,0,10,train\n', r'k.csv:2: empty youtube_id'),
     ],
 )
 def test_bad_kinetics_rows_name_their_line(tmp_path, rows, message):
@@ -227,3 +229,11 @@ def test_split_list_not_utf8_names_the_file(tmp_path):
     split.write_bytes('c/caf\xe9.avi\n'.encode('latin-1'))
     with pytest.raises(ValueError, match=r'list.txt: not UTF-8 text'):
         sources.folder_items(str(tmp_path / 'v'), str(split))
+
+
+def test_videos_differing_only_by_extension_keep_distinct_media_ids(tmp_path):
+    (tmp_path / 'a').mkdir()
+    for name in ('x.avi', 'x.mp4', 'y.avi'):
+        (tmp_path / 'a' / name).write_bytes(b'x')
+    items, _ = sources.folder_items(str(tmp_path))
+    assert [i.media_id for i in items] == ['a/x.avi', 'a/x.mp4', 'a/y']
