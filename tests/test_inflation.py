@@ -236,8 +236,10 @@ def test_command_line_inflates_a_flow_stream(tmp_path, slim_checkpoint):
     command = [sys.executable, 'import_weights.py', '--source=inception_v1_2d']
     result = subprocess.run(
         [*command, f'--slim_checkpoint={slim_checkpoint}', '--in_channels=2', f'--output={output}'],
-        cwd=REPO_DIR, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith(
         f'Inflated 228 tensors to 2-channel I3D with a new 400-class head; wrote {output}'
