@@ -2,8 +2,8 @@
 "boring video" check against a 2D Inception-v1 in TF-slim's checkpoint layout, the slim name
 map, the flow-stream initialisation and the command line."""
 
-import subprocess
-import sys
+import contextlib
+import io
 
 import numpy as np
 import pytest
@@ -14,9 +14,20 @@ from absl.testing import flagsaver
 import i3d
 import import_weights
 import model_io
-from common.files import REPO_DIR
 
 BN_EPS = 1e-3  # slim's inception_arg_scope, as DeepMind's Sonnet 1 BatchNorm
+
+
+def _main(*args):
+    """Runs import_weights.main in-process; returns (exit code, stdout, error message)."""
+    out = io.StringIO()
+    with flagsaver.flagsaver(), contextlib.redirect_stdout(out):
+        flags.FLAGS(['import_weights.py', *args])
+        try:
+            import_weights.main(['import_weights.py'])
+            return 0, out.getvalue(), ''
+        except SystemExit as e:
+            return 1, out.getvalue(), str(e.code)
 
 
 def _slim_units():
@@ -233,16 +244,15 @@ def test_command_line_inflates_a_flow_stream(tmp_path, slim_checkpoint):
     """`--in_channels=2`: the first kernel averaged over RGB, repeated over the flow channels;
     the result loads like any other checkpoint (e.g. as a training --init_checkpoint)."""
     output = str(tmp_path / 'flow_inflated' / 'model')
-    command = [sys.executable, 'import_weights.py', '--source=inception_v1_2d']
-    result = subprocess.run(
-        [*command, f'--slim_checkpoint={slim_checkpoint}', '--in_channels=2', f'--output={output}'],
-        cwd=REPO_DIR,
-        capture_output=True,
-        text=True,
+    code, out, error = _main(
+        '--source=inception_v1_2d',
+        f'--slim_checkpoint={slim_checkpoint}',
+        '--in_channels=2',
+        f'--output={output}',
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().endswith(
-        f'Inflated 228 tensors to 2-channel I3D with a new 400-class head; wrote {output}'
+    assert code == 0, error
+    assert (
+        out == f'Inflated 228 tensors to 2-channel I3D with a new 400-class head; wrote {output}\n'
     )
     model, channels = model_io.load(output)
     assert channels == 2 and model.num_classes == 400
@@ -254,9 +264,8 @@ def test_command_line_inflates_a_flow_stream(tmp_path, slim_checkpoint):
 
 
 def test_command_line_needs_the_slim_checkpoint():
-    with flagsaver.flagsaver(), pytest.raises(SystemExit) as info:
-        flags.FLAGS(['import_weights.py', '--source=inception_v1_2d'])
-        import_weights.main(['import_weights.py'])
-    assert str(info.value.code) == (
-        'error: --source=inception_v1_2d needs --slim_checkpoint (inception_v1.ckpt)'
+    assert _main('--source=inception_v1_2d') == (
+        1,
+        '',
+        'error: --source=inception_v1_2d needs --slim_checkpoint (inception_v1.ckpt)',
     )

@@ -194,3 +194,20 @@ def test_rgb600_classifies_with_the_600_class_names(fake_repo, tmp_path):
         evaluate_sample, '--eval_type=rgb600', f'--video={clip}', '--label_map=data/label_map.txt'
     )
     assert code == 1 and 'label_map.txt: 400 labels for a 600-class model' in error
+
+
+def test_gif_sample_ranks_the_top_8_classes_as_deepminds_npy_run(rgb_weights, shared_path):
+    """README "Differences": the default sample is DeepMind's palettized GIF, not its lossless
+    .npy, so the numbers differ from DeepMind's 2017 rgb_scratch output (norm 87.218, cricket
+    19.489, p 0.9969) but the eight best classes come in the same order."""
+    with open(shared_path('out-2017', 'no_imagenet_rgb.txt')) as f:
+        deepmind = [line.split(' ', 2) for line in f.read().splitlines()[3:]]
+    assert deepmind[0] == ['0.996896', '19.4886', 'playing cricket']
+    gif = shared_path('data', 'v_CricketShot_g04_c01_rgb.gif')
+    code, out, error = _main(evaluate_sample, f'--video={gif}', f'--checkpoint={rgb_weights}')
+    assert code == 0, error
+    lines = out.splitlines()
+    assert float(lines[0].split(': ')[1]) == pytest.approx(83.2417, abs=1e-3)
+    ours = [line.split(' ', 2)[2] for line in lines[3:]]
+    assert ours[:8] == [name for _, _, name in deepmind[:8]]
+    assert ours[8] != deepmind[8][2]
