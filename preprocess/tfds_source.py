@@ -7,6 +7,8 @@ processes it. TFDS's ucf101 stores 25 fps frames
 `ucf101/ucf101_1` config keeps the native 320x240), so frames are only resized here.
 """
 
+import sys
+
 import numpy as np
 
 from preprocess import sources, video
@@ -28,6 +30,29 @@ def _builder(name, data_dir):
     return builder
 
 
+def squashed_aspect_warning(builder):
+    """A warning when the config stores frames resized to a fixed size, else None.
+
+    TFDS's default ucf101 config (`ucf101_1_256`) squashes UCF101's 320x240 frames to
+    256x256 before the paper's short-side resize; `ucf101/ucf101_1` keeps them as they are.
+    """
+    config = builder.builder_config
+    width, height = getattr(config, 'width', None), getattr(config, 'height', None)
+    if not (width and height):
+        return None
+    split = getattr(config, 'split_number', None)
+    kept = [
+        f'{builder.name}/{c.name}'
+        for c in builder.BUILDER_CONFIGS
+        if getattr(c, 'width', 0) is None and getattr(c, 'split_number', None) == split
+    ]
+    return (
+        f'warning: TFDS {builder.name}/{config.name} stores frames resized to {width}x{height} '
+        '(aspect ratio not kept), at the source frame rate; the paper resizes the short side '
+        'to 256 keeping the aspect' + (f': use --tfds_name={kept[0]} for that' if kept else '')
+    )
+
+
 def items(name, split, data_dir=None):
     """Items of a prepared TFDS split, with labels read without decoding the videos.
 
@@ -37,6 +62,9 @@ def items(name, split, data_dir=None):
     import tensorflow_datasets as tfds
 
     builder = _builder(name, data_dir)
+    message = squashed_aspect_warning(builder)
+    if message:
+        print(message, file=sys.stderr)
     classes = builder.info.features['label'].names
     try:
         dataset = builder.as_dataset(

@@ -167,3 +167,13 @@ def test_load_streams_for_preprocessed_and_raw_clips(tmp_path):
     raw = model_inputs.load_streams(path, ['rgb', 'flow'], max_frames=3)
     assert raw['rgb'].shape == (3, 224, 224, 3) and raw['flow'].shape == (2, 224, 224, 2)
     assert raw['flow'].min() >= -1 and raw['flow'].max() <= 1
+
+
+def test_zero_flow_has_no_exact_level():
+    """256 levels over [-20, 20] have no middle one: still pixels are stored as level 128,
+    +20/255 px (+1/255 as network input); MediaPipe's truncation gives 127, -20/255 px."""
+    level = flow.quantize(np.zeros(3, np.float32))
+    assert level.tolist() == [128, 128, 128]
+    assert flow.dequantize(level)[0] == pytest.approx(20 / 255, abs=1e-5)
+    assert flow.flow_to_model_input(flow.dequantize(level))[0] == pytest.approx(1 / 255, abs=1e-6)
+    assert flow.dequantize(np.array([127], np.uint8))[0] == pytest.approx(-20 / 255, abs=1e-5)

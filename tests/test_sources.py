@@ -237,3 +237,16 @@ def test_videos_differing_only_by_extension_keep_distinct_media_ids(tmp_path):
         (tmp_path / 'a' / name).write_bytes(b'x')
     items, _ = sources.folder_items(str(tmp_path))
     assert [i.media_id for i in items] == ['a/x.avi', 'a/x.mp4', 'a/y']
+
+
+def test_tfds_ucf101_default_config_warns_that_the_aspect_is_squashed(tmp_path, capsys):
+    prepared = mock.patch.object(tfds.core.DatasetBuilder, 'is_prepared', return_value=True)
+    with tfds.testing.mock_data(num_examples=1), prepared:
+        tfds_source.items('ucf101', 'train', str(tmp_path))
+        assert capsys.readouterr().err.strip() == (
+            'warning: TFDS ucf101/ucf101_1_256 stores frames resized to 256x256 (aspect ratio '
+            'not kept), at the source frame rate; the paper resizes the short side to 256 '
+            'keeping the aspect: use --tfds_name=ucf101/ucf101_1 for that'
+        )
+        tfds_source.items('ucf101/ucf101_1', 'train', str(tmp_path))
+        assert capsys.readouterr().err == ''
