@@ -27,6 +27,8 @@ from absl import app, flags
 
 import model_io
 from common import files
+from inference import streams as clip_streams
+from inference import whole_video
 from preprocess import model_inputs, samples, sources
 
 DEFAULT_CHECKPOINTS = {
@@ -59,8 +61,9 @@ flags.DEFINE_string(
 )
 flags.DEFINE_integer(
     'num_frames',
-    0,
-    'Frames to use; 0 = the whole clip up to 250 (paper test protocol).',
+    model_inputs.MAX_TEST_FRAMES,
+    'Frames to use (paper: whole ~10 s videos, 250 frames); 0 = the whole video, any '
+    'length, exact, in bounded memory (inference/whole_video.py).',
     lower_bound=0,
 )
 flags.DEFINE_integer('top_k', 20, 'Number of classes printed.', lower_bound=1)
@@ -168,10 +171,21 @@ def main(argv):
             video = samples.sample_path(streams[0])
             if len(streams) == 2:
                 flow_video = flow_video or samples.sample_path('flow')
-        inputs = model_inputs.load_streams(
-            video, streams, FLAGS.num_frames, flow_video, _flow_progress, FLAGS.media_id
-        )
-        logits = run(ckpts, inputs, tf.as_dtype(FLAGS.compute_dtype))
+        if FLAGS.num_frames == 0:
+            inputs = clip_streams.clip_inputs(video, streams, FLAGS.media_id, flow_video)
+            logits = whole_video.clip_logits(
+                ckpts, inputs, compute_dtype=tf.as_dtype(FLAGS.compute_dtype)
+            )
+        else:  # one frame to spare tells whether the video is longer
+            inputs = model_inputs.load_streams(
+                video, streams, FLAGS.num_frames + 1, flow_video, _flow_progress, FLAGS.media_id
+            )
+            inputs, cut = clip_streams.first_frames(inputs, FLAGS.num_frames, video)
+            if cut:
+                n = FLAGS.num_frames
+                print(f'{video}: longer than {n} frames; using the first {n} '
+                      '(--num_frames=0: the whole video)', file=sys.stderr)  # fmt: skip
+            logits = run(ckpts, inputs, tf.as_dtype(FLAGS.compute_dtype))
     except ValueError as e:
         sys.exit(f'error: {e}')
     print(report(logits, labels, FLAGS.top_k))
