@@ -17,7 +17,8 @@ from preprocess import model_inputs, video
 SHARD_SLICE = 16  # encoded shard frames decoded at a time
 
 
-def _shard_example(path, media_id):
+def shard_example(path, media_id):
+    """The parsed, still encoded example `media_id` (default: the first) of a shard."""
     import tensorflow as tf
 
     from preprocess import schema
@@ -33,7 +34,8 @@ def _shard_example(path, media_id):
     )
 
 
-def _sliced(encoded, decode):
+def decode_sliced(encoded, decode):
+    """Decodes encoded frames a few at a time (`schema.decode_rgb` / `decode_flow`)."""
     for start in range(0, int(encoded.shape[0]), SHARD_SLICE):
         yield from decode(encoded[start : start + SHARD_SLICE]).numpy()
 
@@ -75,13 +77,13 @@ def stream_input(path, stream, media_id=None, frame_count=None):
     if path.lower().endswith('.tfrecord'):
         from preprocess import schema
 
-        example = _shard_example(path, media_id)
+        example = shard_example(path, media_id)
         if stream == 'rgb':
             encoded, decode = example['rgb_encoded'], schema.decode_rgb
         else:
             encoded, decode = example['flow_encoded'], schema.decode_flow
         count = int(encoded.shape[0])
-        frames = _sliced(encoded, decode)
+        frames = decode_sliced(encoded, decode)
     else:
         count = count_frames(path) if frame_count is None else frame_count
         frames = video.iter_video(path)

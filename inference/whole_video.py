@@ -184,8 +184,10 @@ class Runner:
         self._geometry = geometry(endpoint)
         self._chunk_frames = chunk_frames
         self._endpoint = endpoint
+        channels = model.layers['Conv3d_1a_7x7'].w.shape[3]  # one trace for every chunk
+        spec = tf.TensorSpec([1, None, None, None, channels], tf.float32)
         self._forward = tf.function(
-            lambda x: model(x, is_training=False)[1][endpoint], reduce_retracing=True
+            lambda x: model(x, is_training=False)[1][endpoint], input_signature=[spec]
         )
         has_logits = endpoint == 'Mixed_5c' and 'Logits' in model.layers
         self._head = model.layers['Logits'] if has_logits else None
