@@ -1,8 +1,6 @@
-"""export_saved_model.py: reloaded in a fresh process without the project, the signatures
-give the Sonnet module's outputs; input contracts give clear errors."""
+"""export_saved_model.py and inference/saved_model.py: reloaded in a fresh process without
+the project, the signatures give the Sonnet module's outputs; contracts give clear errors."""
 
-import contextlib
-import io
 import json
 import subprocess
 import sys
@@ -11,14 +9,12 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
-from absl.testing import flagsaver
 
-import export_saved_model
 import i3d
 import model_io
+from common.files import REPO_DIR
+from inference import saved_model
 
-FLAGS = flags.FLAGS
 NAMES = ['a', 'b', 'c', 'd', 'e']
 
 # Runs with the project NOT importable: only TensorFlow and numpy.
@@ -66,15 +62,14 @@ def exported(tmp_path_factory):
         b.assign(tf.random.normal(b.shape))  # a non-zero bias is part of what is checked
         checkpoints[stream] = model_io.save(model, str(root / stream / 'model'))
     (root / 'labels.txt').write_text(''.join(f'{n}\n' for n in NAMES))
-    out = io.StringIO()
-    with flagsaver.flagsaver(), contextlib.redirect_stdout(out):
-        FLAGS(['export_saved_model.py', f'--rgb_checkpoint={checkpoints["rgb"]}',
-               f'--flow_checkpoint={checkpoints["flow"]}', f'--label_map={root / "labels.txt"}',
-               f'--output={root / "i3d"}'])  # fmt: skip
-        export_saved_model.main(['export_saved_model.py'])
-    assert 'signatures class_names, default, flow, joint, rgb, rgb_0_1, serving_default' in (
-        out.getvalue()
-    )
+    result = subprocess.run(
+        [sys.executable, 'export_saved_model.py', f'--rgb_checkpoint={checkpoints["rgb"]}',
+         f'--flow_checkpoint={checkpoints["flow"]}', f'--label_map={root / "labels.txt"}',
+         f'--output={root / "i3d"}'],
+        cwd=REPO_DIR, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    signatures = 'signatures class_names, default, flow, joint, rgb, rgb_0_1, serving_default'
+    assert signatures in result.stdout
     return root, checkpoints
 
 
@@ -124,9 +119,9 @@ def test_reload_in_a_fresh_process_matches_the_module(exported, tmp_path):
 def test_bad_inputs(exported, tmp_path):
     root, checkpoints = exported
     with pytest.raises(ValueError, match='2-channel model cannot be the rgb stream'):
-        export_saved_model.build({'rgb': checkpoints['flow']}, str(root / 'labels.txt'))
+        saved_model.build({'rgb': checkpoints['flow']}, str(root / 'labels.txt'))
     (tmp_path / 'three.txt').write_text('x\ny\nz\n')
     with pytest.raises(ValueError, match=r'3 names for models of \[5\] classes'):
-        export_saved_model.build({'rgb': checkpoints['rgb']}, str(tmp_path / 'three.txt'))
+        saved_model.build({'rgb': checkpoints['rgb']}, str(tmp_path / 'three.txt'))
     with pytest.raises(ValueError, match='exists'):
-        export_saved_model.export(None, {}, str(root / 'i3d'))
+        saved_model.export(None, {}, str(root / 'i3d'))

@@ -11,31 +11,26 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
-from absl.testing import flagsaver
 from videos import write_video
 
-import extract_features
 import i3d
 import model_io
 from common.files import REPO_DIR
-from inference import extraction, inputs
+from inference import extract_run, extraction, inputs
 from preprocess import flow as flow_lib
 from preprocess import model_inputs, shards, video
 
-FLAGS = flags.FLAGS
 
-
-def _run(*args):
-    """Runs main() in-process; returns (exit code, stdout, error message)."""
+def _run(spec, output_dir, checkpoints, runner='pool', overwrite=False, **settings):
+    """An extraction in-process (extract_run.run); returns (records, skipped, stdout)."""
     out = io.StringIO()
-    with flagsaver.flagsaver(), contextlib.redirect_stdout(out):
-        FLAGS(['extract_features.py', *args])
-        try:
-            extract_features.main(['extract_features.py'])
-            return 0, out.getvalue(), ''
-        except SystemExit as e:
-            return e.code and 1, out.getvalue(), str(e.code)
+    settings = extraction.Settings(**({'window': 8, 'stride': 4} | settings))
+    paths = {s: checkpoints[s] for s in settings.streams}
+    with contextlib.redirect_stdout(out):
+        records, skipped = extract_run.run(
+            str(spec), str(output_dir), settings, paths, 1, runner, '', overwrite
+        )
+    return records, skipped, out.getvalue()
 
 
 @pytest.fixture(scope='module')
@@ -90,10 +85,7 @@ def test_list_videos(folder, tmp_path):
 
 def test_folder_end_to_end_and_resume(folder, checkpoints, tmp_path):
     out = tmp_path / 'out'
-    args = [f'--input={folder}', f'--output_dir={out}', f'--rgb_checkpoint={checkpoints["rgb"]}',
-            '--window=8', '--stride=4', '--workers=1']  # fmt: skip
-    code, stdout, _ = _run(*args)
-    assert code == 0, stdout
+    records, _, stdout = _run(folder, out, checkpoints)
     assert '2 ok, 1 failed, 0 skipped' in stdout
     features = np.load(out / 'a' / 'long_rgb.npy')
     times = np.load(out / 'a' / 'long_timestamps_ms.npy')
@@ -108,29 +100,51 @@ def test_folder_end_to_end_and_resume(folder, checkpoints, tmp_path):
     assert not os.listdir(out / '.work')
 
     mtime = os.path.getmtime(out / 'a' / 'long_rgb.npy')
-    code, stdout, _ = _run(*args)
+    _, skipped, stdout = _run(folder, out, checkpoints)
     assert '3 videos (2 already done)' in stdout and '0 ok, 1 failed, 2 skipped' in stdout
-    assert os.path.getmtime(out / 'a' / 'long_rgb.npy') == mtime
+    assert skipped == 2 and os.path.getmtime(out / 'a' / 'long_rgb.npy') == mtime
+    with pytest.raises(ValueError, match=r'other settings \(window\)'):
+        _run(folder, out, checkpoints, window=16)
 
-    code, _, error = _run(*args[:-3], '--window=16', '--stride=4')
-    assert code == 1 and 'other settings (window)' in error
-
+    listing = tmp_path / 'one.txt'
+    listing.write_text(f'{folder}/a/long.avi\n')
     whole = tmp_path / 'whole'
-    code, _, _ = _run(*args[:4], f'--output_dir={whole}', '--window=0')
+    _run(listing, whole, checkpoints, window=0)
     np.testing.assert_allclose(
-        np.load(whole / 'a' / 'long_rgb.npy')[0], _pooled(checkpoints['rgb'], clip), atol=1e-5
+        np.load(whole / 'long_rgb.npy')[0], _pooled(checkpoints['rgb'], clip), atol=1e-5
     )
-    np.testing.assert_array_equal(np.load(whole / 'a' / 'long_timestamps_ms.npy'), [[0, 800]])
+    np.testing.assert_array_equal(np.load(whole / 'long_timestamps_ms.npy'), [[0, 800]])
 
 
-def test_bad_flags(folder, checkpoints, tmp_path):
-    code, _, error = _run(f'--input={tmp_path}/nothing', f'--output_dir={tmp_path}/o')
-    assert code == 1 and 'no such folder, list (.txt) or shard' in error
-    code, _, error = _run(f'--input={folder}', f'--output_dir={tmp_path}/o', '--streams=rgb,depth')
-    assert code == 1 and '--streams' in error
-    code, _, error = _run(f'--input={folder}', f'--output_dir={tmp_path}/o',
-                          f'--rgb_checkpoint={tmp_path}/none')  # fmt: skip
-    assert code == 1 and 'no checkpoint found' in error
+def test_command_line(folder, checkpoints, tmp_path):
+    """The script as a user runs it: flags, summary, exit codes, one-line errors."""
+
+    def cli(*args):
+        return subprocess.run(
+            [sys.executable, 'extract_features.py', f'--input={folder / "short.avi"}',
+             f'--output_dir={tmp_path / "o"}', f'--rgb_checkpoint={checkpoints["rgb"]}', *args],
+            cwd=REPO_DIR, capture_output=True, text=True,
+        )  # fmt: skip
+
+    result = cli('--window=4', '--stride=2')
+    assert result.returncode == 0, result.stderr
+    assert '1 ok, 0 failed, 0 skipped' in result.stdout
+    assert np.load(tmp_path / 'o' / 'short_rgb.npy').shape == (2, 1024)
+    result = cli('--streams=rgb,depth')
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == 'error: --streams: rgb, flow or rgb,flow, not rgb,depth'
+    )
+
+
+def test_bad_inputs(folder, checkpoints, tmp_path):
+    with pytest.raises(ValueError, match=r'no such folder, list \(.txt\) or shard'):
+        _run(tmp_path / 'nothing', tmp_path / 'o', checkpoints)
+    with pytest.raises(ValueError, match='no checkpoint found'):
+        _run(folder, tmp_path / 'o', {'rgb': str(tmp_path / 'none')})
+    with pytest.raises(ValueError, match='a flow window needs at least 2 frames'):
+        _run(folder, tmp_path / 'o', checkpoints, streams=('flow',), window=1)
 
 
 def test_shards_use_stored_flow_and_beam_equals_pool(checkpoints, tmp_path):
@@ -149,13 +163,9 @@ def test_shards_use_stored_flow_and_beam_equals_pool(checkpoints, tmp_path):
     outputs = {}
     for runner in ('pool', 'DirectRunner'):
         out = tmp_path / runner
-        code, stdout, _ = _run(
-            f'--input={tmp_path / "shards" / "*.tfrecord"}', f'--output_dir={out}',
-            '--streams=rgb,flow', f'--rgb_checkpoint={checkpoints["rgb"]}',
-            f'--flow_checkpoint={checkpoints["flow"]}', '--window=6', '--stride=3',
-            f'--runner={runner}', '--workers=1',
-        )  # fmt: skip
-        assert code == 0 and '2 ok, 0 failed' in stdout, stdout
+        _, _, stdout = _run(tmp_path / 'shards' / '*.tfrecord', out, checkpoints, runner,
+                            streams=('rgb', 'flow'), window=6, stride=3)  # fmt: skip
+        assert '2 ok, 0 failed' in stdout, stdout
         outputs[runner] = out
     rgb, pixel_flow = model_inputs.load_shard_example(shard, 'class1/v1')
     flow = flow_lib.flow_to_model_input(pixel_flow)
@@ -169,3 +179,20 @@ def test_shards_use_stored_flow_and_beam_equals_pool(checkpoints, tmp_path):
         for suffix in ('rgb', 'flow', 'timestamps_ms'):
             pool, beam = (np.load(outputs[r] / f'{name}_{suffix}.npy') for r in outputs)
             np.testing.assert_array_equal(pool, beam)
+
+
+def test_interrupted_write_leaves_no_npy_and_is_cleaned(tmp_path, monkeypatch):
+    def crash(f, array):
+        f.write(b'\x93NUMPY partial')
+        raise OSError('disk full')
+
+    monkeypatch.setattr(np, 'save', crash)
+    with pytest.raises(OSError):
+        extraction.write_outputs(str(tmp_path), 'v', {'rgb': np.zeros((1, 4))}, np.zeros((1, 2)))
+    assert os.listdir(tmp_path) == []
+    (tmp_path / 'a').mkdir()
+    (tmp_path / 'a' / 'v_rgb.npy.tmp-123').write_bytes(b'left by kill -9')
+    (tmp_path / '.work').mkdir()
+    (tmp_path / '.work' / '1-2.rgb').write_bytes(b'raw')
+    extract_run.clean_killed_run(str(tmp_path))
+    assert os.listdir(tmp_path) == ['a'] and os.listdir(tmp_path / 'a') == []

@@ -116,3 +116,40 @@ def test_stream_input_matches_loaded_clip(tmp_path):
     # one frame to spare: cut and flagged
     cut, was_cut = streams.first_frames({'rgb': loaded[:11]}, 10, path)
     assert was_cut and len(cut['rgb']) == 10
+
+
+def _evaluate(*args):
+    """evaluate_sample.main in-process: (exit code or 0, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from absl import flags
+    from absl.testing import flagsaver
+
+    import evaluate_sample
+
+    out, err = io.StringIO(), io.StringIO()
+    with flagsaver.flagsaver(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        flags.FLAGS(['evaluate_sample.py', *args])
+        try:
+            evaluate_sample.main(['evaluate_sample.py'])
+        except SystemExit as e:
+            return e.code, out.getvalue(), err.getvalue()
+    return 0, out.getvalue(), err.getvalue()
+
+
+def test_evaluate_sample_says_when_cut_and_runs_whole_videos(model, tmp_path):
+    checkpoint = model_io.save(model, str(tmp_path / 'ckpt' / 'model'))
+    labels = tmp_path / 'labels.txt'
+    labels.write_text('a\nb\nc\nd\ne\n')
+    frames = np.random.default_rng(6).integers(0, 255, (12, 24, 32, 3), np.uint8)
+    path = write_video(tmp_path / 'v.avi', 25, frames)
+    common = [f'--video={path}', f'--checkpoint={checkpoint}', f'--label_map={labels}']
+    code, cut, err = _evaluate(*common, '--num_frames=10')
+    assert code == 0 and 'longer than 10 frames; using the first 10' in err
+    code, full, err = _evaluate(*common, '--num_frames=12')
+    assert code == 0 and 'longer' not in err
+    code, whole, err = _evaluate(*common, '--num_frames=0')
+    assert code == 0 and 'longer' not in err
+    norm = [float(text.splitlines()[0].split()[-1]) for text in (cut, full, whole)]
+    assert norm[1] == pytest.approx(norm[2], abs=1e-4) and norm[0] != pytest.approx(norm[1])
