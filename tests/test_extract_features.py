@@ -143,6 +143,8 @@ def test_bad_inputs(folder, checkpoints, tmp_path):
         _run(tmp_path / 'nothing', tmp_path / 'o', checkpoints)
     with pytest.raises(ValueError, match='no checkpoint found'):
         _run(folder, tmp_path / 'o', {'rgb': str(tmp_path / 'none')})
+    with pytest.raises(ValueError, match='--streams: rgb, flow or rgb,flow, not rgb,depth'):
+        _run(folder, tmp_path / 'o', checkpoints | {'depth': ''}, streams=('rgb', 'depth'))
     with pytest.raises(ValueError, match='a flow window needs at least 2 frames'):
         _run(folder, tmp_path / 'o', checkpoints, streams=('flow',), window=1)
 
