@@ -49,3 +49,4 @@ lint: venv
 bench: weights
 	$(BIN)/python -m benchmarks.model_speed --checkpoint=$(WEIGHTS)
 	$(BIN)/python -m benchmarks.preprocess_speed
+	$(BIN)/python -m benchmarks.extract_speed

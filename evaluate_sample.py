@@ -30,6 +30,8 @@ from absl import app, flags
 
 import model_io
 from common import files, label_map
+from inference import streams as clip_streams
+from inference import whole_video
 from preprocess import model_inputs, samples
 
 # DeepMind's checkpoint of each eval type's stream: (scratch, ImageNet-pretrained). No
@@ -89,8 +91,9 @@ flags.DEFINE_string(
 )
 flags.DEFINE_integer(
     'num_frames',
-    0,
-    'Frames to use; 0 = the whole clip up to 250 (paper test protocol).',
+    model_inputs.MAX_TEST_FRAMES,
+    'Frames to use (paper: whole ~10 s videos, 250 frames); 0 = the whole video, any '
+    'length, exact, in bounded memory (inference/whole_video.py).',
     lower_bound=0,
 )
 flags.DEFINE_integer('top_k', 20, 'Number of classes printed.', lower_bound=1)
@@ -165,28 +168,12 @@ def default_label_map(streams_to_ckpt):
     return path
 
 
-def _flow_progress(total):
+def _with_progress(count, frames):
+    """(count, frames) whose iteration shows a TV-L1 progress bar on stderr."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc='TV-L1 flow', unit='pair', file=sys.stderr, leave=False)
-    return bar.update
-
-
-def run(streams_to_ckpt, inputs, compute_dtype=tf.float32):
-    """Sums the logits of each stream's model on its input.
-
-    Returns:
-      float32 logits [num_classes].
-
-    Raises:
-      ValueError: on a checkpoint problem.
-    """
-    total = None
-    for stream, path in streams_to_ckpt.items():
-        model, _ = model_io.load(path, compute_dtype=compute_dtype)
-        logits, _ = model(tf.constant(inputs[stream][None]), is_training=False)
-        total = logits[0] if total is None else total + logits[0]
-    return total.numpy()
+    bar = tqdm(frames, total=count, desc='TV-L1 flow', unit='pair', file=sys.stderr, leave=False)
+    return count, iter(bar)
 
 
 def check_checkpoints(streams_to_ckpt, num_labels, label_map_path):
@@ -246,10 +233,19 @@ def main(argv):
             video = samples.sample_path(streams[0])
             if len(streams) == 2:
                 flow_video = flow_video or samples.sample_path('flow')
-        inputs = model_inputs.load_streams(
-            video, streams, FLAGS.num_frames, flow_video, _flow_progress, FLAGS.media_id
+        inputs, cut = clip_streams.clip_inputs(
+            video, streams, FLAGS.media_id, flow_video, FLAGS.num_frames or None
         )
-        logits = run(ckpts, inputs, tf.as_dtype(FLAGS.compute_dtype))
+        if cut:
+            print(
+                f'{video}: longer than {FLAGS.num_frames} frames; using the first '
+                f'{FLAGS.num_frames} (--num_frames=0: the whole video)',
+                file=sys.stderr,
+            )
+        if 'flow' in inputs and not video.lower().endswith(clip_streams.STORED_INPUTS):
+            inputs['flow'] = _with_progress(*inputs['flow'])  # TV-L1 is the slow part
+        dtype = tf.as_dtype(FLAGS.compute_dtype)
+        logits = whole_video.clip_logits(ckpts, inputs, compute_dtype=dtype)
     except ValueError as e:
         sys.exit(f'error: {e}')
     print(report(logits, labels, FLAGS.top_k))

@@ -116,6 +116,29 @@ def from_frames(frames, streams, on_flow_pair=None, flow=None):
     return out
 
 
+def find_shard_example(path, media_id=None):
+    """The example `media_id` (default: the first) of a shard, parsed but not decoded
+    (`schema.parse_encoded`).
+
+    Raises:
+      video.VideoError: unreadable shard or no such video.
+    """
+    import tensorflow as tf
+
+    from preprocess import schema
+
+    video.check_readable_file(path)
+    try:
+        for serialized in tf.data.TFRecordDataset(path):
+            if media_id is None or schema.media_id(serialized) == media_id:
+                return schema.parse_encoded(serialized)
+    except (tf.errors.OpError, ValueError) as e:
+        raise video.VideoError(f'{path}: unreadable shard ({type(e).__name__})') from None
+    raise video.VideoError(
+        f'{path}: no video' + (f' with media id {media_id!r}' if media_id else '')
+    )
+
+
 def load_shard_example(path, media_id=None, max_frames=None, need_flow=True):
     """Decoded (rgb uint8, pixel flow) of one video in a TFRecord shard.
 
@@ -135,20 +158,16 @@ def load_shard_example(path, media_id=None, max_frames=None, need_flow=True):
 
     from preprocess import schema
 
-    video.check_readable_file(path)
+    example = find_shard_example(path, media_id)
     try:
-        for serialized in tf.data.TFRecordDataset(path):
-            if media_id is None or schema.media_id(serialized) == media_id:
-                example = schema.parse_encoded(serialized)
-                rgb = schema.decode_rgb(example['rgb_encoded'][:max_frames]).numpy()
-                flow_count = len(rgb) - 1 if need_flow else 0
-                flow = schema.decode_flow(example['flow_encoded'][:flow_count], rgb.shape[1:3])
-                return rgb, flow.numpy()
-    except (tf.errors.OpError, ValueError) as e:
-        raise video.VideoError(f'{path}: unreadable shard ({type(e).__name__})') from None
-    raise video.VideoError(
-        f'{path}: no video' + (f' with media id {media_id!r}' if media_id else '')
-    )
+        rgb = schema.decode_rgb(example['rgb_encoded'][:max_frames]).numpy()
+        flow_count = len(rgb) - 1 if need_flow else 0
+        flow = schema.decode_flow(example['flow_encoded'][:flow_count], rgb.shape[1:3])
+    except tf.errors.OpError as e:
+        raise video.VideoError(
+            f'{path}: undecodable frame ({" ".join(e.message.split())})'
+        ) from None
+    return rgb, flow.numpy()
 
 
 def flow_sibling(path):

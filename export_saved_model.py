@@ -1,0 +1,57 @@
+"""Exports I3D as a TensorFlow SavedModel for TF Serving, TF Hub-style loading, any TF 2.
+
+    python export_saved_model.py --rgb_checkpoint=checkpoints/rgb_scratch/model \
+        [--flow_checkpoint=checkpoints/flow_scratch/model] --output=exported/i3d
+
+writes the SavedModel folder `exported/i3d` and prints its signatures. Signatures, each on
+float32 [batch, frames, height, width, C] clips (any frame count and size >= 1):
+
+  rgb      rgb in [-1, 1] (C = 3)                  -> logits, probabilities, features
+  flow     flow in [-1, 1] (C = 2)                 -> the same (with --flow_checkpoint)
+  joint    rgb and flow: logits summed (two-stream fusion), features concatenated
+  rgb_0_1  rgb in [0, 1], TF Hub i3d-kinetics-400's contract -> the same plus `default`
+           (= logits); also exported as `default`, so code written for the Hub module runs
+  class_names                                      -> class_names (from the asset file)
+
+`features` is Mixed_5c averaged over space and time (1024 per stream). `serving_default` is
+`joint` when both streams are given, else `rgb`. The whole clip is one network pass (for
+videos longer than memory allows, use extract_features.py --window=0).
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+from common import files
+from inference import saved_model
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('rgb_checkpoint', None, 'RGB stream checkpoint.')
+flags.DEFINE_string('flow_checkpoint', None, 'Flow stream checkpoint (optional).')
+flags.DEFINE_string('label_map', 'data/label_map.txt', 'Class names, one per line.')
+flags.DEFINE_string('output', None, 'SavedModel folder to create.', required=True)
+flags.DEFINE_bool('overwrite', False, 'Replace an existing --output.')
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f'Unexpected arguments: {argv[1:]} (write booleans as --flag=false)')
+    checkpoints = {
+        s: p for s, p in (('rgb', FLAGS.rgb_checkpoint), ('flow', FLAGS.flow_checkpoint)) if p
+    }
+    try:
+        if not checkpoints:
+            raise ValueError('give --rgb_checkpoint and/or --flow_checkpoint')
+        label_map = FLAGS.label_map
+        if not os.path.exists(label_map):
+            label_map = files.repo_path(label_map)
+        module, signatures = saved_model.build(checkpoints, label_map)
+        saved_model.export(module, signatures, FLAGS.output, FLAGS.overwrite)
+    except (ValueError, OSError) as e:
+        sys.exit(f'error: {e}')
+    print(f'{FLAGS.output}: signatures {", ".join(sorted(signatures))}')
+
+
+if __name__ == '__main__':
+    app.run(main)

@@ -1,0 +1,77 @@
+"""I3D features of many videos, resumable: one .npy per video and stream.
+
+    python extract_features.py --input=videos/ --output_dir=features/ --streams=rgb,flow \
+        --rgb_checkpoint=checkpoints/rgb_scratch/model --window=64 --stride=64
+
+writes, per video, `features/<name>_rgb.npy` and `features/<name>_flow.npy` (float32
+[windows, 1024]: Mixed_5c averaged over space and time within each window of 64 frames,
+every 64 frames) and `features/<name>_timestamps_ms.npy` (float64 [windows, 2]: each
+window's start and end, ms from the clip's first frame), appends one JSON line per video
+to `features/manifest.jsonl` (`ok`, or `failed` with the reason), shows a progress bar
+(videos/s, ETA) and prints a summary. `--window=0` gives one vector for the whole video,
+exactly as one pass over it, in bounded memory. `--input` is a folder (searched
+recursively), a .txt list of paths, or shards of preprocess.build_shards (their frames
+and flow are used as stored). Re-running the same command skips finished videos.
+Exit code: 1 if no video succeeded, else 0.
+"""
+
+import sys
+
+from absl import app, flags
+
+from inference import extract_run, extraction, whole_video
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('input', None, 'Folder, .txt list or shard (glob).', required=True)
+flags.DEFINE_string('output_dir', None, 'Where the .npy files and manifest go.', required=True)
+flags.DEFINE_list('streams', ['rgb'], 'rgb, flow or rgb,flow.')
+flags.DEFINE_string('rgb_checkpoint', 'checkpoints/rgb_scratch/model', 'RGB stream checkpoint.')
+flags.DEFINE_string('flow_checkpoint', 'checkpoints/flow_scratch/model', 'Flow checkpoint.')
+flags.DEFINE_integer('window', 64, 'Frames per feature window; 0 = the whole video.', 0)
+flags.DEFINE_integer('stride', 64, 'Frames between window starts.', 1)
+flags.DEFINE_enum(
+    'endpoint',
+    'Mixed_5c',
+    [*whole_video.FEATURE_ENDPOINTS, 'Logits'],
+    'Endpoint averaged over space and time (Logits: the class scores).',
+)
+flags.DEFINE_integer('batch_size', 2, 'Windows per model call.', 1)
+flags.DEFINE_integer(
+    'chunk_frames',
+    whole_video.DEFAULT_CHUNK_FRAMES,
+    'Frames per model call on the whole-video path (memory ~9 MB per frame).',
+    1,
+)
+flags.DEFINE_integer('workers', 0, 'Decoding/flow processes of the pool runner; 0 = cores.', 0)
+flags.DEFINE_string('runner', 'pool', 'pool, or a Beam runner: DirectRunner, DataflowRunner...')
+flags.DEFINE_string('beam_options', '', 'Extra Beam pipeline options, e.g. "--project=p".')
+flags.DEFINE_bool('overwrite', False, 'Redo every video (also after changing settings).')
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f'Unexpected arguments: {argv[1:]} (write booleans as --flag=false)')
+    streams = tuple(FLAGS.streams)
+    settings = extraction.Settings(
+        streams, FLAGS.window, FLAGS.stride, FLAGS.endpoint, FLAGS.batch_size, FLAGS.chunk_frames
+    )
+    paths = {'rgb': FLAGS.rgb_checkpoint, 'flow': FLAGS.flow_checkpoint}
+    try:
+        records, _ = extract_run.run(
+            FLAGS.input,
+            FLAGS.output_dir,
+            settings,
+            {s: paths.get(s) for s in streams},
+            FLAGS.workers,
+            FLAGS.runner,
+            FLAGS.beam_options,
+            FLAGS.overwrite,
+        )
+    except (ValueError, OSError) as e:
+        sys.exit(f'error: {e}')
+    if records and all(r['status'] != 'ok' for r in records):
+        sys.exit(1)
+
+
+if __name__ == '__main__':
+    app.run(main)

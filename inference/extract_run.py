@@ -1,0 +1,148 @@
+"""An extract_features run: settings check, resume, the pool or Beam, the manifest.
+
+Kept apart from the script (which only reads flags) so that tests and other tools can run
+an extraction in-process.
+"""
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+
+from common import files
+from inference import decoding, extraction, inputs
+
+MANIFEST = 'manifest.jsonl'
+CONFIG = 'extract_config.json'
+WORK_DIR = '.work'  # raw frames between the decoding workers and the model
+LOCK = '.lock'  # one run per --output_dir: a second would delete the first's work files
+
+
+def check_config(output_dir, config, overwrite):
+    """Refuses to mix outputs of different settings in one folder (unless --overwrite)."""
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, CONFIG)
+    config = json.loads(json.dumps(config))  # tuples as JSON reads them back
+    if os.path.exists(path) and not overwrite:
+        with open(path, encoding='utf-8') as f:
+            old = json.load(f)
+        if old != config:
+            changed = sorted(k for k in config.keys() | old.keys() if old.get(k) != config.get(k))
+            raise ValueError(
+                f'{path}: an earlier run used other settings ({", ".join(changed)}); '
+                'pass --overwrite or use another --output_dir'
+            )
+    files.write_atomic(path, json.dumps(config, indent=1, sort_keys=True))
+
+
+def clean_killed_run(output_dir):
+    """Removes what a killed run leaves: its work files and temporary .npy names."""
+    shutil.rmtree(os.path.join(output_dir, WORK_DIR), ignore_errors=True)
+    for root, _, names in os.walk(output_dir):
+        for name in names:
+            if f'.npy{files.TMP_MARK}' in name:
+                os.remove(os.path.join(root, name))
+
+
+def _init_worker():
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def run_pool(extractor, todo, output_dir, workers, log):
+    """Workers decode (and compute flow); this process runs the model, in video order."""
+    from tqdm import tqdm
+
+    from preprocess import pool
+
+    work_dir = os.path.join(output_dir, WORK_DIR)
+    tasks = [(item, extractor.settings.streams, work_dir) for item in todo]
+    bar = tqdm(total=len(tasks), unit='video', file=sys.stderr, dynamic_ncols=True)
+    frames, started = 0, time.monotonic()
+    results = pool.ordered_map(
+        decoding.prepare_task, tasks, workers, decoding.crashed_task, _init_worker
+    )
+    with contextlib.closing(results), contextlib.closing(bar):
+        for (item, _, _), (begun, prepared, failed) in results:
+            result = failed or extraction.finish(extractor, item, prepared, output_dir, begun)
+            log(result)
+            frames += result.get('frames', 0)
+            rate = frames / (time.monotonic() - started)
+            bar.set_postfix(frames_per_s=f'{rate:.1f}', refresh=False)
+            bar.update(1)
+
+
+def run(
+    spec,
+    output_dir,
+    settings,
+    checkpoints,
+    workers=0,
+    runner='pool',
+    beam_options='',
+    overwrite=False,
+):
+    """Extracts the features of the videos of `spec` (see inputs.list_videos), printing a
+    summary.
+
+    Returns:
+      (records of the videos processed by this run, number of videos skipped as done).
+
+    Raises:
+      ValueError: bad settings, no videos, a checkpoint problem, other settings in the
+        folder.
+    """
+    streams = settings.streams
+    if not streams or set(streams) - {'rgb', 'flow'} or len(set(streams)) < len(streams):
+        raise ValueError(f'--streams: rgb, flow or rgb,flow, not {",".join(streams)}')
+    if settings.window == 1 and 'flow' in streams:
+        raise ValueError('--window=1: a flow window needs at least 2 frames')
+    videos = inputs.list_videos(spec)
+    extractor = extraction.Extractor(checkpoints, settings)
+    os.makedirs(output_dir, exist_ok=True)
+    lock = os.path.join(output_dir, LOCK)
+    with files.exclusive_lock(lock, 'another extract_features run on this --output_dir'):
+        return _run_locked(
+            videos, extractor, output_dir, checkpoints, workers, runner, beam_options, overwrite
+        )
+
+
+def _run_locked(
+    videos, extractor, output_dir, checkpoints, workers, runner, beam_options, overwrite
+):
+    settings = extractor.settings
+    streams = settings.streams
+    check_config(output_dir, dataclasses.asdict(settings) | {'checkpoints': checkpoints}, overwrite)
+    done = (
+        [] if overwrite else [v for v in videos if extraction.is_done(output_dir, v.name, streams)]
+    )
+    todo = [v for v in videos if v not in done]
+    print(f'{len(videos)} videos ({len(done)} already done); runner {runner}')
+    clean_killed_run(output_dir)
+    records = []
+    started = time.monotonic()
+    with open(os.path.join(output_dir, MANIFEST), 'a', encoding='utf-8') as manifest:
+
+        def log(record):
+            records.append(record)
+            manifest.write(json.dumps(record, sort_keys=True) + '\n')
+            manifest.flush()
+
+        if todo and runner == 'pool':
+            run_pool(extractor, todo, output_dir, workers or os.cpu_count() or 1, log)
+        elif todo:
+            from inference import beam_extract
+
+            beam_extract.run(checkpoints, settings, todo, output_dir, runner, beam_options, log)
+    failed = [r for r in records if r['status'] != 'ok']
+    print(
+        f'{len(records) - len(failed)} ok, {len(failed)} failed, {len(done)} skipped; '
+        f'{time.monotonic() - started:.1f} s'
+    )
+    for r in failed[:10]:
+        print(f'  failed: {r["video"]}: {r["reason"]}')
+    return records, len(done)

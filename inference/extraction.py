@@ -1,0 +1,145 @@
+"""The model half of extract_features: windows (or the whole clip) -> .npy outputs.
+
+`decoding.prepare` (in the pool's worker processes) leaves a video's network input in raw
+files; here the model runs over windows of them, batched (or over the whole clip, exactly,
+through `whole_video.Runner`), and the `.npy` outputs are written atomically. `process`
+does both halves in one process (the Beam runner).
+"""
+
+import dataclasses
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+import model_io
+from common import files
+from inference import decoding, whole_video
+from preprocess import video
+
+MS_PER_FRAME = 1000.0 / video.FPS
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    streams: tuple[str, ...] = ('rgb',)
+    window: int = 64  # frames per window; 0 = the whole video (exact, chunked)
+    stride: int = 64
+    endpoint: str = 'Mixed_5c'
+    batch_size: int = 2
+    chunk_frames: int = whole_video.DEFAULT_CHUNK_FRAMES
+
+
+def output_paths(output_dir, name, streams):
+    """{stream or 'timestamps': path}; the timestamps file is written last (done marker)."""
+    stem = os.path.join(output_dir, name)
+    return {s: f'{stem}_{s}.npy' for s in streams} | {'timestamps': f'{stem}_timestamps_ms.npy'}
+
+
+def is_done(output_dir, name, streams):
+    return all(os.path.exists(p) for p in output_paths(output_dir, name, streams).values())
+
+
+def windows(frames, window, stride):
+    """[(first, end)) frame ranges; a video shorter than one window gives one window."""
+    if window == 0 or frames <= window:
+        return [(0, frames)]
+    return [(s, s + window) for s in range(0, frames - window + 1, stride)]
+
+
+def _load_models(checkpoints, endpoint):
+    final = endpoint if endpoint in whole_video.FEATURE_ENDPOINTS else 'Logits'
+    return {s: model_io.load(p, final_endpoint=final)[0] for s, p in checkpoints.items()}
+
+
+def _channels(model):
+    return model.layers['Conv3d_1a_7x7'].w.shape[3]
+
+
+class Extractor:
+    """The models of a run and their traced functions (built once, used for every video)."""
+
+    def __init__(self, checkpoints, settings):
+        self.settings = settings
+        endpoint = settings.endpoint
+        self._models = _load_models(checkpoints, endpoint)
+        pooled = endpoint in whole_video.FEATURE_ENDPOINTS
+        self._forward = {}
+        self._runners = {}
+        for stream, model in self._models.items():
+
+            def forward(x, model=model):
+                out = model(x, is_training=False)
+                return tf.reduce_mean(out[1][endpoint], axis=(1, 2, 3)) if pooled else out[0]
+
+            spec = tf.TensorSpec([None, None, None, None, _channels(model)], tf.float32)
+            self._forward[stream] = tf.function(forward, input_signature=[spec])
+            self._runners[stream] = whole_video.Runner(
+                model, settings.chunk_frames, endpoint if pooled else 'Mixed_5c'
+            )
+
+    def _whole(self, stream, frames, count):
+        result = self._runners[stream](frames, count)
+        return result.features if self.settings.endpoint != 'Logits' else result.logits
+
+    def features(self, prepared):
+        """({stream: float32 [windows, D]}, timestamps in ms [windows, 2])."""
+        ranges = windows(prepared['frames'], self.settings.window, self.settings.stride)
+        out = {}
+        for stream in self.settings.streams:
+            path, shape = prepared[stream]
+            data = np.memmap(path, decoding.DTYPES[stream], 'r', shape=shape)
+            frames = video.rgb_to_model_input if stream == 'rgb' else np.asarray
+            # Flow field t goes from frame t to t + 1: a window's frames have one fewer.
+            clips = [(s, e if stream == 'rgb' else max(s + 1, e - 1)) for s, e in ranges]
+            if self.settings.window == 0:
+                count = shape[0]
+                rows = [self._whole(stream, (frames(data[i]) for i in range(count)), count)]
+            else:
+                rows = []
+                for k in range(0, len(clips), self.settings.batch_size):
+                    batch = clips[k : k + self.settings.batch_size]
+                    lengths = {e - s for s, e in batch}
+                    if len(lengths) > 1:  # only the short-video window can differ
+                        batch = batch[:1]
+                    x = np.stack([frames(data[s:e]) for s, e in batch])
+                    rows.extend(self._forward[stream](tf.constant(x)).numpy())
+            out[stream] = np.stack(rows).astype(np.float32)
+            del data
+        timestamps = np.array(ranges, np.float64) * MS_PER_FRAME
+        return out, timestamps
+
+
+def write_outputs(output_dir, name, arrays, timestamps):
+    """Writes `<name>_<stream>.npy` then `<name>_timestamps_ms.npy`, each atomically."""
+    paths = output_paths(output_dir, name, list(arrays))
+    os.makedirs(os.path.dirname(paths['timestamps']), exist_ok=True)
+    for key, array in [*arrays.items(), ('timestamps', timestamps)]:
+        with files.atomic_output(paths[key]) as tmp, open(tmp, 'wb') as f:
+            np.save(f, array)
+
+
+def finish(extractor, item, prepared, output_dir, started):
+    """Model half: features of a prepared video, written; returns its manifest record."""
+    try:
+        arrays, timestamps = extractor.features(prepared)
+        write_outputs(output_dir, item.name, arrays, timestamps)
+    except (ValueError, OSError, tf.errors.OpError) as e:
+        return decoding.record(item, 'failed', reason=f'{type(e).__name__}: {e}')
+    finally:
+        decoding.remove(prepared)
+    return decoding.record(
+        item,
+        'ok',
+        frames=prepared['frames'],
+        windows=len(timestamps),
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def process(extractor, item, output_dir, work_dir):
+    """Both halves in this process (the Beam runner)."""
+    started = time.monotonic()
+    prepared, failed = decoding.prepare_or_fail(item, extractor.settings.streams, work_dir)
+    return failed or finish(extractor, item, prepared, output_dir, started)

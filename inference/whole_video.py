@@ -1,0 +1,254 @@
+"""Exact whole-video I3D inference in bounded memory: overlapping temporal chunks, stitched.
+
+A single pass over a long video needs ~9 MB per frame. Here the frames stream in and the
+network runs on chunks of at most `chunk_frames` frames; the chunks overlap by the
+network's temporal receptive field and start on multiples of its temporal stride, so the
+stitched endpoint (e.g. Mixed_5c) equals one pass over the whole clip, and so do the
+logits, which are reduced chunk by chunk (the Logits layer is an average pool over pairs of
+time steps, an affine 1x1x1 conv and a mean over time: a weighted mean of per-piece logits).
+
+Why chunks must know the clip length: every convolution and pool uses SAME padding, and
+with stride 2 the padding before the clip (Conv3d_1a: 2 or 3 frames; MaxPool3d_4a: 0 or
+1) depends on the length's parity. Chunks whose length is congruent to the clip's modulo
+the stride (8 at Mixed_5c) pad exactly as the whole clip does, so their outputs sit on the
+same grid; outputs whose receptive field crosses a chunk edge (that is not the clip's own
+edge) differ, and are discarded: `geometry` derives that margin from the layer table of
+`i3d.py` (Mixed_5c: 47 frames before, 54 after).
+"""
+
+import dataclasses
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import tensorflow as tf
+
+import i3d
+import model_io
+
+DEFAULT_CHUNK_FRAMES = 256  # ~2.5 GB peak at 224x224 (README); 56% of each chunk is kept
+FEATURE_ENDPOINTS = i3d.VALID_ENDPOINTS[: i3d.VALID_ENDPOINTS.index('Mixed_5c') + 1]
+# Temporal (kernel, stride) of an Inception block: 3x3x3 convs and branch 3's 3x3x3 pool.
+_MIXED_TEMPORAL = (3, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Geometry:
+    """Temporal receptive field of an endpoint: output t reads input frames
+    [stride * t - before, stride * t + after] (worst case over the clip length's residue)."""
+
+    stride: int
+    before: int
+    after: int
+
+    @property
+    def lead(self) -> int:
+        """Outputs at the start of a chunk that may see its (artificial) left edge."""
+        return math.ceil(self.before / self.stride)
+
+    @property
+    def min_chunk_frames(self) -> int:
+        """Shortest chunk that still keeps one exact output."""
+        return self.stride * self.lead + self.after + self.stride
+
+
+def _same_pad_before(kernel, stride, length):
+    """Padding TensorFlow's SAME adds before an input of `length` frames."""
+    remainder = length % stride
+    total = max(kernel - (stride if remainder == 0 else remainder), 0)
+    return total // 2
+
+
+def _temporal_layers(endpoint):
+    for name in i3d.VALID_ENDPOINTS[: i3d.VALID_ENDPOINTS.index(endpoint) + 1]:
+        if name in i3d.STEM_CONVS:
+            _, kernel, stride = i3d.STEM_CONVS[name]
+            yield kernel[0], stride[0]
+        elif name in i3d.POOLS:
+            window, stride = i3d.POOLS[name]
+            yield window[0], stride[0]
+        elif name in i3d.MIXED_CHANNELS:
+            yield _MIXED_TEMPORAL
+
+
+def geometry(endpoint='Mixed_5c'):
+    """The temporal stride and receptive field of `endpoint`, from i3d's layer table.
+
+    Raises:
+      ValueError: for an endpoint past Mixed_5c (Logits mixes all time steps).
+    """
+    if endpoint not in FEATURE_ENDPOINTS:
+        raise ValueError(f'no temporal grid after Mixed_5c: {endpoint!r}')
+    stride, before, after = 1, 0, 0
+    for kernel, step in _temporal_layers(endpoint):
+        pads = [_same_pad_before(kernel, step, residue) for residue in range(step)]
+        before += stride * max(pads)
+        after += stride * (kernel - 1 - min(pads))
+        stride *= step
+    return Geometry(stride, before, after)
+
+
+def output_length(frames, endpoint='Mixed_5c'):
+    """Time steps of `endpoint` for a clip of `frames` frames (SAME: ceil at each stride)."""
+    for _, step in _temporal_layers(endpoint):
+        frames = -(-frames // step)
+    return frames
+
+
+@dataclasses.dataclass(frozen=True)
+class Chunk:
+    """Input frames [start, end) give the endpoint's outputs [keep_from, keep_to) (global)."""
+
+    start: int
+    end: int
+    keep_from: int
+    keep_to: int
+
+
+def plan_chunks(total_frames, chunk_frames=DEFAULT_CHUNK_FRAMES, endpoint='Mixed_5c'):
+    """Chunks whose kept outputs tile the endpoint's outputs of the whole clip exactly.
+
+    Raises:
+      ValueError: if `chunk_frames` is below the network's receptive field.
+    """
+    geo = geometry(endpoint)
+    outputs = output_length(total_frames, endpoint)
+    if total_frames <= chunk_frames:
+        return [Chunk(0, total_frames, 0, outputs)]
+    if chunk_frames < geo.min_chunk_frames:
+        raise ValueError(
+            f'chunks of {chunk_frames} frames are shorter than the receptive field of '
+            f'{endpoint}: use at least {geo.min_chunk_frames}'
+        )
+    residue = total_frames % geo.stride
+    length = chunk_frames - (chunk_frames - residue) % geo.stride  # same padding as the clip
+    exact_last = (length - 1 - geo.after) // geo.stride  # last exact local output
+    chunks, first = [], 0
+    while first < outputs:
+        start = geo.stride * max(0, first - geo.lead)
+        if start + length >= total_frames:
+            chunks.append(Chunk(start, total_frames, first, outputs))
+            break
+        keep_to = start // geo.stride + exact_last + 1
+        chunks.append(Chunk(start, start + length, first, keep_to))
+        first = keep_to
+    return chunks
+
+
+@dataclasses.dataclass
+class Result:
+    """Whole-clip outputs: `features` is the endpoint averaged over space and time;
+    `steps` the endpoint averaged over space, per time step; `logits` when available."""
+
+    features: np.ndarray
+    steps: np.ndarray
+    logits: np.ndarray | None
+
+
+class _LogitsMean:
+    """Logits of the whole endpoint sequence from consecutive pieces (bounded memory).
+
+    The Logits layer averages over time windows of 2 steps (stride 1, VALID), so a piece
+    of n steps preceded by the last step of the previous piece contributes n windows.
+    """
+
+    def __init__(self, layer):
+        self._layer = layer
+        self._carry, self._sum, self._count = None, 0.0, 0
+
+    def add(self, rows, final):
+        x = rows if self._carry is None else np.concatenate([self._carry, rows], axis=1)
+        if x.shape[1] < 2 and not final:
+            self._carry = x  # nothing pooled yet: wait for the next piece
+            return
+        windows = max(1, x.shape[1] - 1)  # one step in all: the clamped pool (i3d.Logits)
+        self._sum = self._sum + windows * self._layer(tf.constant(x), is_training=False).numpy()[0]
+        self._count += windows
+        self._carry = x[:, -1:]
+
+    def value(self):
+        return self._sum / self._count
+
+
+class Runner:
+    """Whole-clip inference with one model (its traced functions are reused across clips).
+
+    Args:
+      model: an `i3d.InceptionI3d` built through `endpoint` (through Logits for logits).
+      chunk_frames: frames per network call; memory grows with it (~9 MB per frame at
+        224x224), the recomputed overlap shrinks.
+      endpoint: whose outputs are stitched (Mixed_5c for features and logits).
+    """
+
+    def __init__(self, model, chunk_frames=DEFAULT_CHUNK_FRAMES, endpoint='Mixed_5c'):
+        self._geometry = geometry(endpoint)
+        self._chunk_frames = chunk_frames
+        self._endpoint = endpoint
+        channels = model.layers['Conv3d_1a_7x7'].w.shape[3]  # one trace for every chunk
+        spec = tf.TensorSpec([1, None, None, None, channels], tf.float32)
+        self._forward = tf.function(
+            lambda x: model(x, is_training=False)[1][endpoint], input_signature=[spec]
+        )
+        has_logits = endpoint == 'Mixed_5c' and 'Logits' in model.layers
+        self._head = model.layers['Logits'] if has_logits else None
+
+    def __call__(self, frames: Iterable[np.ndarray], total_frames: int) -> Result:
+        """Runs the model over a whole clip streamed frame by frame, in bounded memory.
+
+        Args:
+          frames: the clip's network input, one float32 [H, W, C] frame at a time.
+          total_frames: how many frames `frames` yields (the padding depends on it).
+
+        Returns:
+          Result, equal to one pass of the model over the whole clip (logits when the
+          model has a Logits layer and the endpoint is Mixed_5c).
+
+        Raises:
+          ValueError: if `frames` yields another number of frames, or on a bad chunk size.
+        """
+        if total_frames < 1:
+            raise ValueError('the clip has no frames')
+        chunks = plan_chunks(total_frames, self._chunk_frames, self._endpoint)
+        head = _LogitsMean(self._head) if self._head is not None else None
+        steps, buffer, buffer_start = [], [], 0
+        iterator = iter(frames)
+        for index, chunk in enumerate(chunks):
+            del buffer[: chunk.start - buffer_start]  # frames no later chunk needs
+            buffer_start = chunk.start
+            for frame in iterator:
+                buffer.append(np.asarray(frame, np.float32))
+                if buffer_start + len(buffer) == chunk.end:
+                    break
+            got = buffer_start + len(buffer)
+            if got < chunk.end:
+                raise ValueError(f'expected {total_frames} frames, got {got}')
+            out = self._forward(tf.constant(np.stack(buffer[: chunk.end - buffer_start])[None]))
+            local = chunk.start // self._geometry.stride
+            kept = out[:, chunk.keep_from - local : chunk.keep_to - local].numpy()
+            steps.append(kept[0].mean(axis=(1, 2)))
+            if head:
+                head.add(kept, final=index == len(chunks) - 1)
+        if next(iterator, None) is not None:
+            raise ValueError(f'expected {total_frames} frames, got more')
+        steps = np.concatenate(steps)
+        return Result(steps.mean(axis=0), steps, head.value() if head else None)
+
+
+def clip_logits(checkpoints, inputs, chunk_frames=DEFAULT_CHUNK_FRAMES, compute_dtype=tf.float32):
+    """Sum over streams of the whole-clip logits (two-stream fusion), in bounded memory.
+
+    Args:
+      checkpoints: {stream: checkpoint path}.
+      inputs: {stream: (frame count, iterator of network input frames)}, e.g. from
+        `inference.streams.clip_inputs`.
+
+    Raises:
+      ValueError: on a checkpoint problem or a frame count mismatch.
+    """
+    total = None
+    for stream, path in checkpoints.items():
+        model, _ = model_io.load(path, compute_dtype=compute_dtype)
+        count, frames = inputs[stream]
+        logits = Runner(model, chunk_frames)(frames, count).logits
+        total = logits if total is None else total + logits
+    return total

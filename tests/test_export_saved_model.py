@@ -1,0 +1,145 @@
+"""export_saved_model.py and inference/saved_model.py: reloaded in a fresh process without
+the project, the signatures give the Sonnet module's outputs; contracts give clear errors."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import i3d
+import model_io
+from common.files import REPO_DIR
+from inference import saved_model
+
+NAMES = ['a', 'b', 'c', 'd', 'e']
+
+# Runs with the project NOT importable: only TensorFlow and numpy.
+RELOAD = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    loaded = tf.saved_model.load(sys.argv[1])
+    data = np.load(sys.argv[2])
+    out = {}
+    for name, args in [('rgb', ['rgb']), ('flow', ['flow']), ('joint', ['rgb', 'flow']),
+                       ('rgb_0_1', ['rgb01']), ('default', ['rgb01']), ('rgb_small', ['small'])]:
+        fn = loaded.signatures[name.replace('_small', '')]
+        keys = ['rgb', 'flow'] if name == 'joint' else [name.split('_')[0]]
+        if name == 'default':
+            keys = ['rgb']
+        result = fn(**{k: tf.constant(data[a]) for k, a in zip(keys, args)})
+        for key, value in result.items():
+            out[f'{name}/{key}'] = value.numpy()
+    names = loaded.signatures['class_names']()['class_names'].numpy()
+    out['class_names'] = np.array([n.decode() for n in names])
+    errors = {}
+    for label, array in [('rank', np.zeros((9, 32, 32, 3), np.float32)),
+                         ('channels', np.zeros((1, 9, 32, 32, 2), np.float32)),
+                         ('frames', np.zeros((1, 0, 32, 32, 3), np.float32))]:
+        try:
+            loaded.signatures['rgb'](rgb=tf.constant(array))
+            errors[label] = 'no error'
+        except Exception as e:
+            errors[label] = f'{type(e).__name__}: {e}'
+    np.savez(sys.argv[3], **out)
+    print(json.dumps({'project_imported': any(m in sys.modules for m in ('i3d', 'model_io')),
+                      'errors': errors}))
+""")
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp('export')
+    checkpoints = {}
+    for stream, channels in (('rgb', 3), ('flow', 2)):
+        tf.random.set_seed(channels + 10)
+        model = model_io.build(i3d.InceptionI3d(num_classes=5), channels)
+        w, b = model.logits_variables
+        b.assign(tf.random.normal(b.shape))  # a non-zero bias is part of what is checked
+        checkpoints[stream] = model_io.save(model, str(root / stream / 'model'))
+    (root / 'labels.txt').write_text(''.join(f'{n}\n' for n in NAMES))
+    result = subprocess.run(
+        [
+            sys.executable,
+            'export_saved_model.py',
+            f'--rgb_checkpoint={checkpoints["rgb"]}',
+            f'--flow_checkpoint={checkpoints["flow"]}',
+            f'--label_map={root / "labels.txt"}',
+            f'--output={root / "i3d"}',
+        ],
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    signatures = 'signatures class_names, default, flow, joint, rgb, rgb_0_1, serving_default'
+    assert signatures in result.stdout
+    return root, checkpoints
+
+
+def test_reload_in_a_fresh_process_matches_the_module(exported, tmp_path):
+    root, checkpoints = exported
+    rng = np.random.default_rng(0)
+    data = {
+        'rgb': rng.uniform(-1, 1, (2, 10, 32, 32, 3)).astype(np.float32),
+        'flow': rng.uniform(-1, 1, (2, 10, 32, 32, 2)).astype(np.float32),
+        'small': rng.uniform(-1, 1, (1, 3, 20, 24, 3)).astype(np.float32),  # clamped pool
+    }
+    data['rgb01'] = (data['rgb'] + 1) / 2
+    np.savez(tmp_path / 'in.npz', **data)
+    result = subprocess.run(
+        [
+            sys.executable,
+            '-c',
+            RELOAD,
+            str(root / 'i3d'),
+            str(tmp_path / 'in.npz'),
+            str(tmp_path / 'out.npz'),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={'PATH': '/usr/bin'},
+    )
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report['project_imported'] is False
+    got = np.load(tmp_path / 'out.npz')
+    expected = {}
+    for stream in ('rgb', 'flow'):
+        model, _ = model_io.load(checkpoints[stream])
+        for name, x in ((stream, data[stream]), (f'{stream}_small', data['small'])):
+            if name == 'flow_small':
+                continue
+            logits, end_points = model(tf.constant(x), is_training=False)
+            expected[name] = (logits.numpy(), end_points['Mixed_5c'].numpy().mean(axis=(1, 2, 3)))
+    for name in ('rgb', 'flow', 'rgb_small', 'rgb_0_1', 'default'):
+        logits, features = expected[name.replace('_0_1', '').replace('default', 'rgb')]
+        np.testing.assert_allclose(got[f'{name}/logits'], logits, atol=1e-4)
+        np.testing.assert_allclose(got[f'{name}/features'], features, atol=1e-5)
+        probs = tf.nn.softmax(logits).numpy()
+        np.testing.assert_allclose(got[f'{name}/probabilities'], probs, atol=1e-5)
+    np.testing.assert_allclose(got['default/default'], expected['rgb'][0], atol=1e-4)
+    joint = expected['rgb'][0] + expected['flow'][0]
+    np.testing.assert_allclose(got['joint/logits'], joint, atol=1e-4)
+    assert got['joint/features'].shape == (2, 2048)
+    assert list(got['class_names']) == NAMES
+    errors = report['errors']
+    contract = 'rgb: expected float32 [batch, frames, height, width, 3]'
+    assert contract in errors['rank'] and contract in errors['channels'], errors
+    assert 'need at least 1 frame' in errors['frames'], errors
+
+
+def test_bad_inputs(exported, tmp_path):
+    root, checkpoints = exported
+    with pytest.raises(ValueError, match='2-channel model cannot be the rgb stream'):
+        saved_model.build({'rgb': checkpoints['flow']}, str(root / 'labels.txt'))
+    (tmp_path / 'three.txt').write_text('x\ny\nz\n')
+    with pytest.raises(ValueError, match=r'3 names for models of \[5\] classes'):
+        saved_model.build({'rgb': checkpoints['rgb']}, str(tmp_path / 'three.txt'))
+    with pytest.raises(ValueError, match='exists'):
+        saved_model.export(None, {}, str(root / 'i3d'))

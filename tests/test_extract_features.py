@@ -1,0 +1,235 @@
+"""extract_features.py end to end: outputs equal the model on the same frames, resume,
+failures in the manifest, shards with stored flow, Beam DirectRunner == pool."""
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from videos import write_video
+
+import i3d
+import model_io
+from common import files
+from common.files import REPO_DIR
+from inference import extract_run, extraction, inputs
+from preprocess import flow as flow_lib
+from preprocess import model_inputs, shards, video
+
+
+def _run(spec, output_dir, checkpoints, runner='pool', overwrite=False, **settings):
+    """An extraction in-process (extract_run.run); returns (records, skipped, stdout)."""
+    out = io.StringIO()
+    settings = extraction.Settings(**({'window': 8, 'stride': 4} | settings))
+    paths = {s: checkpoints[s] for s in settings.streams}
+    with contextlib.redirect_stdout(out):
+        records, skipped = extract_run.run(
+            str(spec), str(output_dir), settings, paths, 1, runner, '', overwrite
+        )
+    return records, skipped, out.getvalue()
+
+
+@pytest.fixture(scope='module')
+def checkpoints(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('ckpt')
+    paths = {}
+    for stream, channels in model_inputs.STREAM_CHANNELS.items():
+        tf.random.set_seed(channels)
+        model = model_io.build(i3d.InceptionI3d(num_classes=5), channels)
+        paths[stream] = model_io.save(model, str(folder / stream / 'model'))
+    return paths
+
+
+@pytest.fixture(scope='module')
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp('videos')
+    rng = np.random.default_rng(0)
+    (root / 'a').mkdir()
+    write_video(root / 'a' / 'long.avi', 25, rng.integers(0, 255, (20, 48, 64, 3), np.uint8))
+    write_video(root / 'short.avi', 25, rng.integers(0, 255, (6, 48, 64, 3), np.uint8))
+    (root / 'broken.mp4').write_bytes(b'not a video')
+    return root
+
+
+def _pooled(checkpoint, clip):
+    model, _ = model_io.load(checkpoint, final_endpoint='Mixed_5c')
+    out = model(tf.constant(clip[None]), is_training=False)[0]
+    return tf.reduce_mean(out, axis=(1, 2, 3))[0].numpy()
+
+
+def test_windows():
+    assert extraction.windows(20, 8, 4) == [(0, 8), (4, 12), (8, 16), (12, 20)]
+    assert extraction.windows(6, 8, 4) == [(0, 6)]  # shorter than a window: one
+    assert extraction.windows(20, 0, 4) == [(0, 20)]
+
+
+def test_list_videos(folder, tmp_path):
+    names = [v.name for v in inputs.list_videos(str(folder))]
+    assert names == ['broken', 'short', os.path.join('a', 'long')]
+    listing = tmp_path / 'list.txt'
+    listing.write_text(f'{folder}/a/long.avi\n\n# comment\n{folder}/short.avi\n')
+    assert [v.name for v in inputs.list_videos(str(listing))] == ['long', 'short']
+    listing.write_text(f'{folder}/a/long.avi\n{folder}/missing.avi\n')
+    with pytest.raises(ValueError, match=r'list.txt:2: .*missing.avi: no such file'):
+        inputs.list_videos(str(listing))
+    (tmp_path / 'b').mkdir()
+    os.symlink(folder / 'short.avi', tmp_path / 'b' / 'long.avi')
+    listing.write_text(f'{folder}/a/long.avi\nb/long.avi\n')
+    with pytest.raises(ValueError, match='would both write long'):
+        inputs.list_videos(str(listing))
+
+
+def test_folder_end_to_end_and_resume(folder, checkpoints, tmp_path):
+    out = tmp_path / 'out'
+    records, _, stdout = _run(folder, out, checkpoints)
+    assert '2 ok, 1 failed, 0 skipped' in stdout
+    features = np.load(out / 'a' / 'long_rgb.npy')
+    times = np.load(out / 'a' / 'long_timestamps_ms.npy')
+    assert features.shape == (4, 1024) and features.dtype == np.float32
+    np.testing.assert_array_equal(times, [[0, 320], [160, 480], [320, 640], [480, 800]])
+    clip = model_inputs.load_streams(str(folder / 'a' / 'long.avi'), ['rgb'], 100)['rgb']
+    np.testing.assert_allclose(features[1], _pooled(checkpoints['rgb'], clip[4:12]), atol=1e-5)
+    assert np.load(out / 'short_rgb.npy').shape == (1, 1024)
+    records = [json.loads(line) for line in (out / 'manifest.jsonl').read_text().splitlines()]
+    failed = [r for r in records if r['status'] == 'failed']
+    assert [r['video'] for r in failed] == ['broken'] and 'cannot open' in failed[0]['reason']
+    assert not os.listdir(out / '.work')
+
+    mtime = os.path.getmtime(out / 'a' / 'long_rgb.npy')
+    _, skipped, stdout = _run(folder, out, checkpoints)
+    assert '3 videos (2 already done)' in stdout and '0 ok, 1 failed, 2 skipped' in stdout
+    assert skipped == 2 and os.path.getmtime(out / 'a' / 'long_rgb.npy') == mtime
+    with pytest.raises(ValueError, match=r'other settings \(window\)'):
+        _run(folder, out, checkpoints, window=16)
+
+    listing = tmp_path / 'one.txt'
+    listing.write_text(f'{folder}/a/long.avi\n')
+    whole = tmp_path / 'whole'
+    _run(listing, whole, checkpoints, window=0)
+    np.testing.assert_allclose(
+        np.load(whole / 'long_rgb.npy')[0], _pooled(checkpoints['rgb'], clip), atol=1e-5
+    )
+    np.testing.assert_array_equal(np.load(whole / 'long_timestamps_ms.npy'), [[0, 800]])
+
+
+def test_command_line(folder, checkpoints, tmp_path):
+    """The script as a user runs it: flags, summary, exit codes, one-line errors."""
+
+    def cli(*args):
+        return subprocess.run(
+            [
+                sys.executable,
+                'extract_features.py',
+                f'--input={folder / "short.avi"}',
+                f'--output_dir={tmp_path / "o"}',
+                f'--rgb_checkpoint={checkpoints["rgb"]}',
+                *args,
+            ],
+            cwd=REPO_DIR,
+            capture_output=True,
+            text=True,
+        )
+
+    result = cli('--window=4', '--stride=2')
+    assert result.returncode == 0, result.stderr
+    assert '1 ok, 0 failed, 0 skipped' in result.stdout
+    assert np.load(tmp_path / 'o' / 'short_rgb.npy').shape == (2, 1024)
+    result = cli('--streams=rgb,depth')
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == 'error: --streams: rgb, flow or rgb,flow, not rgb,depth'
+    )
+
+
+def test_bad_inputs(folder, checkpoints, tmp_path):
+    with pytest.raises(ValueError, match=r'no such folder, list \(.txt\) or shard'):
+        _run(tmp_path / 'nothing', tmp_path / 'o', checkpoints)
+    with pytest.raises(ValueError, match='no checkpoint found'):
+        _run(folder, tmp_path / 'o', {'rgb': str(tmp_path / 'none')})
+    with pytest.raises(ValueError, match='--streams: rgb, flow or rgb,flow, not rgb,depth'):
+        _run(folder, tmp_path / 'o', checkpoints | {'depth': ''}, streams=('rgb', 'depth'))
+    with pytest.raises(ValueError, match='a flow window needs at least 2 frames'):
+        _run(folder, tmp_path / 'o', checkpoints, streams=('flow',), window=1)
+
+
+def test_shards_use_stored_flow_and_beam_equals_pool(checkpoints, tmp_path):
+    rng = np.random.default_rng(5)
+    for n in range(2):
+        (tmp_path / 'in' / f'class{n}').mkdir(parents=True)
+        frames = rng.integers(0, 255, (10 + n, 24, 32, 3), np.uint8)
+        write_video(tmp_path / 'in' / f'class{n}' / f'v{n}.avi', 25, frames)
+    prefix = tmp_path / 'shards' / 'test'
+    subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'preprocess.build_shards',
+            f'--input_dir={tmp_path / "in"}',
+            f'--output={prefix}',
+            '--num_shards=1',
+            '--short_side=24',
+            '--rgb_format=png',
+        ],
+        cwd=REPO_DIR,
+        check=True,
+        capture_output=True,
+    )
+    shard = shards.shard_path(str(prefix), 0, 1)
+    outputs = {}
+    for runner in ('pool', 'DirectRunner'):
+        out = tmp_path / runner
+        _, _, stdout = _run(
+            tmp_path / 'shards' / '*.tfrecord',
+            out,
+            checkpoints,
+            runner,
+            streams=('rgb', 'flow'),
+            window=6,
+            stride=3,
+        )
+        assert '2 ok, 0 failed' in stdout, stdout
+        outputs[runner] = out
+    rgb, pixel_flow = model_inputs.load_shard_example(shard, 'class1/v1')
+    flow = flow_lib.flow_to_model_input(pixel_flow)
+    got = np.load(outputs['pool'] / 'class1' / 'v1_flow.npy')
+    assert got.shape == (2, 1024)  # 11 frames: windows [0, 6) and [3, 9)
+    np.testing.assert_allclose(got[1], _pooled(checkpoints['flow'], flow[3:8]), atol=1e-5)
+    got = np.load(outputs['pool'] / 'class1' / 'v1_rgb.npy')
+    expected = _pooled(checkpoints['rgb'], video.rgb_to_model_input(rgb[3:9]))
+    np.testing.assert_allclose(got[1], expected, atol=1e-5)
+    for name in ('class0/v0', 'class1/v1'):
+        for suffix in ('rgb', 'flow', 'timestamps_ms'):
+            pool, beam = (np.load(outputs[r] / f'{name}_{suffix}.npy') for r in outputs)
+            np.testing.assert_array_equal(pool, beam)
+
+
+def test_interrupted_write_leaves_no_npy_and_is_cleaned(tmp_path, monkeypatch):
+    def crash(f, array):
+        f.write(b'\x93NUMPY partial')
+        raise OSError('disk full')
+
+    monkeypatch.setattr(np, 'save', crash)
+    with pytest.raises(OSError):
+        extraction.write_outputs(str(tmp_path), 'v', {'rgb': np.zeros((1, 4))}, np.zeros((1, 2)))
+    assert os.listdir(tmp_path) == []
+    (tmp_path / 'a').mkdir()
+    (tmp_path / 'a' / 'v_rgb.npy.tmp-123').write_bytes(b'left by kill -9')
+    (tmp_path / '.work').mkdir()
+    (tmp_path / '.work' / '1-2.rgb').write_bytes(b'raw')
+    extract_run.clean_killed_run(str(tmp_path))
+    assert os.listdir(tmp_path) == ['a'] and os.listdir(tmp_path / 'a') == []
+
+
+def test_a_second_run_on_the_same_output_dir_is_refused(folder, checkpoints, tmp_path):
+    out = tmp_path / 'features'
+    out.mkdir()
+    with files.exclusive_lock(str(out / extract_run.LOCK)):  # as a running extraction does
+        with pytest.raises(ValueError, match='held by another extract_features run'):
+            _run(folder, out, checkpoints)
+    assert os.listdir(out) == [extract_run.LOCK]  # nothing written, nothing cleaned
