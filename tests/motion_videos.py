@@ -22,7 +22,7 @@ def texture(rng, height, width):
     return np.clip(luma[..., None] * tint, 0, 255)
 
 
-def motion_frames(label, rng, frames=12, height=48, width=64, speed=2):
+def motion_frames(label, rng, frames=12, height=48, width=64, speed=4):
     """uint8 frames [T, H, W, 3] of class `label` (random direction sign and speed)."""
     base = texture(rng, height, width)
     sign = rng.choice([-1, 1])

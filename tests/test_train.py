@@ -43,7 +43,7 @@ def losses(model_dir):
 @pytest.fixture(scope='module')
 def shards(tmp_path_factory):
     root = tmp_path_factory.mktemp('motion')
-    for split, per_class, seed in (('train', 8, 0), ('test', 4, 1)):
+    for split, per_class, seed in (('train', 10, 0), ('test', 5, 1)):
         videos = write_dataset(root / f'{split}_videos', per_class, seed)
         result = subprocess.run(
             [sys.executable, '-m', 'preprocess.build_shards', '--source=folder',
@@ -112,19 +112,23 @@ def test_rgb_two_replicas_checkpoint_and_resume_after_kill(rgb_run, shards, tmp_
 
 def test_evaluate_and_evaluate_sample_load_the_trained_checkpoint(rgb_run, shards, tmp_path):
     out = tmp_path / 'eval'
-    result = run('evaluate.py', f'--data={shards}/test-*.tfrecord', f'--rgb_checkpoint={rgb_run}',
-                 f'--output_dir={out}', '--crop_size=32', '--test_crops=3', '--test_flip')  # fmt: skip
+    result = run(
+        'evaluate.py', f'--data={shards}/test-*.tfrecord', f'--rgb_checkpoint={rgb_run}',
+        f'--output_dir={out}', '--crop_size=32', '--test_crops=3', '--test_flip',
+    )  # fmt: skip
     header, rgb = result.stdout.splitlines()[:2]
     assert header.split() == ['stream', 'videos', 'top-1', 'top-5', 'mean-class']
-    assert rgb.split()[:2] == ['rgb', '12']
+    assert rgb.split()[:2] == ['rgb', '15']
     with open(out / 'rgb_predictions.csv') as f:
         rows = f.read().splitlines()
-    assert len(rows) == 13 and rows[0].startswith('media_id,label,predicted')
+    assert len(rows) == 16 and rows[0].startswith('media_id,label,predicted')
     with open(out / 'rgb_confusion.csv') as f:
         matrix = [list(map(int, r.split(',')[1:])) for r in f.read().splitlines()[1:]]
-    assert np.array(matrix).sum() == 12 and np.array(matrix).sum(axis=1).tolist() == [4, 4, 4]
-    sample = run('evaluate_sample.py', f'--checkpoint={rgb_run}', f'--label_map={shards}/label_map.txt',
-                 f'--video={shards}/test-00000-of-00002.tfrecord', '--top_k=3')  # fmt: skip
+    assert np.array(matrix).sum() == 15 and np.array(matrix).sum(axis=1).tolist() == [5, 5, 5]
+    sample = run(
+        'evaluate_sample.py', f'--checkpoint={rgb_run}', f'--label_map={shards}/label_map.txt',
+        f'--video={shards}/test-00000-of-00002.tfrecord', '--top_k=3',
+    )  # fmt: skip
     assert sample.stdout.startswith('Norm of logits: ')
     assert sorted(line.split()[-1] for line in sample.stdout.splitlines()[-3:]) == sorted(CLASSES)
 
@@ -134,12 +138,47 @@ def test_flow_learns_the_direction_of_motion_from_scratch(shards, rgb_run, tmp_p
     model_dir = tmp_path / 'flow'
     result = run('train_flow.py', f'--train_data={shards}/train-*.tfrecord',
                  f'--eval_data={shards}/test-*.tfrecord', f'--model_dir={model_dir}',
-                 '--train_steps=60', '--learning_rate=1e-3', '--precise_bn_batches=6',
+                 '--train_steps=80', '--learning_rate=1e-3', '--precise_bn_batches=6',
                  '--num_frames=8', '--crop_size=32', '--batch_size=6', '--seed=3')  # fmt: skip
     log = losses(model_dir)
-    evaluation = run('evaluate.py', f'--data={shards}/test-*.tfrecord', f'--flow_checkpoint={model_dir}',
-                     f'--rgb_checkpoint={rgb_run}', '--crop_size=32')  # fmt: skip
+    evaluation = run(
+        'evaluate.py', f'--data={shards}/test-*.tfrecord', f'--flow_checkpoint={model_dir}',
+        f'--rgb_checkpoint={rgb_run}', '--crop_size=32',
+    )  # fmt: skip
     rows = {line.split()[0]: line.split() for line in evaluation.stdout.splitlines()[1:4]}
-    print(result.stderr.strip().splitlines()[-2], rows, log[1], log[60])
+    print(result.stderr.strip().splitlines()[-2], rows, log[1], log[80])
     assert set(rows) == {'rgb', 'flow', 'joint'}
-    assert float(rows['flow'][2]) >= 0.75  # 12 held-out videos, chance 0.33
+    # Measured: 0.87 (13 of 15); P(>= 9 of 15 | chance 1/3) < 1%.
+    assert float(rows['flow'][2]) >= 0.6
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('localhost', 0))
+        return s.getsockname()[1]
+
+
+def test_multi_worker_two_local_workers_take_one_identical_step(shards, tmp_path):
+    workers = [f'localhost:{_free_port()}' for _ in range(2)]
+    processes = []
+    for index in range(2):
+        tf_config = {'cluster': {'worker': workers}, 'task': {'type': 'worker', 'index': index}}
+        env = {**os.environ, 'TF_CONFIG': json.dumps(tf_config)}
+        processes.append(subprocess.Popen(
+            [sys.executable, 'train_rgb.py', f'--train_data={shards}/train-*.tfrecord',
+             f'--model_dir={tmp_path}', '--strategy=multi_worker', '--train_steps=1', *TINY],
+            cwd=REPO_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))  # fmt: skip
+    for process in processes:
+        _, err = process.communicate(timeout=900)
+        assert process.returncode == 0, err[-3000:]
+    chief = tf.train.latest_checkpoint(str(tmp_path))
+    other = tf.train.latest_checkpoint(str(tmp_path / 'worker_1'))
+    assert chief.endswith('ckpt-1') and other.endswith('ckpt-1')
+    names = [n for n, _ in tf.train.list_variables(chief) if n.startswith('model/')]
+    assert len(names) > 500
+    for name in names:
+        np.testing.assert_array_equal(
+            tf.train.load_variable(chief, name), tf.train.load_variable(other, name), name
+        )
+    assert losses(tmp_path).keys() == {1}

@@ -72,11 +72,12 @@ def test_train_clip_flow_flip_is_consistent_and_seeded():
 
 def test_train_dataset_is_a_function_of_seed_and_step(tmp_path):
     shard = _shard(tmp_path / 'a.tfrecord', [_example(frames=f, label=f % 3) for f in range(3, 9)])
-    make = lambda start: data.train_dataset(
-        [shard], streams.RGB, 4, 32, 2, seed=5, start_step=start
-    )  # noqa: E731
-    full = [(c.numpy(), l.numpy()) for c, l in make(0).take(5)]
-    resumed = [(c.numpy(), l.numpy()) for c, l in make(3).take(2)]
+
+    def make(start):
+        return data.train_dataset([shard], streams.RGB, 4, 32, 2, seed=5, start_step=start)
+
+    full = [(c.numpy(), y.numpy()) for c, y in make(0).take(5)]
+    resumed = [(c.numpy(), y.numpy()) for c, y in make(3).take(2)]
     for (c1, l1), (c2, l2) in zip(full[3:], resumed, strict=True):
         np.testing.assert_array_equal(c1, c2)
         np.testing.assert_array_equal(l1, l2)

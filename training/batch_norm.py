@@ -81,7 +81,7 @@ def moments_step(model, strategy):
         forward.logits(model, clips, collect)
         return found
 
-    @tf.function
+    @tf.function(autograph=False)  # plain Python over layers, as the training step
     def step(clips):
         per_replica = strategy.run(replica_fn, (clips,))
         return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)

@@ -247,13 +247,14 @@ def run(config, stream, log=_log):
     from tqdm import tqdm
 
     setup_devices(config.cpu_replicas)
+    # First: MultiWorkerMirroredStrategy must exist before any other TF op runs.
+    strategy = make_strategy(config.strategy)
     train_files = data.list_files(config.train_data)
     data.check_shards(train_files, stream, config.crop_size)
     eval_files = data.list_files(config.eval_data) if config.eval_data else None
     if eval_files:
         data.check_shards(eval_files, stream, config.crop_size)
     num_classes = config.num_classes or _classes_beside(config.train_data)
-    strategy = make_strategy(config.strategy)
     worker, num_workers, chief = worker_info(strategy)
     # Non-chief workers take part in every save (collective ops) but write elsewhere.
     model_dir = config.model_dir if chief else os.path.join(config.model_dir, f'worker_{worker}')
