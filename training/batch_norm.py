@@ -79,12 +79,12 @@ def moments_step(model, strategy):
             return _normalize(bn, x, mean, variance)
 
         forward.logits(model, clips, collect)
-        return found
+        return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.MEAN, found)
 
     @tf.function(autograph=False)  # plain Python over layers, as the training step
     def step(clips):
-        per_replica = strategy.run(replica_fn, (clips,))
-        return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
+        averaged = strategy.run(replica_fn, (clips,))
+        return [tuple(strategy.experimental_local_results(v)[0] for v in pair) for pair in averaged]
 
     return step, modules
 

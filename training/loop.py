@@ -41,9 +41,9 @@ def setup_devices(cpu_replicas):
 
 def make_strategy(name):
     """mirrored: all local GPUs, else all logical CPUs; multi_worker: TF_CONFIG hosts."""
-    gpus = tf.config.list_logical_devices('GPU')
-    if name == 'multi_worker':
+    if name == 'multi_worker':  # before anything initializes the devices
         return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices('GPU')
     if name == 'one_device':
         return tf.distribute.OneDeviceStrategy((gpus or tf.config.list_logical_devices('CPU'))[0])
     devices = [d.name for d in gpus or tf.config.list_logical_devices('CPU')]
@@ -195,13 +195,16 @@ class Trainer:
             grads = tape.gradient(loss, self.trainable)
             self.optimizer.apply_gradients(zip(grads, self.trainable, strict=True))
             correct = tf.reduce_sum(tf.cast(tf.argmax(logits, 1) == labels, tf.float32))
-            return {'cross_entropy': cross_entropy, 'l2': l2, 'correct': correct}
+            found = {'cross_entropy': cross_entropy, 'l2': l2, 'correct': correct}
+            # Summed here rather than with strategy.reduce, which MultiWorkerMirrored
+            # refuses on plain tensors (one local replica).
+            return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, found)
 
         # No autograph: the step is plain Python over layers (converting it doubles tracing).
         @tf.function(autograph=False)
         def step_fn(clips, labels, step):
             out = self.strategy.run(replica_step, (clips, labels, step))
-            out = self.strategy.reduce(tf.distribute.ReduceOp.SUM, out, axis=None)
+            out = {k: self.strategy.experimental_local_results(v)[0] for k, v in out.items()}
             out['loss'] = out['cross_entropy'] + out['l2']
             out['accuracy'] = out['correct'] / config.batch_size
             return out
@@ -313,8 +316,8 @@ def run(config, stream, log=_log):
         if not np.isfinite(metrics['loss']):
             bar.close()
             raise ValueError(
-                f'non-finite loss {metrics["loss"]} at step {step}; the last good checkpoint is '
-                f'{manager.latest_checkpoint or "none"} (lower --learning_rate?)'
+                f'non-finite loss {metrics["loss"]} at step {step + 1}; the last good '
+                f'checkpoint is {manager.latest_checkpoint or "none"} (lower --learning_rate?)'
             )
         now = time.perf_counter()
         clips_per_s = config.batch_size / max(now - last, 1e-9)
