@@ -1,0 +1,56 @@
+"""Synthetic videos whose class is the direction of motion of a random texture.
+
+Classes: `horizontal` (left or right), `vertical` (up or down), `still`. A single frame
+cannot tell them apart; flow can; a left-right flip keeps each class (it turns leftward
+motion into rightward), so training's flip augmentation cannot confuse them.
+"""
+
+import os
+
+import cv2
+import numpy as np
+from videos import write_video
+
+CLASSES = ('horizontal', 'still', 'vertical')  # alphabetical: build_shards' label order
+
+
+def texture(rng, height, width):
+    """A smooth random texture, larger than the frame so it can move."""
+    coarse = rng.uniform(0, 255, (height // 4 + 2, width // 4 + 2)).astype(np.float32)
+    luma = cv2.resize(coarse, (width * 2, height * 2), interpolation=cv2.INTER_CUBIC)
+    tint = rng.uniform(0.6, 1.0, 3).astype(np.float32)
+    return np.clip(luma[..., None] * tint, 0, 255)
+
+
+def motion_frames(label, rng, frames=12, height=48, width=64, speed=4):
+    """uint8 frames [T, H, W, 3] of class `label` (random direction sign and speed)."""
+    base = texture(rng, height, width)
+    sign = rng.choice([-1, 1])
+    step = sign * (speed + rng.integers(0, 2))
+    dy, dx = {'horizontal': (0, step), 'vertical': (step, 0), 'still': (0, 0)}[label]
+    out = [np.roll(base, (dy * t, dx * t), axis=(0, 1))[:height, :width] for t in range(frames)]
+    return np.stack(out).astype(np.uint8)
+
+
+def write_dataset(root, per_class, seed, **kwargs):
+    """Writes <root>/<class>/<class>_<i>.avi; returns root."""
+    rng = np.random.default_rng(seed)
+    for label in CLASSES:
+        os.makedirs(os.path.join(root, label), exist_ok=True)
+        for i in range(per_class):
+            frames = motion_frames(label, rng, **kwargs)
+            write_video(os.path.join(root, label, f'{label}_{i}.avi'), 25, frames)
+    return str(root)
+
+
+def write_rgb_only_shard(path, frames=4, size=(40, 48)):
+    """One shard holding one RGB-only video (as `build_shards --flow=false` writes)."""
+    import tensorflow as tf
+
+    from preprocess import schema
+
+    images = [schema.encode_rgb(np.zeros((*size, 3), np.uint8)) for _ in range(frames)]
+    meta = {'media_id': 'rgb_only', 'path': 'x', 'label_index': 0, 'label_string': CLASSES[0]}
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        writer.write(schema.make_example(meta, images, [], size, 25.0).SerializeToString())
+    return str(path)

@@ -1,0 +1,268 @@
+"""train_rgb.py, train_flow.py and evaluate.py end to end on tiny shards of build_shards.
+
+Synthetic videos whose class is the direction of motion (tests/motion_videos.py); clips
+of 8 frames, 32 px crops. Covers: 2 replicas, checkpoints, kill -9 and resume with the
+same losses, evaluate.py (each stream and the fusion), evaluate_sample.py on a trained
+checkpoint, MultiWorkerMirroredStrategy with two local workers, the flow stream learning
+motion from scratch, and bad data stopping in one line.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from motion_videos import CLASSES, write_dataset, write_rgb_only_shard
+
+from common.files import REPO_DIR
+
+TINY = ['--num_frames=8', '--crop_size=32', '--batch_size=4', '--seed=7']
+
+
+def run(script, *args, env=None, check=True):
+    result = subprocess.run(
+        [sys.executable, script, *args], cwd=REPO_DIR, capture_output=True, text=True, env=env
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f'{script} failed:\n{result.stdout}\n{result.stderr[-3000:]}')
+    return result
+
+
+def losses(model_dir):
+    """{step: loss} of train_log.jsonl (the last record of a step wins, as after a resume)."""
+    with open(os.path.join(model_dir, 'train_log.jsonl')) as f:
+        return {r['step']: r['loss'] for r in map(json.loads, f)}
+
+
+@pytest.fixture(scope='module')
+def shards(tmp_path_factory):
+    root = tmp_path_factory.mktemp('motion')
+    for split, per_class, seed in (('train', 10, 0), ('test', 5, 1)):
+        videos = write_dataset(root / f'{split}_videos', per_class, seed)
+        result = subprocess.run(
+            [
+                sys.executable,
+                '-m',
+                'preprocess.build_shards',
+                '--source=folder',
+                f'--input_dir={videos}',
+                f'--output={root / "shards" / split}',
+                '--num_shards=2',
+                '--short_side=40',
+            ],
+            cwd=REPO_DIR,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+    return root / 'shards'
+
+
+def test_bad_train_data_stops_with_one_line(tmp_path, shards):
+    cases = {
+        'no files': ('train_rgb.py', str(tmp_path / 'none-*.tfrecord'), 'no files match'),
+        'not TFRecord': ('train_rgb.py', str(tmp_path / 'x.tfrecord'), 'not a TFRecord file'),
+        'RGB-only': ('train_flow.py', write_rgb_only_shard(tmp_path / 'r.tfrecord'), 'no flow'),
+    }
+    (tmp_path / 'x.tfrecord').write_text('hello, I am text')
+    for name, (script, pattern, message) in cases.items():
+        result = run(
+            script, f'--train_data={pattern}', f'--model_dir={tmp_path / "m"}', check=False
+        )
+        assert result.returncode == 1, name
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith('error: ') and message in last, (name, result.stderr[-2000:])
+        assert not os.path.exists(tmp_path / 'm' / 'checkpoint')
+    result = run(
+        'train_rgb.py', '--train_data=x', '--model_dir=m', '--freeze_bn', 'false', check=False
+    )
+    assert result.returncode != 0 and 'Unexpected arguments' in result.stderr
+
+
+@pytest.fixture(scope='module')
+def rgb_run(shards, tmp_path_factory):
+    """train_rgb.py, 2 replicas, 4 steps, checkpoints at 2 and 4."""
+    model_dir = tmp_path_factory.mktemp('rgb_run')
+    run(
+        'train_rgb.py',
+        f'--train_data={shards}/train-*.tfrecord',
+        f'--model_dir={model_dir}',
+        '--cpu_replicas=2',
+        '--train_steps=4',
+        '--checkpoint_every=2',
+        *TINY,
+    )
+    return model_dir
+
+
+def test_rgb_two_replicas_checkpoint_and_resume_after_kill(rgb_run, shards, tmp_path):
+    assert tf.train.latest_checkpoint(str(rgb_run)).endswith('ckpt-4')
+    reference = losses(rgb_run)
+    assert sorted(reference) == [1, 2, 3, 4] and all(np.isfinite(list(reference.values())))
+    assert any(f.startswith('events.out.tfevents') for f in os.listdir(rgb_run))
+    # The same command, killed (SIGKILL) once its step-2 checkpoint exists, then re-run.
+    killed = tmp_path / 'killed'
+    args = [
+        sys.executable,
+        'train_rgb.py',
+        f'--train_data={shards}/train-*.tfrecord',
+        f'--model_dir={killed}',
+        '--cpu_replicas=2',
+        '--train_steps=4',
+        '--checkpoint_every=2',
+        *TINY,
+    ]
+    process = subprocess.Popen(
+        args, cwd=REPO_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 600
+    while not os.path.exists(killed / 'ckpt-2.index') and process.poll() is None:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not os.path.exists(killed / 'ckpt-4.index')
+    resumed = run(*args[1:])
+    assert 'resumed from' in resumed.stderr
+    assert losses(killed) == pytest.approx(reference, rel=1e-5)
+
+
+def test_evaluate_and_evaluate_sample_load_the_trained_checkpoint(rgb_run, shards, tmp_path):
+    out = tmp_path / 'eval'
+    result = run(
+        'evaluate.py',
+        f'--data={shards}/test-*.tfrecord',
+        f'--rgb_checkpoint={rgb_run}',
+        f'--output_dir={out}',
+        '--crop_size=32',
+        '--test_crops=3',
+        '--test_flip',
+    )
+    header, rgb = result.stdout.splitlines()[:2]
+    assert header.split() == ['stream', 'videos', 'top-1', 'top-5', 'mean-class']
+    assert rgb.split()[:2] == ['rgb', '15']
+    with open(out / 'rgb_predictions.csv') as f:
+        rows = f.read().splitlines()
+    assert len(rows) == 16 and rows[0].startswith('media_id,label,predicted')
+    with open(out / 'rgb_confusion.csv') as f:
+        matrix = [list(map(int, r.split(',')[1:])) for r in f.read().splitlines()[1:]]
+    assert np.array(matrix).sum() == 15 and np.array(matrix).sum(axis=1).tolist() == [5, 5, 5]
+    sample = run(
+        'evaluate_sample.py',
+        f'--checkpoint={rgb_run}',
+        f'--label_map={shards}/label_map.txt',
+        f'--video={shards}/test-00000-of-00002.tfrecord',
+        '--top_k=3',
+    )
+    assert sample.stdout.startswith('Norm of logits: ')
+    assert sorted(line.split()[-1] for line in sample.stdout.splitlines()[-3:]) == sorted(CLASSES)
+
+
+def test_flow_learns_the_direction_of_motion_from_scratch(shards, rgb_run, tmp_path):
+    """Chance is 1/3; a single frame cannot tell the classes apart, flow can."""
+    model_dir = tmp_path / 'flow'
+    result = run(
+        'train_flow.py',
+        f'--train_data={shards}/train-*.tfrecord',
+        f'--eval_data={shards}/test-*.tfrecord',
+        f'--model_dir={model_dir}',
+        '--train_steps=80',
+        '--learning_rate=1e-3',
+        '--precise_bn_batches=6',
+        '--num_frames=8',
+        '--crop_size=32',
+        '--batch_size=6',
+        '--seed=3',
+    )
+    log = losses(model_dir)
+    evaluation = run(
+        'evaluate.py',
+        f'--data={shards}/test-*.tfrecord',
+        f'--flow_checkpoint={model_dir}',
+        f'--rgb_checkpoint={rgb_run}',
+        '--crop_size=32',
+    )
+    rows = {line.split()[0]: line.split() for line in evaluation.stdout.splitlines()[1:4]}
+    print(result.stderr.strip().splitlines()[-2], rows, log[1], log[80])
+    assert set(rows) == {'rgb', 'flow', 'joint'}
+    # Measured: 0.87 (13 of 15); P(>= 9 of 15 | chance 1/3) < 1%.
+    assert float(rows['flow'][2]) >= 0.6
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('localhost', 0))
+        return s.getsockname()[1]
+
+
+def test_multi_worker_two_local_workers_take_one_identical_step(shards, tmp_path):
+    workers = [f'localhost:{_free_port()}' for _ in range(2)]
+    processes = []
+    for index in range(2):
+        tf_config = {'cluster': {'worker': workers}, 'task': {'type': 'worker', 'index': index}}
+        env = {**os.environ, 'TF_CONFIG': json.dumps(tf_config)}
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    'train_rgb.py',
+                    f'--train_data={shards}/train-*.tfrecord',
+                    f'--model_dir={tmp_path}',
+                    '--strategy=multi_worker',
+                    '--train_steps=1',
+                    *TINY,
+                ],
+                cwd=REPO_DIR,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                text=True,
+                stderr=open(tmp_path / f'worker{index}.log', 'w'),  # a pipe would fill and block
+            )
+        )
+    # Both workers save; the chief (task 0) may then hang in TensorFlow's shutdown once
+    # the other worker has exited (seen here with TF 2.21), so it is not waited for.
+    processes[1].wait(timeout=900)
+    assert processes[1].returncode == 0, (tmp_path / 'worker1.log').read_text()[-3000:]
+    deadline = time.time() + 120
+    while not os.path.exists(tmp_path / 'ckpt-1.index') and processes[0].poll() is None:
+        assert time.time() < deadline
+        time.sleep(0.1)
+    if processes[0].poll() is None:
+        time.sleep(2)  # let it finish writing train_log.jsonl and the `checkpoint` file
+        processes[0].kill()
+    processes[0].communicate()
+    chief = str(tmp_path / 'ckpt-1')
+    other = tf.train.latest_checkpoint(str(tmp_path / 'worker_1'))
+    assert other.endswith('ckpt-1')
+    names = [n for n, _ in tf.train.list_variables(chief) if n.startswith('model/')]
+    assert len(names) > 500
+    for name in names:
+        np.testing.assert_array_equal(
+            tf.train.load_variable(chief, name), tf.train.load_variable(other, name), name
+        )
+
+
+def test_non_finite_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(shards, tmp_path):
+    result = run(
+        'train_rgb.py',
+        f'--train_data={shards}/train-*.tfrecord',
+        f'--model_dir={tmp_path}',
+        '--optimizer=sgd',
+        '--learning_rate=1e15',
+        '--train_steps=20',
+        '--checkpoint_every=1',
+        '--strategy=one_device',
+        *TINY,
+        check=False,
+    )
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 1 and last.startswith('error: non-finite loss'), last
+    failed_at = int(last.split(' at step ')[1].split(';')[0])
+    latest = tf.train.latest_checkpoint(str(tmp_path))
+    assert latest.endswith(f'ckpt-{failed_at - 1}') and f'last good checkpoint is {latest}' in last

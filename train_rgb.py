@@ -1,0 +1,32 @@
+"""Trains (or fine-tunes) the RGB stream of I3D on shards of preprocess.build_shards.
+
+    python train_rgb.py --train_data='data/ucf101/train-*.tfrecord' \
+        --eval_data='data/ucf101/test-*.tfrecord' --model_dir=runs/ucf101_rgb \
+        --init_checkpoint=checkpoints/rgb_scratch/model --train_steps=5000
+
+shows a progress bar (step, loss, clips/s, ETA), writes checkpoints, TensorBoard
+summaries and train_log.jsonl (one line per step) to --model_dir, prints the evaluation
+of --eval_data and the last checkpoint. Re-run the same command after a crash to resume.
+All flags: training/options.py (or --helpfull); the loop: training/loop.py.
+"""
+
+import sys
+
+from absl import app, flags
+
+from training import loop, options, streams
+
+STREAM = streams.RGB
+options.define_flags(STREAM)
+
+
+def main(argv):
+    config = options.from_flags(argv, flags.FLAGS)
+    try:
+        loop.run(config, STREAM)
+    except ValueError as e:
+        sys.exit(f'error: {e}')
+
+
+if __name__ == '__main__':
+    app.run(main)

@@ -1,0 +1,103 @@
+"""Video-level evaluation: per-video logits over a split, accuracies, CSV reports.
+
+Used by `evaluate.py` (each stream and their fusion) and by training (--eval_data).
+"""
+
+import csv
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from common import files
+
+
+def predict(model, dataset):
+    """Mean logits over the test views of every video of an `data.eval_dataset`.
+
+    Returns:
+      (media ids [N] str, labels [N] int, logits [N, classes] float32), in file order.
+    """
+
+    @tf.function(reduce_retracing=True)
+    def video_logits(views):
+        logits, _ = model(views, is_training=False)
+        return tf.reduce_mean(logits, axis=0)
+
+    ids, labels, logits = [], [], []
+    for item in dataset:
+        logits.append(video_logits(item['views']).numpy())
+        labels.append(int(item['label']))
+        ids.append(item['media_id'].numpy().decode())
+    classes = model.num_classes
+    return ids, np.array(labels, np.int64), np.array(logits, np.float32).reshape(-1, classes)
+
+
+def accuracies(labels, logits):
+    """dict: top1, top5 (video accuracy), mean_class (mean per-class top-1), videos."""
+    if len(labels) == 0:
+        return {'top1': float('nan'), 'top5': float('nan'), 'mean_class': float('nan'), 'videos': 0}
+    ranked = np.argsort(-logits, axis=1)
+    top1 = ranked[:, 0] == labels
+    top5 = (ranked[:, :5] == labels[:, None]).any(axis=1)
+    per_class = [top1[labels == c].mean() for c in np.unique(labels)]
+    return {
+        'top1': float(top1.mean()),
+        'top5': float(top5.mean()),
+        'mean_class': float(np.mean(per_class)),
+        'videos': len(labels),
+    }
+
+
+def confusion(labels, logits, num_classes):
+    """[true class, predicted class] counts."""
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (labels, logits.argmax(axis=1)), 1)
+    return matrix
+
+
+def write_reports(output_dir, name, ids, labels, logits, class_names):
+    """Writes <name>_predictions.csv, <name>_confusion.csv (and .png if matplotlib is there).
+
+    Returns:
+      The paths written.
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    predictions = os.path.join(output_dir, f'{name}_predictions.csv')
+    ranked = np.argsort(-logits, axis=1)
+    with files.atomic_output(predictions) as tmp, open(tmp, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['media_id', 'label', 'predicted', 'correct', 'top5', 'logit'])
+        for media_id, label, row, logit in zip(ids, labels, ranked, logits, strict=True):
+            writer.writerow(
+                [
+                    media_id,
+                    class_names[label],
+                    class_names[row[0]],
+                    int(row[0] == label),
+                    ' '.join(class_names[i] for i in row[:5]),
+                    f'{logit[row[0]]:.6g}',
+                ]
+            )
+    matrix = confusion(labels, logits, len(class_names))
+    confusion_csv = os.path.join(output_dir, f'{name}_confusion.csv')
+    with files.atomic_output(confusion_csv) as tmp, open(tmp, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['true \\ predicted', *class_names])
+        for name_, row in zip(class_names, matrix, strict=True):
+            writer.writerow([name_, *row])
+    written = [predictions, confusion_csv]
+    try:
+        import matplotlib  # optional: not a dependency of this project
+
+        matplotlib.use('Agg')
+        from matplotlib import pyplot as plt
+    except ImportError:
+        return written
+    fig, ax = plt.subplots(figsize=(8, 8))
+    ax.imshow(matrix, cmap='Blues')
+    ax.set(xlabel='predicted', ylabel='true', title=name)
+    png = os.path.join(output_dir, f'{name}_confusion.png')
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return [*written, png]
