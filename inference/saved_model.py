@@ -88,7 +88,7 @@ def chunked_forward(trunk, x, w, b, chunk_frames):
 
     zeros = tf.zeros([tf.shape(x)[0], w.shape[-2]])
     # One chunk at a time: a chunk's network pass does not depend on the previous one, so
-    # TensorFlow would otherwise run several at once and multiply the memory.
+    # TensorFlow may otherwise run several at once and multiply the memory.
     _, pooled, summed = tf.while_loop(
         lambda i, *_: i < tf.shape(plan)[0], body, (0, zeros, zeros), parallel_iterations=1
     )
