@@ -50,3 +50,6 @@ bench: weights
 	$(BIN)/python -m benchmarks.model_speed --checkpoint=$(WEIGHTS)
 	$(BIN)/python -m benchmarks.preprocess_speed
 	$(BIN)/python -m benchmarks.extract_speed
+	$(BIN)/python -m benchmarks.export_memory
+	$(BIN)/python -m benchmarks.train_speed
+	$(BIN)/python -m benchmarks.input_speed

@@ -14,8 +14,9 @@ float32 [batch, frames, height, width, C] clips (any frame count and size >= 1):
   class_names                                      -> class_names (from the asset file)
 
 `features` is Mixed_5c averaged over space and time (1024 per stream). `serving_default` is
-`joint` when both streams are given, else `rgb`. The whole clip is one network pass (for
-videos longer than memory allows, use extract_features.py --window=0).
+`joint` when both streams are given, else `rgb`. Clips longer than --chunk_frames run as
+overlapping temporal chunks inside the graph (inference/whole_video.py's plan), so the outputs
+equal one pass over the whole clip while the memory is bounded by the chunk, not the clip.
 """
 
 import os
@@ -24,7 +25,7 @@ import sys
 from absl import app, flags
 
 from common import files
-from inference import saved_model
+from inference import saved_model, whole_video
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('rgb_checkpoint', None, 'RGB stream checkpoint.')
@@ -32,6 +33,13 @@ flags.DEFINE_string('flow_checkpoint', None, 'Flow stream checkpoint (optional).
 flags.DEFINE_string('label_map', 'data/label_map.txt', 'Class names, one per line.')
 flags.DEFINE_string('output', None, 'SavedModel folder to create.', required=True)
 flags.DEFINE_bool('overwrite', False, 'Replace an existing --output.')
+flags.DEFINE_integer(
+    'chunk_frames',
+    whole_video.DEFAULT_CHUNK_FRAMES,
+    'Frames per network call inside the signatures: longer clips run as overlapping chunks '
+    '(exact, as extract_features.py --window=0); memory grows with it (~9 MB per frame at '
+    f'224x224, plus the input clip). At least {whole_video.geometry().min_chunk_frames}.',
+)
 
 
 def main(argv):
@@ -46,7 +54,7 @@ def main(argv):
         label_map = FLAGS.label_map
         if not os.path.exists(label_map):
             label_map = files.repo_path(label_map)
-        module, signatures = saved_model.build(checkpoints, label_map)
+        module, signatures = saved_model.build(checkpoints, label_map, FLAGS.chunk_frames)
         saved_model.export(module, signatures, FLAGS.output, FLAGS.overwrite)
     except (ValueError, OSError) as e:
         sys.exit(f'error: {e}')

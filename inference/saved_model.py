@@ -13,6 +13,7 @@ import i3d
 import model_io
 from common import files
 from common import label_map as label_maps
+from inference import whole_video
 
 CHANNELS = {'rgb': 3, 'flow': 2}
 
@@ -52,41 +53,82 @@ def _window_weights(length, window):
     return tf.cast(covering, tf.float32) / tf.cast(windows * window, tf.float32)
 
 
-def clamped_logits(mixed_5c, w, b):
-    """i3d.Logits (avg pool [2,7,7] VALID clamped, 1x1x1 conv, mean over time) for clips
-    whose size is only known at run time: the pool, the conv and the mean are linear, so
-    the logits are the conv of one weighted average of Mixed_5c. Where the pooled map is
-    larger than 1x1 (inputs above 224 px) its positions are averaged too."""
-    shape = tf.shape(mixed_5c)
-    weights = [_window_weights(shape[d + 1], k) for d, k in enumerate(i3d.LOGITS_POOL)]
-    pooled = tf.einsum('bthwc,t,h,w->bc', mixed_5c, *weights)
-    return tf.matmul(pooled, tf.reshape(w, [w.shape[-2], w.shape[-1]])) + b
+def _pooled(kept, time_weights):
+    """The weighted sum over a piece of Mixed_5c ([batch, t, h, w, C]) that i3d.Logits'
+    average pool and mean over time reduce to (see `_window_weights`): the pool, the 1x1x1
+    conv and the mean are linear, so the whole clip's logits are the conv of the sum over
+    its pieces. Where the pooled map is larger than 1x1 (inputs above 224 px) its positions
+    are averaged too. `time_weights` are the piece's rows of the whole clip's weights."""
+    shape = tf.shape(kept)
+    space = [
+        _window_weights(shape[d], k) for d, k in ((2, i3d.LOGITS_POOL[1]), (3, i3d.LOGITS_POOL[2]))
+    ]
+    return tf.einsum('bthwc,t,h,w->bc', kept, time_weights, *space)
+
+
+def chunked_forward(trunk, x, w, b, chunk_frames):
+    """(logits, features) equal to one pass of `trunk` (a clip -> its Mixed_5c) and
+    i3d.Logits (classifier `w`, `b`) over the clips `x`, run inside the graph as
+    `whole_video`'s overlapping chunks, stitched by the same rules: memory is bounded by
+    `chunk_frames`, not by the clip's length (a clip of at most `chunk_frames` frames is one
+    pass). `features` is Mixed_5c averaged over space and time."""
+    geo = whole_video.geometry('Mixed_5c')
+    plan = whole_video.chunk_table(tf.shape(x)[1], chunk_frames)
+    outputs = plan[-1, 3]  # Mixed_5c time steps of the whole clip
+    time_weights = _window_weights(outputs, i3d.LOGITS_POOL[0])
+
+    def body(i, pooled, summed):
+        start, end, keep_from, keep_to = tf.unstack(plan[i])
+        mixed_5c = trunk(x[:, start:end])
+        local = start // geo.stride
+        kept = mixed_5c[:, keep_from - local : keep_to - local]
+        pooled += _pooled(kept, time_weights[keep_from:keep_to])
+        summed += tf.reduce_sum(tf.reduce_mean(kept, axis=(2, 3)), axis=1)
+        return i + 1, pooled, summed
+
+    zeros = tf.zeros([tf.shape(x)[0], w.shape[-2]])
+    # One chunk at a time: a chunk's network pass does not depend on the previous one, so
+    # TensorFlow may otherwise run several at once and multiply the memory.
+    _, pooled, summed = tf.while_loop(
+        lambda i, *_: i < tf.shape(plan)[0], body, (0, zeros, zeros), parallel_iterations=1
+    )
+    logits = tf.matmul(pooled, tf.reshape(w, [w.shape[-2], w.shape[-1]])) + b
+    return logits, summed / tf.cast(outputs, tf.float32)
 
 
 class I3DExport(tf.Module):
     """The streams' models (trunks to Mixed_5c + classifiers) and serving functions."""
 
-    def __init__(self, trunks, classifiers, label_map):
+    def __init__(self, trunks, classifiers, label_map, chunk_frames):
         super().__init__()
         self.trunks = trunks
         self.classifiers = classifiers  # {stream: (w, b)}
         self.class_names_file = tf.saved_model.Asset(label_map)
-        # One traced network per stream, called by every signature that needs it.
+        self._chunk_frames = chunk_frames
+        # One traced network per stream, called by every signature that needs it; `scale`
+        # and `shift` map the input to [-1, 1] chunk by chunk (rgb_0_1: 2, -1), so that no
+        # rescaled copy of a whole long clip is made.
+        scalar = tf.TensorSpec([], tf.float32)
         self.forward = {
-            s: tf.function(self._forward(s), input_signature=[_spec(CHANNELS[s], s)])
+            s: tf.function(
+                self._forward(s), input_signature=[_spec(CHANNELS[s], s), scalar, scalar]
+            )
             for s in trunks
         }
 
     def _forward(self, stream):
-        def forward(x):
-            mixed_5c, _ = self.trunks[stream](_check_clip(x, stream), is_training=False)
-            logits = clamped_logits(mixed_5c, *self.classifiers[stream])
-            return logits, tf.reduce_mean(mixed_5c, axis=(1, 2, 3))
+        def forward(x, scale, shift):
+            x = _check_clip(x, stream)
+
+            def trunk(clip):
+                return self.trunks[stream](clip * scale + shift, is_training=False)[0]
+
+            return chunked_forward(trunk, x, *self.classifiers[stream], self._chunk_frames)
 
         return forward
 
-    def _stream(self, stream, x):
-        return self.forward[stream](x)
+    def _stream(self, stream, x, scale=1.0, shift=0.0):
+        return self.forward[stream](x, scale, shift)
 
     @staticmethod
     def _outputs(logits, features):
@@ -109,7 +151,7 @@ class I3DExport(tf.Module):
         return self._outputs(rgb_logits + flow_logits, features)
 
     def rgb_0_1(self, rgb):
-        outputs = self.rgb(rgb * 2.0 - 1.0)
+        outputs = self._outputs(*self._stream('rgb', rgb, 2.0, -1.0))
         return outputs | {'default': outputs['logits']}
 
     def class_names(self):
@@ -118,12 +160,20 @@ class I3DExport(tf.Module):
         return {'class_names': tf.boolean_mask(lines, tf.strings.length(lines) > 0)}
 
 
-def build(checkpoints, label_map):
+def build(checkpoints, label_map, chunk_frames=whole_video.DEFAULT_CHUNK_FRAMES):
     """(module, {signature name: concrete function}) for the given streams.
 
+    Args:
+      checkpoints: {stream: checkpoint path}.
+      label_map: the class names file (shipped as an asset).
+      chunk_frames: frames per network call inside the signatures (longer clips run as
+        overlapping chunks, exactly; memory grows with it).
+
     Raises:
-      ValueError: on a checkpoint problem or a label map of the wrong length.
+      ValueError: on a checkpoint problem, a label map of the wrong length or a chunk
+        shorter than the network's receptive field.
     """
+    whole_video.check_chunk_frames(chunk_frames)
     trunks, classifiers, classes = {}, {}, set()
     for stream, path in checkpoints.items():
         model, channels = model_io.load(path)
@@ -137,7 +187,7 @@ def build(checkpoints, label_map):
         raise ValueError(
             f'{label_map}: {len(labels)} names for models of {sorted(classes)} classes'
         )
-    module = I3DExport(trunks, classifiers, label_map)
+    module = I3DExport(trunks, classifiers, label_map, chunk_frames)
     signatures = {}
     for stream in checkpoints:
         fn = tf.function(getattr(module, stream), input_signature=[_spec(CHANNELS[stream], stream)])

@@ -105,34 +105,57 @@ class Chunk:
     keep_to: int
 
 
+def chunk_table(total_frames, chunk_frames=DEFAULT_CHUNK_FRAMES, endpoint='Mixed_5c'):
+    """The chunk plan as an int32 [chunks, 4] tensor of rows (start, end, keep_from, keep_to).
+
+    The one definition of the plan: `plan_chunks` evaluates it eagerly for `Runner`, and the
+    SavedModel export (inference/saved_model.py) inside its graph, where the clip length is
+    only known at run time (so TF ops, not Python's `if`/`min`). Closed form: every chunk
+    but the last has the same `length` (the largest <= chunk_frames that pads like the
+    clip) and keeps `step` outputs, so chunk i starts at stride * step * i.
+
+    Args:
+      total_frames: the clip's frame count (a Python int or an int32 scalar tensor).
+      chunk_frames: a Python int, at least the endpoint's `min_chunk_frames` unless the clip
+        fits in one chunk (checked by the callers: the graph cannot raise a ValueError).
+      endpoint: whose outputs are stitched.
+    """
+    geo = geometry(endpoint)
+    total = tf.convert_to_tensor(total_frames, tf.int32)
+    outputs = (total + geo.stride - 1) // geo.stride
+    length = chunk_frames - (chunk_frames - total % geo.stride) % geo.stride  # pads like the clip
+    exact = (length - 1 - geo.after) // geo.stride + 1  # exact outputs from a chunk's start
+    step = tf.maximum(exact - geo.lead, 1)  # outputs kept by every chunk but the first/last
+    advance = geo.stride * step
+    count = tf.where(total <= chunk_frames, 1, 1 + (total - length + advance - 1) // advance)
+    index = tf.range(count)
+    start = advance * index
+    keep_from = tf.where(index == 0, 0, step * index + geo.lead)
+    keep_to = tf.where(index == count - 1, outputs, step * (index + 1) + geo.lead)
+    return tf.stack([start, tf.minimum(start + length, total), keep_from, keep_to], axis=1)
+
+
+def check_chunk_frames(chunk_frames, endpoint='Mixed_5c'):
+    """Raises ValueError if chunks of `chunk_frames` frames keep no exact output."""
+    least = geometry(endpoint).min_chunk_frames
+    if chunk_frames < least:
+        raise ValueError(
+            f'chunks of {chunk_frames} frames are shorter than the receptive field of '
+            f'{endpoint}: use at least {least}'
+        )
+
+
 def plan_chunks(total_frames, chunk_frames=DEFAULT_CHUNK_FRAMES, endpoint='Mixed_5c'):
-    """Chunks whose kept outputs tile the endpoint's outputs of the whole clip exactly.
+    """Chunks whose kept outputs tile the endpoint's outputs of the whole clip exactly
+    (`chunk_table` as a list; a clip of at most `chunk_frames` frames is one chunk).
 
     Raises:
       ValueError: if `chunk_frames` is below the network's receptive field.
     """
-    geo = geometry(endpoint)
-    outputs = output_length(total_frames, endpoint)
-    if total_frames <= chunk_frames:
-        return [Chunk(0, total_frames, 0, outputs)]
-    if chunk_frames < geo.min_chunk_frames:
-        raise ValueError(
-            f'chunks of {chunk_frames} frames are shorter than the receptive field of '
-            f'{endpoint}: use at least {geo.min_chunk_frames}'
-        )
-    residue = total_frames % geo.stride
-    length = chunk_frames - (chunk_frames - residue) % geo.stride  # same padding as the clip
-    exact_last = (length - 1 - geo.after) // geo.stride  # last exact local output
-    chunks, first = [], 0
-    while first < outputs:
-        start = geo.stride * max(0, first - geo.lead)
-        if start + length >= total_frames:
-            chunks.append(Chunk(start, total_frames, first, outputs))
-            break
-        keep_to = start // geo.stride + exact_last + 1
-        chunks.append(Chunk(start, start + length, first, keep_to))
-        first = keep_to
-    return chunks
+    if total_frames > chunk_frames:
+        check_chunk_frames(chunk_frames, endpoint)
+    rows = chunk_table(total_frames, chunk_frames, endpoint).numpy()
+    return [Chunk(*(int(v) for v in row)) for row in rows]
 
 
 @dataclasses.dataclass

@@ -1,5 +1,6 @@
 """export_saved_model.py and inference/saved_model.py: reloaded in a fresh process without
-the project, the signatures give the Sonnet module's outputs; contracts give clear errors."""
+the project, the signatures give the Sonnet module's outputs (short clips in one pass, long
+ones in chunks inside the graph); contracts give clear errors."""
 
 import json
 import subprocess
@@ -13,9 +14,11 @@ import tensorflow as tf
 import i3d
 import model_io
 from common.files import REPO_DIR
-from inference import saved_model
+from inference import saved_model, whole_video
 
 NAMES = ['a', 'b', 'c', 'd', 'e']
+CHUNK_FRAMES = 120  # long clips (LONG frames) run as several chunks inside the signatures
+LONG = {'rgb': 301, 'flow': 296}  # 301 is not a multiple of the stride (8): other padding
 
 # Runs with the project NOT importable: only TensorFlow and numpy.
 RELOAD = textwrap.dedent("""
@@ -25,15 +28,17 @@ RELOAD = textwrap.dedent("""
     loaded = tf.saved_model.load(sys.argv[1])
     data = np.load(sys.argv[2])
     out = {}
-    for name, args in [('rgb', ['rgb']), ('flow', ['flow']), ('joint', ['rgb', 'flow']),
-                       ('rgb_0_1', ['rgb01']), ('default', ['rgb01']), ('rgb_small', ['small'])]:
-        fn = loaded.signatures[name.replace('_small', '')]
-        keys = ['rgb', 'flow'] if name == 'joint' else [name.split('_')[0]]
-        if name == 'default':
-            keys = ['rgb']
-        result = fn(**{k: tf.constant(data[a]) for k, a in zip(keys, args)})
+    calls = [('rgb', 'rgb', {'rgb': 'rgb'}), ('flow', 'flow', {'flow': 'flow'}),
+             ('joint', 'joint', {'rgb': 'rgb', 'flow': 'flow'}),
+             ('rgb_0_1', 'rgb_0_1', {'rgb': 'rgb01'}), ('default', 'default', {'rgb': 'rgb01'}),
+             ('rgb_small', 'rgb', {'rgb': 'small'}), ('rgb_long', 'rgb', {'rgb': 'rgb_long'}),
+             ('joint_long', 'joint', {'rgb': 'rgb_long', 'flow': 'flow_long'})]
+    for name, signature, args in calls:
+        result = loaded.signatures[signature](**{k: tf.constant(data[a]) for k, a in args.items()})
         for key, value in result.items():
             out[f'{name}/{key}'] = value.numpy()
+    library = loaded.signatures['rgb'].graph.as_graph_def().library.function
+    loops = sorted({n.op for f in library for n in f.node_def if n.op.endswith('While')})
     names = loaded.signatures['class_names']()['class_names'].numpy()
     out['class_names'] = np.array([n.decode() for n in names])
     errors = {}
@@ -47,7 +52,7 @@ RELOAD = textwrap.dedent("""
             errors[label] = f'{type(e).__name__}: {e}'
     np.savez(sys.argv[3], **out)
     print(json.dumps({'project_imported': any(m in sys.modules for m in ('i3d', 'model_io')),
-                      'errors': errors}))
+                      'errors': errors, 'loops': loops}))
 """)
 
 
@@ -55,11 +60,18 @@ RELOAD = textwrap.dedent("""
 def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp('export')
     checkpoints = {}
+    rng = np.random.default_rng(1)
     for stream, channels in (('rgb', 3), ('flow', 2)):
         tf.random.set_seed(channels + 10)
         model = model_io.build(i3d.InceptionI3d(num_classes=5), channels)
         w, b = model.logits_variables
         b.assign(tf.random.normal(b.shape))  # a non-zero bias is part of what is checked
+        # Random BN statistics so that activations (and logits) are far from zero.
+        for _, unit in model.named_units():
+            if unit.batch_norm is not None:
+                variance = unit.batch_norm.moving_variance
+                shape = variance.average.shape
+                variance.load(tf.constant(rng.uniform(0.2, 0.4, shape), tf.float32))
         checkpoints[stream] = model_io.save(model, str(root / stream / 'model'))
     (root / 'labels.txt').write_text(''.join(f'{n}\n' for n in NAMES))
     result = subprocess.run(
@@ -70,6 +82,7 @@ def exported(tmp_path_factory):
             f'--flow_checkpoint={checkpoints["flow"]}',
             f'--label_map={root / "labels.txt"}',
             f'--output={root / "i3d"}',
+            f'--chunk_frames={CHUNK_FRAMES}',
         ],
         cwd=REPO_DIR,
         capture_output=True,
@@ -88,7 +101,11 @@ def test_reload_in_a_fresh_process_matches_the_module(exported, tmp_path):
         'rgb': rng.uniform(-1, 1, (2, 10, 32, 32, 3)).astype(np.float32),
         'flow': rng.uniform(-1, 1, (2, 10, 32, 32, 2)).astype(np.float32),
         'small': rng.uniform(-1, 1, (1, 3, 20, 24, 3)).astype(np.float32),  # clamped pool
+        'rgb_long': rng.uniform(-1, 1, (2, LONG['rgb'], 32, 32, 3)).astype(np.float32),
+        'flow_long': rng.uniform(-1, 1, (2, LONG['flow'], 32, 32, 2)).astype(np.float32),
     }
+    for frames in LONG.values():
+        assert len(whole_video.plan_chunks(frames, CHUNK_FRAMES)) >= 3
     data['rgb01'] = (data['rgb'] + 1) / 2
     np.savez(tmp_path / 'in.npz', **data)
     result = subprocess.run(
@@ -112,21 +129,31 @@ def test_reload_in_a_fresh_process_matches_the_module(exported, tmp_path):
     expected = {}
     for stream in ('rgb', 'flow'):
         model, _ = model_io.load(checkpoints[stream])
-        for name, x in ((stream, data[stream]), (f'{stream}_small', data['small'])):
+        clips = {stream: stream, f'{stream}_small': 'small', f'{stream}_long': f'{stream}_long'}
+        for name, key in clips.items():
             if name == 'flow_small':
                 continue
-            logits, end_points = model(tf.constant(x), is_training=False)
+            # The reference: one pass of the Sonnet model over the whole clip.
+            logits, end_points = model(tf.constant(data[key]), is_training=False)
             expected[name] = (logits.numpy(), end_points['Mixed_5c'].numpy().mean(axis=(1, 2, 3)))
     for name in ('rgb', 'flow', 'rgb_small', 'rgb_0_1', 'default'):
         logits, features = expected[name.replace('_0_1', '').replace('default', 'rgb')]
         np.testing.assert_allclose(got[f'{name}/logits'], logits, atol=1e-4)
-        np.testing.assert_allclose(got[f'{name}/features'], features, atol=1e-5)
+        np.testing.assert_allclose(got[f'{name}/features'], features, atol=1e-4)
         probs = tf.nn.softmax(logits).numpy()
         np.testing.assert_allclose(got[f'{name}/probabilities'], probs, atol=1e-5)
     np.testing.assert_allclose(got['default/default'], expected['rgb'][0], atol=1e-4)
     joint = expected['rgb'][0] + expected['flow'][0]
     np.testing.assert_allclose(got['joint/logits'], joint, atol=1e-4)
     assert got['joint/features'].shape == (2, 2048)
+    # Long clips: chunked inside the graph, equal to the single pass.
+    assert report['loops'] == ['While'], report
+    assert 1 < np.abs(expected['rgb_long'][0]).max() < 100
+    for name, streams in (('rgb_long', ['rgb']), ('joint_long', ['rgb', 'flow'])):
+        logits = sum(expected[f'{s}_long'][0] for s in streams)
+        features = np.concatenate([expected[f'{s}_long'][1] for s in streams], axis=-1)
+        np.testing.assert_allclose(got[f'{name}/logits'], logits, atol=1e-4)
+        np.testing.assert_allclose(got[f'{name}/features'], features, atol=1e-4)
     assert list(got['class_names']) == NAMES
     errors = report['errors']
     contract = 'rgb: expected float32 [batch, frames, height, width, 3]'
@@ -141,5 +168,7 @@ def test_bad_inputs(exported, tmp_path):
     (tmp_path / 'three.txt').write_text('x\ny\nz\n')
     with pytest.raises(ValueError, match=r'3 names for models of \[5\] classes'):
         saved_model.build({'rgb': checkpoints['rgb']}, str(tmp_path / 'three.txt'))
+    with pytest.raises(ValueError, match='use at least 110'):
+        saved_model.build({'rgb': checkpoints['rgb']}, str(root / 'labels.txt'), 100)
     with pytest.raises(ValueError, match='exists'):
         saved_model.export(None, {}, str(root / 'i3d'))

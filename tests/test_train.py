@@ -122,7 +122,10 @@ def test_rgb_two_replicas_checkpoint_and_resume_after_kill(rgb_run, shards, tmp_
         args, cwd=REPO_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.time() + 600
-    while not os.path.exists(killed / 'ckpt-2.index') and process.poll() is None:
+    # Killed once the step-2 checkpoint is recorded (the `checkpoint` state file names it).
+    while process.poll() is None and not (tf.train.latest_checkpoint(str(killed)) or '').endswith(
+        'ckpt-2'
+    ):
         assert time.time() < deadline
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)

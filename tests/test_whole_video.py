@@ -1,5 +1,7 @@
 """Whole-video inference: chunked == one pass, the derived margin, streaming inputs."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -52,6 +54,30 @@ def test_plan_tiles_the_outputs(frames):
         assert b.end - b.start <= 120
     with pytest.raises(ValueError, match='at least 110'):
         whole_video.plan_chunks(frames, 100)
+
+
+def test_plan_in_a_graph_equals_the_eager_plan():
+    """chunk_table is the one plan: on a length known only at run time (as in the exported
+    SavedModel) it gives plan_chunks' chunks; each chunk keeps only exact outputs."""
+    geo = whole_video.geometry()
+    for chunk_frames in (110, 117, 128, 256):
+        table = tf.function(
+            lambda n, c=chunk_frames: whole_video.chunk_table(n, c),
+            input_signature=[tf.TensorSpec([], tf.int32)],
+        )
+        for frames in [*range(1, 700, 7), 1000, 15001]:
+            chunks = whole_video.plan_chunks(frames, chunk_frames)
+            assert [tuple(c) for c in table(frames).numpy()] == [
+                dataclasses.astuple(c) for c in chunks
+            ]
+            assert chunks[0].keep_from == 0 and chunks[-1].end == frames
+            assert chunks[-1].keep_to == whole_video.output_length(frames)
+            for a, b in zip(chunks, chunks[1:], strict=False):
+                assert a.keep_to == b.keep_from and a.end - a.start <= chunk_frames
+                assert a.start % 8 == 0 and (a.end - a.start) % 8 == frames % 8
+                exact_last = (a.end - a.start - 1 - geo.after) // geo.stride  # local index
+                assert a.keep_to - 1 - a.start // 8 <= exact_last
+                assert b.keep_from - b.start // 8 >= geo.lead
 
 
 @pytest.mark.parametrize('frames', [301, 296])
