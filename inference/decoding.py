@@ -36,9 +36,9 @@ def _frames_and_flow(item, with_flow):
             yield frame, pairwise.push(frame) if pairwise else None
         return
     from inference import streams
-    from preprocess import schema
+    from preprocess import model_inputs, schema
 
-    example = streams.shard_example(item.path, item.media_id)
+    example = model_inputs.find_shard_example(item.path, item.media_id)
     rgb = streams.decode_sliced(example['rgb_encoded'], schema.decode_rgb)
     if not with_flow:
         yield from ((frame, None) for frame in rgb)

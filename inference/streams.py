@@ -18,11 +18,6 @@ SHARD = '.tfrecord'
 STORED_INPUTS = (*PREPROCESSED, SHARD)  # inputs that carry their flow (no TV-L1 to run)
 
 
-def shard_example(path, media_id):
-    """The parsed, still encoded example `media_id` (default: the first) of a shard."""
-    return model_inputs.find_shard_example(path, media_id)
-
-
 def decode_sliced(encoded, decode, path=''):
     """Decodes encoded frames a few at a time (`schema.decode_rgb` / `decode_flow`).
 
@@ -63,7 +58,7 @@ def count_frames(path, limit=None):
     return sum(1 for _ in video.iter_video(path, max_frames=limit, short_side=None))
 
 
-def stream_input(path, stream, media_id=None, frame_count=None):
+def stream_input(path, stream, media_id=None, frame_count=None, example=None):
     """(frame count, iterator of float32 [H, W, C] network input) of one stream of a clip.
 
     Args:
@@ -72,6 +67,8 @@ def stream_input(path, stream, media_id=None, frame_count=None):
       media_id: for a shard, which video (default: the first).
       frame_count: RGB frames to use (of a raw video: at most its `count_frames`);
         default: all.
+      example: of a shard, the example already read (`find_shard_example`), so the
+        shard is not scanned again.
 
     Raises:
       video.VideoError: unreadable or empty clip, or too short for flow.
@@ -79,7 +76,8 @@ def stream_input(path, stream, media_id=None, frame_count=None):
     if path.lower().endswith(SHARD):
         from preprocess import schema
 
-        example = shard_example(path, media_id)
+        if example is None:
+            example = model_inputs.find_shard_example(path, media_id)
         encoded = example['rgb_encoded'][:frame_count]
         count = int(encoded.shape[0])
         if stream == 'rgb':
@@ -134,12 +132,14 @@ def clip_inputs(path, streams, media_id=None, flow_path=None, max_frames=None):
         else:
             cut = False
         return {s: (len(a), iter(a)) for s, a in arrays.items()}, cut
+    example = None
     if path.lower().endswith(SHARD):
-        available = int(shard_example(path, media_id)['rgb_encoded'].shape[0])
+        example = model_inputs.find_shard_example(path, media_id)
+        available = int(example['rgb_encoded'].shape[0])
     else:
         available = count_frames(path, spare)
     count = available if max_frames is None else min(available, max_frames)
-    inputs = {s: stream_input(path, s, media_id, count) for s in streams}
+    inputs = {s: stream_input(path, s, media_id, count, example) for s in streams}
     return inputs, count < available
 
 
