@@ -229,9 +229,9 @@ def main(argv):
                 'plan_sha256': shards.plan_digest(planned),
             }
             prepare_output(prefix, classes, config, FLAGS.overwrite)
-            print(f'{len(items)} videos, {len(classes)} classes -> ', end='')
+            heading = f'{len(items)} videos, {len(classes)} classes'
             records = build(
-                prefix, planned, options, FLAGS.workers, FLAGS.runner, FLAGS.beam_options
+                heading, prefix, planned, options, FLAGS.workers, FLAGS.runner, FLAGS.beam_options
             )
     except (ValueError, OSError, tf.errors.OpError) as e:
         sys.exit(f'error: {_one_line(e)}')
@@ -240,8 +240,10 @@ def main(argv):
         sys.exit(1)
 
 
-def build(prefix, planned, options, workers=0, runner='pool', beam_options=''):
+def build(heading, prefix, planned, options, workers=0, runner='pool', beam_options=''):
     """Writes the unfinished shards of `planned` and the run's manifest.
+
+    Prints `heading`, then how many shards there are and how many were already done.
 
     Returns:
       the manifest records of every video.
@@ -254,7 +256,7 @@ def build(prefix, planned, options, workers=0, runner='pool', beam_options=''):
     count = len(planned)
     todo = [k for k in range(count) if not shards.is_done(prefix, k, count)]
     workers = workers or os.cpu_count() or 1
-    print(f'{count} shards ({count - len(todo)} already done); runner {runner}')
+    print(f'{heading} -> {count} shards ({count - len(todo)} already done); runner {runner}')
     try:
         if todo and runner == 'pool':
             run_pool(prefix, planned, todo, options, workers)
