@@ -10,8 +10,6 @@ of --eval_data and the last checkpoint. Re-run the same command after a crash to
 All flags: training/options.py (or --helpfull); the loop: training/loop.py.
 """
 
-import sys
-
 from absl import app, flags
 
 from training import loop, options, streams
@@ -21,11 +19,7 @@ options.define_flags(STREAM)
 
 
 def main(argv):
-    config = options.from_flags(argv, flags.FLAGS)
-    try:
-        loop.run(config, STREAM)
-    except ValueError as e:
-        sys.exit(f'error: {e}')
+    loop.cli_main(argv, STREAM, flags.FLAGS)
 
 
 if __name__ == '__main__':

@@ -35,9 +35,11 @@ def run(script, *args, env=None, check=True):
 
 
 def losses(model_dir):
-    """{step: loss} of train_log.jsonl (the last record of a step wins, as after a resume)."""
+    """{step: loss} of train_log.jsonl, which must hold one line per step."""
     with open(os.path.join(model_dir, 'train_log.jsonl')) as f:
-        return {r['step']: r['loss'] for r in map(json.loads, f)}
+        steps = [(r['step'], r['loss']) for r in map(json.loads, f)]
+    assert [s for s, _ in steps] == list(range(1, len(steps) + 1)), steps
+    return dict(steps)
 
 
 @pytest.fixture(scope='module')
@@ -131,9 +133,11 @@ def test_rgb_two_replicas_checkpoint_and_resume_after_kill(rgb_run, shards, tmp_
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not os.path.exists(killed / 'ckpt-4.index')
+    (killed / 'ckpt-3_temp').mkdir()  # as a save killed half-way leaves it
     resumed = run(*args[1:])
     assert 'resumed from' in resumed.stderr
     assert losses(killed) == pytest.approx(reference, rel=1e-5)
+    assert not [name for name in os.listdir(killed) if '_temp' in name or '.tmp-' in name]
 
 
 def test_evaluate_and_evaluate_sample_load_the_trained_checkpoint(rgb_run, shards, tmp_path):
@@ -265,7 +269,110 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(sha
         check=False,
     )
     last = result.stderr.strip().splitlines()[-1]
-    assert result.returncode == 1 and last.startswith('error: non-finite loss'), last
+    assert result.returncode == 1 and last.startswith('error: non-finite '), last
     failed_at = int(last.split(' at step ')[1].split(';')[0])
     latest = tf.train.latest_checkpoint(str(tmp_path))
     assert latest.endswith(f'ckpt-{failed_at - 1}') and f'last good checkpoint is {latest}' in last
+    # The checkpoint it names holds only finite numbers (the loss checked before an update
+    # says nothing about the weights that update wrote).
+    for name, _ in tf.train.list_variables(latest):
+        value = tf.train.load_variable(latest, name)
+        if np.asarray(value).dtype.kind == 'f':
+            assert np.isfinite(value).all(), name
+
+
+def _start(args, **kwargs):
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=REPO_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def _logged_steps(model_dir):
+    try:
+        with open(model_dir / 'train_log.jsonl') as f:
+            return len(f.read().splitlines())
+    except OSError:
+        return 0
+
+
+def test_sigterm_and_ctrl_c_save_and_exit_in_one_line_and_the_run_resumes(shards, tmp_path):
+    model_dir = tmp_path / 'run'
+    args = [
+        'train_rgb.py',
+        f'--train_data={shards}/train-*.tfrecord',
+        f'--model_dir={model_dir}',
+        '--strategy=one_device',
+        '--checkpoint_every=1000',
+        *TINY,
+    ]
+    stopped_at = 0
+    for signum, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        process = _start([*args, '--train_steps=1000'])
+        deadline = time.time() + 600
+        while process.poll() is None and _logged_steps(model_dir) <= stopped_at:
+            assert time.time() < deadline
+            time.sleep(0.05)  # a step of this run is done: the handlers are in place
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=600)
+        last = err.strip().splitlines()[-1]
+        assert process.returncode == code, err[-3000:]
+        assert 'Traceback' not in err and last.startswith(f'{signum.name}: stopped at step'), last
+        stopped_at = int(last.split('at step ')[1].split(';')[0])
+        assert last.endswith(
+            f'saved {model_dir}/ckpt-{stopped_at}. Run the same command again to resume.'
+        )
+        assert sorted(losses(model_dir)) == list(range(1, stopped_at + 1))
+    finished = run(*args, f'--train_steps={stopped_at + 1}')
+    assert f'resumed from {model_dir}/ckpt-{stopped_at}' in finished.stderr
+    assert sorted(losses(model_dir)) == list(range(1, stopped_at + 2))
+
+
+def _truncated_copy(shard, path, keep=0.7):
+    data = open(shard, 'rb').read()
+    path.write_bytes(data[: int(len(data) * keep)])  # no manifest part: found only when read
+    return path
+
+
+def test_unreadable_data_mid_run_is_one_line_and_the_model_is_saved_before_evaluating(
+    shards, tmp_path
+):
+    bad = tmp_path / 'eval'
+    bad.mkdir()
+    _truncated_copy(shards / 'test-00000-of-00002.tfrecord', bad / 'test-0.tfrecord')
+    (bad / 'label_map.txt').write_text((shards / 'label_map.txt').read_text())
+    model_dir = tmp_path / 'run'
+    result = run(
+        'train_rgb.py',
+        f'--train_data={shards}/train-*.tfrecord',
+        f'--eval_data={bad}/*.tfrecord',
+        f'--model_dir={model_dir}',
+        '--strategy=one_device',
+        '--train_steps=1',
+        *TINY,
+        check=False,
+    )
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 1 and 'Traceback' not in result.stderr, result.stderr[-3000:]
+    assert last.startswith(f'error: {bad}/test-0.tfrecord: unreadable data after step 1 (DataLoss')
+    assert f'the last checkpoint is {model_dir}/ckpt-1' in last
+    assert os.path.exists(model_dir / 'ckpt-1.index')
+    train = tmp_path / 'train'
+    train.mkdir()
+    _truncated_copy(shards / 'train-00000-of-00002.tfrecord', train / 'train-0.tfrecord')
+    (train / 'label_map.txt').write_text((shards / 'label_map.txt').read_text())
+    result = run(
+        'train_rgb.py',
+        f'--train_data={train}/*.tfrecord',
+        f'--model_dir={tmp_path / "run2"}',
+        '--train_steps=3',
+        *TINY,
+        check=False,
+    )
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 1 and 'Traceback' not in result.stderr, result.stderr[-3000:]
+    assert last.startswith(f'error: {train}/train-0.tfrecord: unreadable data after step 0')

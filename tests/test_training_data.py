@@ -1,5 +1,7 @@
 """training.data and training.streams: windows, crops, flips, determinism, bad shards."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -122,3 +124,108 @@ def test_check_shards_errors(tmp_path):
         data.check_shards([rgb_only], streams.FLOW, 32)
     with pytest.raises(ValueError, match='smaller than --crop_size=64'):
         data.check_shards([rgb_only], streams.RGB, 64)
+
+
+# Bad data after the first example: checked up front from the manifests, skipped (with a
+# warning naming shard and video) by the pipeline when there is no manifest.
+
+
+def _set(tmp_path, name='s', manifest=True):
+    """Two shards: the second holds a 1-frame video and a video smaller than a 32 crop."""
+    from motion_videos import write_shard
+
+    first = write_shard(tmp_path / f'{name}-0.tfrecord', [('a', 0, 6, (40, 48))], manifest)
+    videos = [('one_frame', 1, 1, (40, 48)), ('small', 2, 6, (24, 40)), ('b', 1, 6, (40, 48))]
+    second = write_shard(tmp_path / f'{name}-1.tfrecord', videos, manifest, seed=1)
+    return [first, second]
+
+
+def test_check_shards_lists_later_unusable_videos_from_the_manifests(tmp_path):
+    files = _set(tmp_path)
+    lines = []
+    found = data.check_shards(files, streams.FLOW, 32, lines.append)
+    assert [(m, r) for _, m, r in found['skipped']] == [
+        ('one_frame', 'has 1 frame, so no flow (flow needs 2 frames)'),
+        ('small', 'frames smaller than the crop'),
+    ]
+    assert lines[0] == f'warning: {files[1]}: one_frame: skipped: has 1 frame, so no flow ' + (
+        '(flow needs 2 frames)'
+    )
+    rgb = data.check_shards(files, streams.RGB, 32, lines.append)
+    assert [m for _, m, _ in rgb['skipped']] == ['small']  # one RGB frame is a clip
+
+
+def test_check_shards_refuses_truncated_shards_and_labels_beyond_the_classes(tmp_path):
+    files = _set(tmp_path)
+    data.check_labels(files, 3)
+    with pytest.raises(ValueError, match=r'-1\.tfrecord: small has label 2, outside the 2 classes'):
+        data.check_labels(files, 2)
+    with open(files[1], 'r+b') as f:
+        f.truncate(os.path.getsize(files[1]) - 100)
+    with pytest.raises(ValueError, match=r'-1\.tfrecord: \d+ bytes where its manifest .* says'):
+        data.check_shards(files, streams.RGB, 32, print)
+
+
+def test_check_shards_refuses_a_later_shard_without_flow(tmp_path):
+    from motion_videos import write_rgb_only_shard
+
+    files = _set(tmp_path)
+    rgb_only = write_rgb_only_shard(tmp_path / 's-2.tfrecord')
+    with pytest.raises(ValueError, match=r's-2\.tfrecord: holds no flow frames \(built with'):
+        data.check_shards([*files, rgb_only], streams.FLOW, 32, print)
+
+
+def _media_ids(dataset, count):
+    return [m.decode() for m in dataset.take(count).as_numpy_iterator()]
+
+
+@pytest.mark.parametrize('stream', [streams.RGB, streams.FLOW])
+def test_pipelines_skip_unusable_videos_with_a_warning_and_never_fail(tmp_path, capfd, stream):
+    files = _set(tmp_path, manifest=False)  # nothing checked up front: the pipeline must cope
+    train = data.train_dataset(files, stream, 8, 32, 2, seed=1, num_classes=3)
+    labels = [b[1].numpy().tolist() for b in train.take(6)]
+    assert all(set(batch) <= {0, 1} for batch in labels)  # never 'small' (2); flow: no 1-frame
+    evaluated = data.eval_dataset(files, stream, 32)
+    ids = [e['media_id'].numpy().decode() for e in evaluated]
+    expected = ['a', 'b'] if stream is streams.FLOW else ['a', 'one_frame', 'b']
+    assert ids == expected
+    err = capfd.readouterr().err
+    assert f'warning: {files[1]}: small: skipped: frames smaller than the crop' in err
+    if stream is streams.FLOW:
+        assert f'{files[1]}: one_frame: skipped: has 1 frame, so no flow' in err
+
+
+def test_train_labels_outside_the_classes_are_skipped(tmp_path, capfd):
+    from motion_videos import write_shard
+
+    path = write_shard(tmp_path / 'x.tfrecord', [('ok', 0, 4, (40, 40)), ('bad', 5, 4, (40, 40))])
+    batches = data.train_dataset([path], streams.RGB, 4, 32, 2, seed=0, num_classes=3).take(3)
+    assert all(b[1].numpy().tolist() == [0, 0] for b in batches)
+    assert 'bad: skipped: label outside the classes of the run' in capfd.readouterr().err
+
+
+def test_list_files_refuses_folders_and_parts_that_match_nothing(tmp_path):
+    (tmp_path / 'a.tfrecord').write_bytes(b'')
+    with pytest.raises(ValueError, match=r'a folder, not shard files \(did you mean'):
+        data.list_files(str(tmp_path))
+    with pytest.raises(ValueError, match=r'typo-\*: no files match \(part of'):
+        data.list_files(f'{tmp_path}/*.tfrecord,{tmp_path}/typo-*')
+    assert data.list_files(f'{tmp_path}/*.tfrecord, {tmp_path}/a.tfrecord') == [
+        str(tmp_path / 'a.tfrecord')
+    ]
+
+
+def test_class_names_must_agree_across_the_parts_of_a_pattern(tmp_path):
+    from common import label_map
+
+    for name, classes in (('a', ['x', 'y']), ('b', ['x', 'z']), ('c', ['x', 'y']), ('d', None)):
+        (tmp_path / name).mkdir()
+        if classes:
+            label_map.write(str(tmp_path / name / 'label_map.txt'), classes)
+    part = lambda n: str(tmp_path / n / '*.tfrecord')  # noqa: E731
+    assert data.class_names(f'{part("a")},{part("c")}')[0] == ['x', 'y']
+    with pytest.raises(ValueError, match=r"b/label_map.txt: class 1 is 'z', 'y' in .*a/label_map"):
+        data.class_names(f'{part("a")},{part("b")}')
+    with pytest.raises(ValueError, match=r'd/\*.tfrecord: no label_map.txt beside these shards'):
+        data.class_names(f'{part("a")},{part("d")}')
+    assert data.class_names(part('d')) == (None, None)

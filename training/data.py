@@ -13,28 +13,86 @@ not decoded) and then yields exactly the batches an uninterrupted run would have
 """
 
 import glob
+import json
 import os
+import sys
 
 import tensorflow as tf
 
 from common import label_map as label_maps
-from preprocess import schema
+from preprocess import schema, shards
 
 AUTOTUNE = tf.data.AUTOTUNE
 EVAL_MAX_FRAMES = 250  # Paper: test on the whole video, ~10 s at 25 fps.
 SHUFFLE_BUFFER = 32  # serialized videos (a 10 s Kinetics video is ~5-10 MB with flow)
 
 
+def pattern_parts(pattern):
+    """The comma-separated parts of a shard pattern (empty parts dropped)."""
+    return [p.strip() for p in pattern.split(',') if p.strip()]
+
+
 def list_files(pattern):
     """Sorted files matching a glob or a comma-separated list of globs.
 
+    Every part must match at least one file: a typo in one part of `a/*,b/*` would
+    otherwise silently train or evaluate on less data.
+
     Raises:
-      ValueError: if nothing matches.
+      ValueError: a part that is a folder or matches nothing (naming it).
     """
-    found = sorted({f for p in pattern.split(',') for f in glob.glob(os.path.expanduser(p))})
-    if not found:
-        raise ValueError(f'{pattern}: no files match')
-    return found
+    parts = pattern_parts(pattern)
+    if not parts:
+        raise ValueError(f'{pattern!r}: no files match (empty pattern)')
+    found = set()
+    for part in parts:
+        path = os.path.expanduser(part)
+        if os.path.isdir(path):
+            example = os.path.join(part, '*.tfrecord')
+            raise ValueError(f'{part}: a folder, not shard files (did you mean {example!r}?)')
+        matched = [f for f in glob.glob(path) if not os.path.isdir(f)]
+        if not matched:
+            where = f' (part of {pattern!r})' if len(parts) > 1 else ''
+            raise ValueError(f'{part}: no files match{where}')
+        found.update(matched)
+    return sorted(found)
+
+
+def class_names(pattern):
+    """The classes of a shard pattern: the label_map.txt beside each part, all equal.
+
+    Returns:
+      (class names, the label map's path), or (None, None) when no part has one.
+
+    Raises:
+      ValueError: parts whose label maps differ, or some parts without one (their
+        label indices could mean other classes).
+    """
+    found = {}
+    for part in pattern_parts(pattern):
+        path = label_maps.beside(part)
+        found[part] = (label_maps.read(path), path) if os.path.exists(path) else (None, path)
+    with_map = [(names, path) for names, path in found.values() if names is not None]
+    if not with_map:
+        return None, None
+    names, path = with_map[0]
+    for part, (other, other_path) in found.items():
+        if other is None:
+            raise ValueError(
+                f'{part}: no label_map.txt beside these shards ({other_path}), so their '
+                f'labels cannot be checked against {path}'
+            )
+        if other != names:
+            raise ValueError(f'{other_path}: {differs(other, names)} from {path}')
+    return names, path
+
+
+def differs(names, reference):
+    """How a list of class names differs from a reference list (for messages)."""
+    if len(names) != len(reference):
+        return f'{len(names)} classes, {len(reference)} in'
+    index = next(i for i, (a, b) in enumerate(zip(names, reference, strict=True)) if a != b)
+    return f'class {index} is {names[index]!r}, {reference[index]!r} in'
 
 
 def _frames(example, stream, indices):
@@ -72,12 +130,80 @@ def train_clip(example, stream, num_frames, crop_size, seed):
     return tf.cond(flip, lambda: stream.flip(clip), lambda: clip)
 
 
+def _with_file(path):
+    """The records of one shard, each paired with the shard's path (for warnings)."""
+    return tf.data.TFRecordDataset(path).map(lambda serialized: (path, serialized))
+
+
+# Why a record cannot give a clip of a stream (index = `_unusable` code, 0 = usable).
+_REASONS = (
+    '',
+    'holds no frames of this stream',
+    'has 1 frame, so no flow (flow needs 2 frames)',
+    'frames smaller than the crop',
+    'label outside the classes of the run',
+)
+
+
+def _unusable(serialized, stream, crop_size, num_classes):
+    """0 if the example gives clips of `stream` with this crop, else an `_REASONS` index.
+
+    Reads the frame size from the context (build_shards writes it) or else from the
+    first frame's header; decodes nothing else.
+    """
+    example = schema.parse_encoded(serialized)
+    prefix = schema.FLOW_PREFIX if stream.frame_lag else ''
+    size_keys = {prefix + k: tf.io.FixedLenFeature((), tf.int64, 0) for k in _SIZE_KEYS}
+    context, _ = tf.io.parse_single_sequence_example(serialized, context_features=size_keys)
+    height, width = (tf.cast(context[prefix + k], tf.int32) for k in _SIZE_KEYS)
+    encoded = example[stream.encoded_key]
+    frames = tf.size(encoded)
+
+    def header_size():
+        return tf.shape(tf.io.decode_image(encoded[0], channels=3, expand_animations=False))[:2]
+
+    known = tf.stack([height, width])
+    size = tf.cond((frames > 0) & (height <= 0), header_size, lambda: known)
+    label = example['label']
+    label_ok = (label >= 0) & (label < num_classes) if num_classes else tf.constant(True, tf.bool)
+    code = tf.where(frames == 0, 1, 0)
+    if stream.frame_lag:  # a 1-frame video has no flow field: say so
+        code = tf.where((frames == 0) & (tf.size(example['rgb_encoded']) == 1), 2, code)
+    code = tf.where((code == 0) & (tf.reduce_min(size) < crop_size), 3, code)
+    return tf.where((code == 0) & ~label_ok, 4, code), example['media_id']
+
+
+_SIZE_KEYS = ('image/height', 'image/width')
+
+
+def usable_records(records, stream, crop_size, num_classes=None):
+    """Drops (path, serialized) records that cannot give a clip, with a warning naming each.
+
+    The filter is a pure function of the record, so the record order after it (and a
+    resume that skips step * batch of them) does not depend on when a run started.
+    """
+    reasons = tf.constant(_REASONS)
+
+    def keep(path, serialized):
+        code, media_id = _unusable(serialized, stream, crop_size, num_classes)
+        line = tf.strings.join(
+            ['warning: ', path, ': ', media_id, ': skipped: ', tf.gather(reasons, code)]
+        )
+        warn = tf.cond(
+            code > 0, lambda: tf.print(line, output_stream=sys.stderr), lambda: tf.no_op()
+        )
+        with tf.control_dependencies([warn]):
+            return tf.identity(code == 0)
+
+    return records.filter(keep)
+
+
 def _records(files, seed):
-    """Endless, seeded stream of serialized examples: files reshuffled each epoch."""
+    """Endless, seeded stream of (path, serialized example): files reshuffled each epoch."""
     order = tf.data.Dataset.from_tensor_slices(files)
     order = order.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
     return order.interleave(
-        tf.data.TFRecordDataset,
+        _with_file,
         cycle_length=min(len(files), 16),
         num_parallel_calls=AUTOTUNE,
         deterministic=True,
@@ -95,6 +221,7 @@ def train_dataset(
     worker=0,
     num_workers=1,
     shuffle_buffer=SHUFFLE_BUFFER,
+    num_classes=None,
 ):
     """Endless batches (clips [b, T, crop, crop, C] float32, labels [b] int64).
 
@@ -110,11 +237,13 @@ def train_dataset(
       start_step: steps already done (the pipeline starts after them).
       worker, num_workers: this worker's index and the number of workers.
       shuffle_buffer: records in the shuffle buffer.
+      num_classes: if given, records with labels outside [0, num_classes) are skipped.
     """
     if global_batch % num_workers:
         raise ValueError(f'batch size {global_batch} is not divisible by {num_workers} workers')
     local_batch = global_batch // num_workers
-    records = _records(files, seed).shuffle(shuffle_buffer, seed=seed)
+    records = usable_records(_records(files, seed), stream, crop_size, num_classes)
+    records = records.map(lambda path, serialized: serialized).shuffle(shuffle_buffer, seed=seed)
     records = records.enumerate().skip(start_step * global_batch)
     if num_workers > 1:
         begin = worker * local_batch
@@ -158,7 +287,11 @@ def eval_views(frames, crop_size, test_crops=1, test_flip=False, stream=None):
 def eval_dataset(
     files, stream, crop_size, max_frames=EVAL_MAX_FRAMES, test_crops=1, test_flip=False
 ):
-    """Each video once, in file order: dict views [V, T, crop, crop, C], label, media_id."""
+    """Each video once, in file order: dict views [V, T, crop, crop, C], label, media_id.
+
+    Videos that cannot give this stream's clip (a 1-frame video has no flow; frames
+    smaller than the crop) are skipped with a warning naming the shard and the video.
+    """
 
     def element(serialized):
         example = schema.parse_encoded(serialized)
@@ -170,44 +303,135 @@ def eval_dataset(
             'media_id': example['media_id'],
         }
 
-    records = tf.data.TFRecordDataset(files)
+    records = tf.data.Dataset.from_tensor_slices(files).flat_map(_with_file)
+    records = usable_records(records, stream, crop_size)
+    records = records.map(lambda path, serialized: serialized)
     return records.map(element, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
-def check_shards(files, stream, crop_size):
-    """Reads the first example of the shards: fails early, in one line, on bad data.
+def _first_example(path):
+    """The first parsed example of a shard; one-line errors for what is not a shard."""
+    try:
+        serialized = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+    except tf.errors.OpError:
+        raise ValueError(f'{path}: not a TFRecord file') from None
+    if serialized is None:
+        raise ValueError(f'{path}: empty TFRecord file')
+    try:
+        return schema.parse_encoded(serialized)
+    except (tf.errors.OpError, ValueError):
+        raise ValueError(f'{path}: not a video SequenceExample (preprocess.build_shards)') from None
+
+
+def check_shards(files, stream, crop_size, log=None):
+    """Checks every shard before any step: fails early, in one line, on bad data.
+
+    Reads the first example of each shard, and each shard's manifest part when
+    `build_shards` wrote one (no other record is read): a shard shorter than its manifest
+    says (truncated), labels outside the classes and shards without this stream's frames
+    are errors; videos that cannot give a clip (1 frame for flow, frames smaller than the
+    crop) are listed as skipped, as the input pipeline then skips them. Labels are
+    checked by `check_labels` once the run's classes are known.
+
+    Args:
+      files: shard paths.
+      stream: a `training.streams.Stream`.
+      crop_size: crop side in pixels.
+      log: called with each warning line (default: stderr).
 
     Returns:
-      The first example's label, frames and frame size (for messages and tests).
+      The first example's label, frames and frame size, and the skipped videos
+      [(shard, media id, reason)].
 
     Raises:
       ValueError: not TFRecords, not our SequenceExamples, no frames of this stream
-        (e.g. RGB-only shards given to the flow stream), frames smaller than the crop.
+        (e.g. RGB-only shards given to the flow stream), frames smaller than the crop in
+        the first example, truncated shards.
     """
-    first = files[0]
+    log = log or (lambda line: print(line, file=sys.stderr))
+    found = None
+    for path in files:
+        example = _first_example(path)
+        frames = example[stream.encoded_key]
+        if tf.size(frames) == 0 and tf.size(example['rgb_encoded']) > 1:
+            hint = ' (built with --flow=false?)' if stream.frame_lag else ''
+            raise ValueError(f'{path}: holds no {stream.name} frames{hint}')
+        if found is None and tf.size(frames) > 0:
+            image = _frames(example, stream, [0])
+            height, width = image.shape[1:3]
+            if min(height, width) < crop_size:
+                raise ValueError(
+                    f'{path}: frames are {height}x{width}, smaller than --crop_size={crop_size}'
+                )
+            found = {
+                'label': int(example['label']),
+                'frames': int(tf.size(frames)),
+                'size': (height, width),
+            }
+    if found is None:
+        raise ValueError(f'{files[0]}: no video with {stream.name} frames in the first examples')
+    skipped = []
+    for path in files:
+        skipped += _check_manifest(path, stream, crop_size)
+    for path, media_id, reason in skipped:
+        log(f'warning: {path}: {media_id}: skipped: {reason}')
+    return found | {'skipped': skipped}
+
+
+def _manifest(path):
+    """The written videos' records of a shard's manifest part ([] without one).
+
+    Raises:
+      ValueError: an unreadable part, or a shard whose size differs from what it says.
+    """
+    part = path + shards.MANIFEST_SUFFIX
+    if not os.path.exists(part):
+        return []
     try:
-        serialized = next(iter(tf.data.TFRecordDataset(first).take(1)), None)
-    except tf.errors.OpError:
-        raise ValueError(f'{first}: not a TFRecord file') from None
-    if serialized is None:
-        raise ValueError(f'{first}: empty TFRecord file')
-    try:
-        example = schema.parse_encoded(serialized)
-    except (tf.errors.OpError, ValueError):
+        with open(part) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        written = [r for r in records if r.get('status') == 'ok']
+        expected = sum(int(r['bytes']) + 16 for r in written)  # TFRecord framing: 16 bytes
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f'{part}: unreadable manifest ({type(e).__name__}: {e})') from None
+    actual = os.path.getsize(path)
+    if actual != expected:
         raise ValueError(
-            f'{first}: not a video SequenceExample (preprocess.build_shards)'
-        ) from None
-    frames = example[stream.encoded_key]
-    if tf.size(frames) == 0:
-        hint = ' (built with --flow=false?)' if stream.name == 'flow' else ''
-        raise ValueError(f'{first}: holds no {stream.name} frames{hint}')
-    image = _frames(example, stream, [0])
-    height, width = image.shape[1:3]
-    if min(height, width) < crop_size:
-        raise ValueError(
-            f'{first}: frames are {height}x{width}, smaller than --crop_size={crop_size}'
+            f'{path}: {actual} bytes where its manifest {os.path.basename(part)} says '
+            f'{expected}: a truncated or replaced shard (build it again with '
+            'preprocess.build_shards, or leave it out of the pattern)'
         )
-    return {'label': int(example['label']), 'frames': int(tf.size(frames)), 'size': (height, width)}
+    return written
+
+
+def check_labels(files, num_classes):
+    """Refuses shards whose manifests list labels outside [0, num_classes).
+
+    Raises:
+      ValueError: naming the shard, the video and its label.
+    """
+    for path in files:
+        for record in _manifest(path):
+            label, media_id = record.get('label_index'), record.get('media_id')
+            if label is not None and not 0 <= label < num_classes:
+                raise ValueError(
+                    f'{path}: {media_id} has label {label}, outside the {num_classes} classes '
+                    'of the run'
+                )
+
+
+def _check_manifest(path, stream, crop_size):
+    """Checks a shard against its manifest part (if any); returns the videos to skip."""
+    skipped = []
+    for record in _manifest(path):
+        media_id = record.get('media_id')
+        frames = record.get('flow_frames' if stream.frame_lag else 'frames')
+        if frames == 0:
+            reason = _REASONS[2] if record.get('frames') == 1 and stream.frame_lag else _REASONS[1]
+            skipped.append((path, media_id, reason))
+        elif min(record.get('height', crop_size), record.get('width', crop_size)) < crop_size:
+            skipped.append((path, media_id, _REASONS[3]))
+    return skipped
 
 
 def label_map_beside(pattern):

@@ -12,8 +12,13 @@ import tensorflow as tf
 from common import files
 
 
-def predict(model, dataset):
+def predict(model, dataset, should_stop=None):
     """Mean logits over the test views of every video of an `data.eval_dataset`.
+
+    Args:
+      model: an i3d.InceptionI3d with logits.
+      dataset: a `data.eval_dataset`.
+      should_stop: optional callable; when it returns true, the videos so far are returned.
 
     Returns:
       (media ids [N] str, labels [N] int, logits [N, classes] float32), in file order.
@@ -26,6 +31,8 @@ def predict(model, dataset):
 
     ids, labels, logits = [], [], []
     for item in dataset:
+        if should_stop is not None and should_stop():
+            break
         logits.append(video_logits(item['views']).numpy())
         labels.append(int(item['label']))
         ids.append(item['media_id'].numpy().decode())

@@ -14,6 +14,7 @@ TF 2.21 / Keras 3.15 / Sonnet 2.0.2 (DESIGN.md §3):
 import json
 import os
 import random
+import signal
 import sys
 import time
 
@@ -24,11 +25,13 @@ from tensorflow.core.framework import summary_pb2
 
 import i3d
 import model_io
-from common import label_map as label_maps
-from training import batch_norm, data, evaluation, forward
+from common import files
+from training import batch_norm, data, evaluation, forward, run_dir, stopping
 
 SGD_MOMENTUM = 0.9  # paper
-LOG_NAME = 'train_log.jsonl'
+# TF1's tf.train.AdamOptimizer default, which the released TF1 training code used
+# (Keras' default is 1e-7).
+ADAM_EPSILON = 1e-8
 
 
 def setup_devices(cpu_replicas):
@@ -40,9 +43,37 @@ def setup_devices(cpu_replicas):
         )
 
 
+def check_tf_config():
+    """Refuses a malformed TF_CONFIG in one line naming it (TensorFlow's error does not).
+
+    Raises:
+      ValueError: not JSON, or without the cluster / task of MultiWorkerMirroredStrategy.
+    """
+    text = os.environ.get('TF_CONFIG')
+    if not text:
+        raise ValueError('TF_CONFIG: not set (--strategy=multi_worker reads the cluster from it)')
+    try:
+        config = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f'TF_CONFIG: not valid JSON ({e})') from None
+    if not isinstance(config, dict) or not isinstance(config.get('cluster'), dict):
+        raise ValueError('TF_CONFIG: no "cluster" object')
+    task = config.get('task')
+    if not isinstance(task, dict) or 'type' not in task:
+        raise ValueError('TF_CONFIG: no "task" object with a "type" and an "index"')
+    hosts = config['cluster'].get(task['type'])
+    index = task.get('index', 0)
+    if not isinstance(hosts, list) or not isinstance(index, int) or not 0 <= index < len(hosts):
+        raise ValueError(
+            f'TF_CONFIG: task {task.get("type")!r} index {index!r} is not in the cluster '
+            f'{json.dumps(config["cluster"])}'
+        )
+
+
 def make_strategy(name):
     """mirrored: all local GPUs, else all logical CPUs; multi_worker: TF_CONFIG hosts."""
     if name == 'multi_worker':  # before anything initializes the devices
+        check_tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices('GPU')
     if name == 'one_device':
@@ -65,7 +96,11 @@ def worker_info(strategy):
 
 
 class PiecewiseConstant(keras.optimizers.schedules.LearningRateSchedule):
-    """values[k] from step boundaries[k-1] (inclusive) to boundaries[k] (exclusive)."""
+    """values[k] for steps in (boundaries[k-1], boundaries[k]], as TF1's piecewise_constant.
+
+    `step` is the number of updates already made, as TF1's global_step when its
+    optimizer reads the rate: the update made at step 97000 still uses the first rate.
+    """
 
     def __init__(self, boundaries, values):
         self.boundaries = list(boundaries)
@@ -74,7 +109,7 @@ class PiecewiseConstant(keras.optimizers.schedules.LearningRateSchedule):
     def __call__(self, step):
         index = (
             tf.reduce_sum(
-                tf.cast(tf.cast(step, tf.int64) >= tf.constant(self.boundaries, tf.int64), tf.int32)
+                tf.cast(tf.cast(step, tf.int64) > tf.constant(self.boundaries, tf.int64), tf.int32)
             )
             if self.boundaries
             else 0
@@ -88,7 +123,7 @@ class PiecewiseConstant(keras.optimizers.schedules.LearningRateSchedule):
 def make_optimizer(name, schedule):
     if name == 'sgd':
         return keras.optimizers.SGD(learning_rate=schedule, momentum=SGD_MOMENTUM)
-    return keras.optimizers.Adam(learning_rate=schedule)
+    return keras.optimizers.Adam(learning_rate=schedule, epsilon=ADAM_EPSILON)
 
 
 def conv_weights(model, variables):
@@ -111,8 +146,9 @@ def init_from_checkpoint(model, path, log=print):
       The names skipped.
 
     Raises:
-      ValueError: unusable checkpoint or different input channels.
+      ValueError: missing, damaged or unusable checkpoint, or different input channels.
     """
+    model_io.verify(model_io.resolve(path))
     source, channels = model_io.load(path)
     mine = {v.name: v for v in model.variables}
     if model.layers['Conv3d_1a_7x7'].w.shape[3] != channels:
@@ -184,7 +220,9 @@ class Trainer:
     def _make_step(self):
         config, model = self.config, self.model
 
-        def replica_step(clips, labels, step):
+        weights = [v for v in model.variables if v.dtype.is_floating]
+
+        def replica_step(clips, labels, step, stop):
             replica = tf.distribute.get_replica_context().replica_id_in_sync_group
             seed = tf.stack(
                 [
@@ -203,15 +241,26 @@ class Trainer:
             grads = tape.gradient(loss, self.trainable)
             self.optimizer.apply_gradients(zip(grads, self.trainable, strict=True))
             correct = tf.reduce_sum(tf.cast(tf.argmax(logits, 1) == labels, tf.float32))
-            found = {'cross_entropy': cross_entropy, 'l2': l2, 'correct': correct}
+            # Read after the update (automatic control dependencies keep program order): a
+            # step whose update made any weight or statistic non-finite is never saved.
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in weights])
+            found = {
+                'cross_entropy': cross_entropy,
+                'l2': l2,
+                'correct': correct,
+                'non_finite': 1.0 - tf.cast(finite, tf.float32),
+                'stop': tf.identity(
+                    stop
+                ),  # summed over workers: every worker stops at the same step
+            }
             # Summed here rather than with strategy.reduce, which MultiWorkerMirrored
             # refuses on plain tensors (one local replica).
             return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, found)
 
         # No autograph: the step is plain Python over layers (converting it doubles tracing).
         @tf.function(autograph=False)
-        def step_fn(clips, labels, step):
-            out = self.strategy.run(replica_step, (clips, labels, step))
+        def step_fn(clips, labels, step, stop):
+            out = self.strategy.run(replica_step, (clips, labels, step, stop))
             out = {k: self.strategy.experimental_local_results(v)[0] for k, v in out.items()}
             out['loss'] = out['cross_entropy'] + out['l2']
             out['accuracy'] = out['correct'] / config.batch_size
@@ -232,12 +281,40 @@ class Trainer:
 
         return tuple(part(t) for t in batch)
 
-    def train_step(self, batch):
+    def train_step(self, batch, stop=False):
+        """One update; `stop` tells every worker that this one was asked to stop."""
         clips, labels = self.distribute(batch)
-        return {
-            k: float(v)
-            for k, v in self.step_fn(clips, labels, tf.constant(self.step, tf.int64)).items()
-        }
+        step = tf.constant(self.step, tf.int64)
+        out = self.step_fn(clips, labels, step, tf.constant(float(stop), tf.float32))
+        return {k: float(v) for k, v in out.items()}
+
+    def agree(self, value, what):
+        """Checks that every worker holds the same integer `value` (e.g. the step resumed).
+
+        Raises:
+          ValueError: naming `what` when the workers differ.
+        """
+        if self.strategy.num_replicas_in_sync == self.local_replicas:
+            return  # one worker
+
+        def replica_fn():
+            v = tf.constant(float(value), tf.float64)
+            both = tf.stack([v, v * v])
+            return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.MEAN, both)
+
+        total = self.strategy.experimental_local_results(self.strategy.run(replica_fn))[0].numpy()
+        if abs(total[1] - total[0] ** 2) > 1e-6 or round(total[0]) != value:
+            raise ValueError(
+                f'the workers differ in {what} (this one: {value}, mean {total[0]:g}): every '
+                "worker's --model_dir folder must hold the same checkpoint"
+            )
+
+    def weights_finite(self):
+        return all(
+            bool(tf.reduce_all(tf.math.is_finite(v)))
+            for v in self.model.variables
+            if v.dtype.is_floating
+        )
 
     def learning_rate(self, step):
         """The rate of the update made at (0-based) `step`."""
@@ -248,47 +325,163 @@ def _log(message):
     print(message, file=sys.stderr, flush=True)
 
 
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped the run after saving it (the message says where)."""
+
+    def __init__(self, message, signum):
+        super().__init__(message)
+        self.exit_code = 128 + signum
+
+
+def _classes(config, log):
+    """(number of classes, class names or None, label map path) of the run, checked.
+
+    Every pattern's label map must agree: --train_data's parts with each other and
+    --eval_data with --train_data; --num_classes, if given, with their length.
+
+    Raises:
+      ValueError: naming the label maps or flags that disagree.
+    """
+    names, path = data.class_names(config.train_data)
+    if names is None and not config.num_classes:
+        raise ValueError(
+            f'{config.train_data}: no label_map.txt beside the shards; pass --num_classes'
+        )
+    if names is not None and config.num_classes and config.num_classes != len(names):
+        raise ValueError(f'{path}: {len(names)} classes, but --num_classes={config.num_classes}')
+    if names is None:
+        log(
+            f'{config.train_data}: no label_map.txt; labels outside [0, {config.num_classes}) '
+            'are skipped'
+        )
+    if config.eval_data:
+        eval_names, eval_path = data.class_names(config.eval_data)
+        if (eval_names is None) != (names is None):
+            missing = config.eval_data if eval_names is None else config.train_data
+            raise ValueError(
+                f'{missing}: no label_map.txt beside the shards, so its classes cannot be '
+                f'checked against {eval_path or path}'
+            )
+        if eval_names is not None and eval_names != names:
+            raise ValueError(f'{eval_path}: {data.differs(eval_names, names)} {path}')
+    return config.num_classes or len(names), names, path
+
+
+def _seed_of(config, checkpoint):
+    """The run's seed: the checkpoint's when resuming, else --seed, else a fresh one."""
+    if checkpoint:
+        stored = int(tf.train.load_variable(checkpoint, 'seed/.ATTRIBUTES/VARIABLE_VALUE'))
+        if config.seed is not None and config.seed != stored:
+            raise ValueError(
+                f'{checkpoint}: cannot resume with another --seed ({stored} there, '
+                f'{config.seed} now); use the settings of the run that wrote it, or another '
+                '--model_dir'
+            )
+        return stored
+    return config.seed if config.seed is not None else random.randrange(2**31)
+
+
 def run(config, stream, log=_log):
     """Trains `stream` as configured. Returns the final metrics dict.
 
     Raises:
-      ValueError: bad data, checkpoint or settings (one line, before any step), or a
-        non-finite loss (after keeping the last good checkpoint).
+      ValueError: bad data, checkpoint or settings (one line, before any step), a
+        non-finite loss or weights (naming the last good checkpoint), unreadable data
+        met during the run (after saving the steps done).
+      Interrupted: SIGINT or SIGTERM (after saving the steps done).
     """
-    from tqdm import tqdm
-
+    config.validate()
     setup_devices(config.cpu_replicas)
     # First: MultiWorkerMirroredStrategy must exist before any other TF op runs.
     strategy = make_strategy(config.strategy)
     train_files = data.list_files(config.train_data)
-    data.check_shards(train_files, stream, config.crop_size)
     eval_files = data.list_files(config.eval_data) if config.eval_data else None
+    data.check_shards(train_files, stream, config.crop_size, log)
     if eval_files:
-        data.check_shards(eval_files, stream, config.crop_size)
-    num_classes = config.num_classes or _classes_beside(config.train_data)
+        data.check_shards(eval_files, stream, config.crop_size, log)
+    num_classes, class_names, _ = _classes(config, log)
+    data.check_labels(train_files + (eval_files or []), num_classes)
     worker, num_workers, chief = worker_info(strategy)
     # Non-chief workers take part in every save (collective ops) but write elsewhere.
     model_dir = config.model_dir if chief else os.path.join(config.model_dir, f'worker_{worker}')
-    os.makedirs(model_dir, exist_ok=True)
+    run_dir.prepare(model_dir)
+    try:
+        with run_dir.lock(model_dir), stopping.StopRequests() as stops:
+            return _run_locked(
+                config,
+                stream,
+                strategy,
+                model_dir,
+                (worker, num_workers, chief),
+                (num_classes, class_names, train_files, eval_files),
+                stops,
+                log,
+            )
+    except files.LockedError as e:
+        raise ValueError(f'{e}: one run per --model_dir') from None
 
-    seed_var = tf.Variable(
-        config.seed if config.seed is not None else random.randrange(2**31), dtype=tf.int64
-    )
-    latest = tf.train.latest_checkpoint(model_dir)
-    if latest:  # the seed of the run being resumed
-        seed_var.assign(tf.train.load_variable(latest, 'seed/.ATTRIBUTES/VARIABLE_VALUE'))
-    seed = int(seed_var.numpy())
+
+def _run_locked(config, stream, strategy, model_dir, who, found, stops, log):
+    from tqdm import tqdm
+
+    worker, num_workers, chief = who
+    num_classes, class_names, train_files, eval_files = found
+    run_dir.clean_temporaries(model_dir)
+    latest = run_dir.latest_intact(model_dir)
+    seed = _seed_of(config, latest)
+    settings = run_dir.settings(config, stream, num_classes, class_names, train_files, seed)
+    if latest:
+        stored = run_dir.read_settings(model_dir)
+        if stored is None:  # a folder from before run_settings.json
+            run_dir.check_checkpoint_shapes(latest, num_classes, stream.channels)
+        else:
+            for notice in run_dir.check_resume(stored, settings, latest):
+                log(f'{model_dir}: {notice}')
+        step_there = int(latest.rsplit('-', 1)[1])
+        if config.train_steps < step_there:
+            raise ValueError(
+                f'{latest}: already at step {step_there}, beyond --train_steps='
+                f'{config.train_steps}; give --train_steps >= {step_there} (or another '
+                '--model_dir)'
+            )
+    if chief or not latest:
+        run_dir.write_settings(model_dir, settings)
+
+    seed_var = tf.Variable(seed, dtype=tf.int64)
     trainer = Trainer(config, stream, strategy, num_classes, seed)
     checkpoint = tf.train.Checkpoint(
         **{model_io.MODEL_KEY: trainer.model}, optimizer=trainer.optimizer_state(), seed=seed_var
     )
-    manager = tf.train.CheckpointManager(checkpoint, model_dir, max_to_keep=config.keep_checkpoints)
+    manager = tf.train.CheckpointManager(
+        checkpoint,
+        model_dir,
+        max_to_keep=config.keep_checkpoints,
+        checkpoint_name=run_dir.CHECKPOINT_PREFIX,
+    )
     if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
+        try:
+            checkpoint.read(latest).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            raise ValueError(
+                f'{latest}: cannot resume: it was written with other settings ({first})'
+            ) from None
         log(f'resumed from {latest} at step {trainer.step}')
     elif config.init_checkpoint:
         with strategy.scope():
             init_from_checkpoint(trainer.model, config.init_checkpoint, log)
+    trainer.agree(trainer.step, 'the step they resume from')
+    run_dir.restart_log(model_dir, trainer.step) if latest else _fresh_log(model_dir)
+    last_good = [latest]
+
+    def save(step):
+        if not trainer.weights_finite():
+            raise ValueError(
+                f'non-finite weights at step {step} (not saved); the last good checkpoint '
+                f'is {last_good[0] or "none"}'
+            )
+        last_good[0] = manager.save(checkpoint_number=step)
+        return last_good[0]
 
     def batches(seed_, start):
         dataset = data.train_dataset(
@@ -302,20 +495,24 @@ def run(config, stream, log=_log):
             worker,
             num_workers,
             config.shuffle_buffer,
+            num_classes,
         )
         return iter(dataset)
 
-    def prepare_eval(step):
+    def precise_bn(step):
         if config.precise_bn_batches:
             it = (trainer.distribute(b)[0] for b in batches(seed + 1 + step, 0))
             batch_norm.precise_bn(trainer.model, strategy, it, config.precise_bn_batches)
 
     def evaluate(step):
-        prepare_eval(step)
         if not eval_files:
             return {}
         dataset = data.eval_dataset(eval_files, stream, config.crop_size, config.eval_max_frames)
-        _, labels, logits = evaluation.predict(trainer.model, dataset)
+        # One worker may leave an evaluation early; several must all reach the next step.
+        should_stop = (lambda: stops.requested) if num_workers == 1 else None
+        _, labels, logits = evaluation.predict(trainer.model, dataset, should_stop=should_stop)
+        if stops.requested and num_workers == 1:
+            return {}
         found = evaluation.accuracies(labels, logits)
         log(
             f'step {step}: eval top-1 {found["top1"]:.4f} top-5 {found["top5"]:.4f} '
@@ -325,6 +522,9 @@ def run(config, stream, log=_log):
 
     writer = tf.summary.create_file_writer(model_dir) if chief else tf.summary.create_noop_writer()
     start = trainer.step
+    if start >= config.train_steps:
+        log(f'{latest} is at step {start} = --train_steps: nothing to train')
+        return {}
     iterator = batches(seed, start)
     bar = tqdm(
         total=config.train_steps,
@@ -335,44 +535,114 @@ def run(config, stream, log=_log):
         dynamic_ncols=True,
     )
     metrics, last = {}, time.perf_counter()
-    for step in range(start, config.train_steps):
-        metrics = trainer.train_step(next(iterator))
-        if not np.isfinite(metrics['loss']):
-            bar.close()
-            raise ValueError(
-                f'non-finite loss {metrics["loss"]} at step {step + 1}; the last good '
-                f'checkpoint is {manager.latest_checkpoint or "none"} (lower --learning_rate?)'
-            )
-        now = time.perf_counter()
-        clips_per_s = config.batch_size / max(now - last, 1e-9)
-        last = now
-        bar.set_postfix(loss=f'{metrics["loss"]:.4f}', clips_s=f'{clips_per_s:.1f}')
-        bar.update(1)
-        done = step + 1
-        metrics['learning_rate'] = trainer.learning_rate(step)
-        metrics['clips_per_second'] = clips_per_s
-        if chief:
-            _append_log(model_dir, done, metrics)
-        if done % config.summary_every == 0 or done == config.train_steps:
-            _summaries(writer, done, metrics)
-        if config.eval_every and done % config.eval_every == 0 and done < config.train_steps:
-            _summaries(writer, done, evaluate(done))
-        if done % config.checkpoint_every == 0 and done < config.train_steps:
-            manager.save(checkpoint_number=done)
-    bar.close()
-    final = evaluate(config.train_steps)
+    done, reading = start, train_files
+    try:
+        for step in range(start, config.train_steps):
+            reading = train_files
+            batch = next(iterator)
+            metrics = trainer.train_step(batch, stop=stops.requested)
+            done = step + 1
+            if metrics['non_finite'] or not np.isfinite(metrics['loss']):
+                what = 'loss' if not np.isfinite(metrics['loss']) else 'weights'
+                raise ValueError(
+                    f'non-finite {what} ({metrics["loss"]:g}) at step {done}; the last good '
+                    f'checkpoint is {last_good[0] or "none"} (lower --learning_rate?)'
+                )
+            now = time.perf_counter()
+            clips_per_s = config.batch_size / max(now - last, 1e-9)
+            last = now
+            bar.set_postfix(loss=f'{metrics["loss"]:.4f}', clips_s=f'{clips_per_s:.1f}')
+            bar.update(1)
+            metrics['learning_rate'] = trainer.learning_rate(step)
+            metrics['clips_per_second'] = clips_per_s
+            if chief:
+                run_dir.append_log(model_dir, done, _logged(metrics))
+            if done % config.summary_every == 0 or done == config.train_steps:
+                _summaries(writer, done, metrics)
+            if metrics['stop']:
+                saved = save(done)
+                signum = stops.signum or signal.SIGTERM  # another worker was stopped
+                raise Interrupted(
+                    f'{stopping.name(signum)}: stopped at step {done}; saved {saved}. Run the '
+                    'same command again to resume.',
+                    signum,
+                )
+            if done == config.train_steps:
+                break
+            scheduled_eval = config.eval_every and done % config.eval_every == 0
+            if scheduled_eval:
+                precise_bn(done)
+            if done % config.checkpoint_every == 0 or scheduled_eval:
+                save(done)  # before evaluating: a failed evaluation loses no step
+            if scheduled_eval:
+                reading = eval_files
+                _summaries(writer, done, evaluate(done))
+        bar.close()
+        # The final model first, then its evaluation: an evaluation failure loses nothing.
+        precise_bn(config.train_steps)
+        log(f'saved {save(trainer.step)}')
+        reading = eval_files
+        final = evaluate(config.train_steps)
+    except tf.errors.OpError as e:  # data that could not be read (e.g. a truncated shard)
+        saving = num_workers == 1 and done > int(
+            last_good[0].rsplit('-', 1)[1] if last_good[0] else 0
+        )
+        raise _data_error(e, reading, done, save if saving else None, last_good[0]) from None
+    finally:
+        bar.close()
     _summaries(writer, config.train_steps, final)
-    manager.save(checkpoint_number=trainer.step)
-    log(f'saved {manager.latest_checkpoint}')
     metrics.update(final)
     return metrics
 
 
-def _append_log(model_dir, step, metrics):
-    """One JSON line per step in <model_dir>/train_log.jsonl (resumed runs append)."""
-    record = {'step': step, **{k: v for k, v in metrics.items() if k != 'correct'}}
-    with open(os.path.join(model_dir, LOG_NAME), 'a') as f:
-        f.write(json.dumps(record) + '\n')
+def _fresh_log(model_dir):
+    """A run starting from step 0 drops the log of an earlier one killed before any save."""
+    path = os.path.join(model_dir, run_dir.LOG_NAME)
+    if os.path.exists(path):
+        os.remove(path)
+
+
+def _logged(metrics):
+    return {k: v for k, v in metrics.items() if k not in ('correct', 'non_finite', 'stop')}
+
+
+def _data_error(error, paths, step, save, last_saved):
+    """A one-line error for data that failed to read mid-run, after saving the steps done."""
+    saved = f'; saved {save(step)}' if save else ''
+    if not save and last_saved:
+        saved = f'; the last checkpoint is {last_saved}'
+    culprit = ', '.join(paths)
+    for path in paths:  # name the shard: TensorFlow's message does not
+        try:
+            for _ in tf.data.TFRecordDataset(path):
+                pass
+        except tf.errors.OpError:
+            culprit = path
+            break
+    reason = ' '.join((error.message or type(error).__name__).split())
+    reason = reason.split('}}')[-1].split(' [Op:')[0].strip()
+    return ValueError(
+        f'{culprit}: unreadable data after step {step} ({type(error).__name__}: {reason})'
+        f'{saved}. Rebuild the shard or leave it out, then run again to resume.'
+    )
+
+
+def cli_main(argv, stream, flag_values):
+    """`main` of train_rgb.py / train_flow.py: one line on error, no traceback."""
+    from training import options
+
+    config = options.from_flags(argv, flag_values)
+    try:
+        run(config, stream)
+    except Interrupted as e:
+        print(e, file=sys.stderr)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(
+            'error: interrupted twice: stopped without saving the steps since the last checkpoint'
+        )
+    except ValueError as e:
+        sys.exit(f'error: {e}')
 
 
 # TensorBoard's scalar plugin metadata, written with core TF (`tf.summary.scalar` needs the
@@ -385,15 +655,7 @@ _SCALAR_METADATA = summary_pb2.SummaryMetadata(
 
 def _summaries(writer, step, metrics):
     with writer.as_default(step=step):
-        for name, value in metrics.items():
-            if name != 'correct':
-                tag = name if '/' in name else f'train/{name}'
-                tf.summary.write(tag, tf.constant(value, tf.float32), metadata=_SCALAR_METADATA)
+        for name, value in _logged(metrics).items():
+            tag = name if '/' in name else f'train/{name}'
+            tf.summary.write(tag, tf.constant(value, tf.float32), metadata=_SCALAR_METADATA)
     writer.flush()
-
-
-def _classes_beside(pattern):
-    path = data.label_map_beside(pattern)
-    if path is None:
-        raise ValueError(f'{pattern}: no label_map.txt beside the shards; pass --num_classes')
-    return len(label_maps.read(path))

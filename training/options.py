@@ -65,6 +65,33 @@ class Config:
             raise ValueError(f'--lr_boundaries must increase: {self.lr_boundaries}')
         return tuple(self.lr_boundaries), tuple(values)
 
+    def validate(self):
+        """Refuses settings that contradict each other (before any work).
+
+        Raises:
+          ValueError: naming the flags.
+        """
+        frozen = [f'--{n}' for n in ('freeze_bn', 'freeze_backbone') if getattr(self, n)]
+        if frozen and self.sync_batch_norm:
+            # Sync BN computes batch moments, frozen BN uses the moving ones: both cannot hold.
+            raise ValueError(
+                f'--sync_batch_norm contradicts {frozen[0]} (BatchNorm in inference mode '
+                'uses no batch statistics to synchronize); drop one of them'
+            )
+        if frozen and self.precise_bn_batches:
+            raise ValueError(
+                f'--precise_bn_batches={self.precise_bn_batches} would recompute the BatchNorm '
+                f'statistics that {frozen[0]} keeps fixed, so the saved model would differ from '
+                'the trained one; drop one of them'
+            )
+        if self.strategy == 'multi_worker' and self.seed is None:
+            # Every worker must read the same record order (training/data.py).
+            raise ValueError(
+                '--strategy=multi_worker needs --seed: every worker must draw the same '
+                'record order, crops and dropout'
+            )
+        self.schedule()
+
 
 def define_flags(stream):
     """Defines the training flags; defaults that differ per stream come from `stream`."""

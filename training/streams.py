@@ -19,6 +19,8 @@ class Stream:
       channels: input channels of the network (3 RGB, 2 flow x/y).
       encoded_key: key of `preprocess.schema.parse_encoded` holding its frames.
       negate_x_on_flip: a left-right flip also negates channel 0 (flow x).
+      frame_lag: frames of video per model frame minus one: flow field t needs video
+        frames t and t+1, so a video of T frames gives T - 1 flow fields.
       train_steps: the paper's training length (DeepMind's README).
       lr_boundaries: steps where the learning rate drops 10x (paper schedule).
     """
@@ -27,6 +29,7 @@ class Stream:
     channels: int
     encoded_key: str
     negate_x_on_flip: bool
+    frame_lag: int
     train_steps: int
     lr_boundaries: tuple[int, ...]
 
@@ -52,6 +55,6 @@ class Stream:
 
 # DeepMind's schedule (README / paper): RGB 115k steps, learning rate /10 at 97k and 108k.
 # Flow trained 155k steps; its drop points were not published, so RGB's are kept.
-RGB = Stream('rgb', 3, 'rgb_encoded', False, 115_000, (97_000, 108_000))
-FLOW = Stream('flow', 2, 'flow_encoded', True, 155_000, (97_000, 108_000))
+RGB = Stream('rgb', 3, 'rgb_encoded', False, 0, 115_000, (97_000, 108_000))
+FLOW = Stream('flow', 2, 'flow_encoded', True, 1, 155_000, (97_000, 108_000))
 STREAMS = {s.name: s for s in (RGB, FLOW)}

@@ -1,0 +1,62 @@
+"""training.run_dir: the run folder's checkpoints, temporaries, settings and log."""
+
+import json
+import os
+
+import pytest
+import tensorflow as tf
+
+from training import run_dir
+
+
+def _checkpoint(model_dir, step):
+    value = tf.Variable(tf.fill([1000], float(step)))
+    return tf.train.Checkpoint(v=value).write(os.path.join(model_dir, f'ckpt-{step}'))
+
+
+def test_a_damaged_latest_checkpoint_names_the_intact_older_one(tmp_path):
+    for step in (2, 4, 6):
+        _checkpoint(str(tmp_path), step)
+    assert run_dir.latest_intact(str(tmp_path)).endswith('ckpt-6')
+    data = tmp_path / 'ckpt-6.data-00000-of-00001'
+    data.write_bytes(data.read_bytes()[:100])  # truncated
+    with pytest.raises(ValueError, match=r'ckpt-6: damaged checkpoint .* older .*ckpt-4 is intact'):
+        run_dir.latest_intact(str(tmp_path))
+    (tmp_path / 'ckpt-4.data-00000-of-00001').unlink()  # missing
+    with pytest.raises(ValueError, match=r'The older .*ckpt-2 is intact: delete .*ckpt-6\.\*'):
+        run_dir.latest_intact(str(tmp_path))
+    (tmp_path / 'ckpt-2.data-00000-of-00001').write_bytes(b'')
+    with pytest.raises(ValueError, match=r'No intact checkpoint in'):
+        run_dir.latest_intact(str(tmp_path))
+    assert run_dir.latest_intact(str(tmp_path / 'empty')) is None
+
+
+def test_clean_temporaries_removes_what_a_killed_save_left(tmp_path):
+    (tmp_path / 'ckpt-3_temp').mkdir()
+    (tmp_path / 'ckpt-3_temp' / 'part-00000-of-00001.index').write_text('x')
+    (tmp_path / 'run_settings.json.tmp-123').write_text('x')
+    (tmp_path / 'ckpt-2.index').write_text('kept')
+    removed = run_dir.clean_temporaries(str(tmp_path))
+    assert len(removed) == 2 and sorted(os.listdir(tmp_path)) == ['ckpt-2.index']
+
+
+def test_restart_log_keeps_one_line_per_step_up_to_the_checkpoint(tmp_path):
+    for step in (1, 2, 3, 4):
+        run_dir.append_log(str(tmp_path), step, {'loss': float(step)})
+    with open(tmp_path / run_dir.LOG_NAME, 'a') as f:
+        f.write('{"step": 5, "lo')  # cut by kill -9
+    run_dir.restart_log(str(tmp_path), 2)
+    run_dir.append_log(str(tmp_path), 3, {'loss': 30.0})
+    with open(tmp_path / run_dir.LOG_NAME) as f:
+        records = [json.loads(line) for line in f]
+    assert [(r['step'], r['loss']) for r in records] == [(1, 1.0), (2, 2.0), (3, 30.0)]
+
+
+def test_settings_that_may_change_only_give_notices(tmp_path):
+    stored = {name: 1 for name in run_dir.FIXED} | {'schedule': {'values': [0.1]}}
+    stored |= {'train_files': [['a', 1]]}
+    current = dict(stored) | {'schedule': {'values': [0.01]}, 'train_files': [['a', 2]]}
+    current |= {'train_steps': 9, 'eval_every': 3}
+    notices = run_dir.check_resume(stored, current, 'ckpt-2')
+    assert 'learning-rate schedule changed' in notices[0] and 'shard files' in notices[1]
+    assert set(run_dir.FIXED).isdisjoint(run_dir.FREE)

@@ -1,0 +1,283 @@
+"""A training run's folder (--model_dir): one run at a time, its settings, log and checkpoints.
+
+    runs/ucf101_rgb/
+      .lock                 held while a run uses the folder (released by the kernel on death)
+      run_settings.json     what the checkpoints were trained with (compared on resume)
+      train_log.jsonl       one JSON line per step, the re-run steps of a resume replaced
+      checkpoint, ckpt-N.*  tf.train.CheckpointManager's files
+      events.out.tfevents.* TensorBoard summaries
+
+A resume must not change what decides the model, the optimizer state or the record order
+(`FIXED`); the length of the run, evaluation and checkpoint cadence may change (`FREE`).
+"""
+
+import glob
+import json
+import os
+import re
+import shutil
+
+import model_io
+from common import files
+from training import data
+
+LOCK_NAME = '.lock'
+SETTINGS_NAME = 'run_settings.json'
+LOG_NAME = 'train_log.jsonl'
+CHECKPOINT_PREFIX = 'ckpt'
+
+# Settings a resumed run shares with the run that wrote its checkpoints.
+FIXED = (
+    'stream',
+    'num_classes',
+    'class_names',
+    'batch_size',
+    'num_frames',
+    'crop_size',
+    'optimizer',
+    'weight_decay',
+    'dropout_keep_prob',
+    'seed',
+    'compute_dtype',
+    'freeze_backbone',
+    'freeze_bn',
+    'sync_batch_norm',
+    'shuffle_buffer',
+)
+# May change from one run to the next (the shard files and the learning-rate schedule with
+# a notice: the run then no longer equals an uninterrupted one, e.g. after a shard was rebuilt).
+FREE = (
+    'train_files',
+    'train_steps',
+    'schedule',
+    'eval_data',
+    'eval_every',
+    'eval_max_frames',
+    'checkpoint_every',
+    'keep_checkpoints',
+    'summary_every',
+    'precise_bn_batches',
+    'cpu_replicas',
+    'strategy',
+    'init_checkpoint',
+)
+
+
+def prepare(model_dir):
+    """Creates `model_dir` (and parents) or fails in one line.
+
+    Raises:
+      ValueError: it is a file, lies under one, or cannot be created.
+    """
+    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+        raise ValueError(f'{model_dir}: --model_dir is a file, not a folder')
+    try:
+        os.makedirs(model_dir, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f'{model_dir}: --model_dir lies under a file') from None
+    except OSError as e:
+        raise ValueError(f'{model_dir}: cannot create --model_dir ({e.strerror})') from None
+    if not os.access(model_dir, os.W_OK | os.X_OK):
+        raise ValueError(f'{model_dir}: --model_dir is not writable')
+    return model_dir
+
+
+def lock(model_dir):
+    """A context manager holding the folder for one run (files.LockedError if taken)."""
+    return files.exclusive_lock(
+        os.path.join(model_dir, LOCK_NAME), holder=f'another training run in {model_dir}'
+    )
+
+
+def clean_temporaries(model_dir):
+    """Removes what a killed save left: `ckpt-N_temp/` folders and `*.tmp-<pid>` files."""
+    removed = []
+    for path in glob.glob(os.path.join(model_dir, f'{CHECKPOINT_PREFIX}-*_temp')):
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    for path in glob.glob(os.path.join(model_dir, f'*{files.TMP_MARK}*')):
+        if os.path.isfile(path):
+            os.remove(path)
+            removed.append(path)
+    return removed
+
+
+def checkpoints(model_dir):
+    """The checkpoint prefixes in `model_dir` (those with an index file), oldest first."""
+    found = []
+    for index in glob.glob(os.path.join(model_dir, f'{CHECKPOINT_PREFIX}-*.index')):
+        match = re.fullmatch(rf'{CHECKPOINT_PREFIX}-(\d+)\.index', os.path.basename(index))
+        if match:
+            found.append((int(match.group(1)), index[: -len('.index')]))
+    return [prefix for _, prefix in sorted(found)]
+
+
+def latest_intact(model_dir):
+    """The newest checkpoint of the folder after checking every tensor, or None.
+
+    Raises:
+      ValueError: the newest one is damaged; names the newest intact older one (if any)
+        and what to do, rather than silently going back to it.
+    """
+    found = checkpoints(model_dir)
+    if not found:
+        return None
+    try:
+        model_io.verify(found[-1])
+        return found[-1]
+    except ValueError as damage:
+        for older in reversed(found[:-1]):
+            try:
+                model_io.verify(older)
+            except ValueError:
+                continue
+            raise ValueError(
+                f'{damage}. The older {older} is intact: delete {found[-1]}.* to resume from it'
+            ) from None
+        raise ValueError(
+            f'{damage}. No intact checkpoint in {model_dir}: restore it from a copy, '
+            'or use another --model_dir to start over'
+        ) from None
+
+
+def settings(config, stream, num_classes, class_names, train_files, seed):
+    """The settings of a run, as stored in run_settings.json (JSON types only)."""
+    boundaries, values = config.schedule()
+    return {
+        'stream': stream.name,
+        'num_classes': num_classes,
+        'class_names': list(class_names) if class_names else None,
+        'train_files': [[os.path.basename(f), os.path.getsize(f)] for f in train_files],
+        'batch_size': config.batch_size,
+        'num_frames': config.num_frames,
+        'crop_size': config.crop_size,
+        'optimizer': config.optimizer,
+        'weight_decay': config.weight_decay,
+        'dropout_keep_prob': config.dropout_keep_prob,
+        'seed': seed,
+        'compute_dtype': config.compute_dtype,
+        'freeze_backbone': config.freeze_backbone,
+        'freeze_bn': config.freeze_bn,
+        'sync_batch_norm': config.sync_batch_norm,
+        'shuffle_buffer': config.shuffle_buffer,
+        'train_steps': config.train_steps,
+        'schedule': {'boundaries': list(boundaries), 'values': list(values)},
+        'eval_data': config.eval_data,
+        'eval_every': config.eval_every,
+        'eval_max_frames': config.eval_max_frames,
+        'checkpoint_every': config.checkpoint_every,
+        'keep_checkpoints': config.keep_checkpoints,
+        'summary_every': config.summary_every,
+        'precise_bn_batches': config.precise_bn_batches,
+        'cpu_replicas': config.cpu_replicas,
+        'strategy': config.strategy,
+        'init_checkpoint': config.init_checkpoint,
+    }
+
+
+def read_settings(model_dir):
+    """The stored settings, or None for a folder written before they were kept."""
+    path = os.path.join(model_dir, SETTINGS_NAME)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise ValueError(f'{path}: unreadable run settings ({e})') from None
+
+
+def write_settings(model_dir, values):
+    files.write_atomic(
+        os.path.join(model_dir, SETTINGS_NAME), json.dumps(values, indent=1, sort_keys=True)
+    )
+
+
+def _shown(name, value):
+    if name == 'class_names' and value:
+        return f'{len(value)} classes ({", ".join(value[:3])}{", ..." if len(value) > 3 else ""})'
+    if name == 'train_files':
+        return f'{len(value)} shard files'
+    return json.dumps(value)
+
+
+def check_resume(stored, current, checkpoint):
+    """Refuses a resume whose settings differ from the stored ones where it matters.
+
+    Returns:
+      Notices about settings that may change and did (e.g. the learning-rate schedule).
+
+    Raises:
+      ValueError: naming the first setting that differs, both values and the checkpoint.
+    """
+    for name in FIXED:
+        if name == 'seed' and current.get('seed') is None:
+            continue  # no --seed given: the stored one is used
+        if name in stored and stored[name] != current[name]:
+            if name == 'class_names' and stored[name] and current[name]:
+                detail = f"{data.differs(current[name], stored[name])} the checkpoint's"
+            else:
+                detail = f'{_shown(name, stored[name])} there, {_shown(name, current[name])} now'
+            flag = {'stream': 'stream', 'class_names': 'set of classes'}.get(name, f'--{name}')
+            raise ValueError(
+                f'{checkpoint}: cannot resume with another {flag} ({detail}); use the '
+                'settings of the run that wrote it, or another --model_dir'
+            )
+    notices = []
+    if stored.get('schedule') not in (None, current['schedule']):
+        notices.append(
+            f'learning-rate schedule changed from {stored["schedule"]} to {current["schedule"]}'
+        )
+    if stored.get('train_files') not in (None, current['train_files']):
+        notices.append(
+            'the shard files (names or sizes) differ from the run that wrote the checkpoint: '
+            'the record order after the resume differs from an uninterrupted run'
+        )
+    return notices
+
+
+def check_checkpoint_shapes(checkpoint, num_classes, channels):
+    """For folders without run_settings.json: classes and channels read from the checkpoint.
+
+    Raises:
+      ValueError: if they differ from the run's.
+    """
+    stored_classes, stored_channels = model_io.read_spec(checkpoint)
+    if stored_channels != channels:
+        raise ValueError(
+            f'{checkpoint}: a {stored_channels}-channel checkpoint; cannot resume the '
+            f'{channels}-channel stream from it'
+        )
+    if stored_classes != num_classes:
+        raise ValueError(
+            f'{checkpoint}: {stored_classes} classes there, {num_classes} now; cannot resume '
+            'with another number of classes (use another --model_dir)'
+        )
+
+
+def restart_log(model_dir, step):
+    """Keeps the train_log.jsonl lines of steps <= `step` (the checkpoint resumed from).
+
+    The steps after it are trained again, so their earlier lines go: one line per step.
+    """
+    path = os.path.join(model_dir, LOG_NAME)
+    if not os.path.exists(path):
+        return
+    kept = []
+    with open(path) as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line cut by kill -9
+            if isinstance(record, dict) and isinstance(record.get('step'), int):
+                if record['step'] <= step:
+                    kept.append(json.dumps(record) + '\n')
+    files.write_atomic(path, ''.join(kept))
+
+
+def append_log(model_dir, step, metrics):
+    """One JSON line per step in <model_dir>/train_log.jsonl."""
+    record = {'step': step, **metrics}
+    with open(os.path.join(model_dir, LOG_NAME), 'a') as f:
+        f.write(json.dumps(record) + '\n')
