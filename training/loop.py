@@ -522,9 +522,12 @@ def _run_locked(config, stream, strategy, model_dir, who, found, stops, log):
 
     writer = tf.summary.create_file_writer(model_dir) if chief else tf.summary.create_noop_writer()
     start = trainer.step
-    if start >= config.train_steps:
+    if start >= config.train_steps:  # e.g. a run stopped during its final evaluation
         log(f'{latest} is at step {start} = --train_steps: nothing to train')
-        return {}
+        final = evaluate(start)
+        _stopped_in_evaluation(stops, latest)
+        _summaries(writer, start, final)
+        return final
     iterator = batches(seed, start)
     bar = tqdm(
         total=config.train_steps,
@@ -583,6 +586,7 @@ def _run_locked(config, stream, strategy, model_dir, who, found, stops, log):
         log(f'saved {save(trainer.step)}')
         reading = eval_files
         final = evaluate(config.train_steps)
+        _stopped_in_evaluation(stops, last_good[0])
     except tf.errors.OpError as e:  # data that could not be read (e.g. a truncated shard)
         saving = num_workers == 1 and done > int(
             last_good[0].rsplit('-', 1)[1] if last_good[0] else 0
@@ -593,6 +597,15 @@ def _run_locked(config, stream, strategy, model_dir, who, found, stops, log):
     _summaries(writer, config.train_steps, final)
     metrics.update(final)
     return metrics
+
+
+def _stopped_in_evaluation(stops, saved):
+    if stops.requested:
+        raise Interrupted(
+            f'{stopping.name(stops.signum)}: stopped during the final evaluation; the model is '
+            f'saved at {saved}. Run the same command again to evaluate it.',
+            stops.signum,
+        )
 
 
 def _fresh_log(model_dir):
