@@ -171,11 +171,6 @@ def restore(model, prefix):
     return model
 
 
-def stream_name(channels):
-    """'rgb' or 'flow' for a checkpoint's input channels (None for any other)."""
-    return {3: 'rgb', 2: 'flow'}.get(channels)
-
-
 def check_stream(prefix, in_channels, stream):
     """Refuses a checkpoint whose input channels are not those of `stream` ('rgb'/'flow').
 
@@ -184,8 +179,7 @@ def check_stream(prefix, in_channels, stream):
     """
     want = {'rgb': 3, 'flow': 2}[stream]
     if in_channels != want:
-        fits = stream_name(in_channels)
-        fits = f'a {fits} checkpoint' if fits else 'no stream of this project'
+        fits = {3: 'an RGB checkpoint', 2: 'a flow checkpoint'}.get(in_channels, 'no stream')
         raise ValueError(
             f'{prefix}: takes {in_channels}-channel input ({fits}), but the {stream} stream '
             f'has {want}'
