@@ -12,19 +12,22 @@ accuracy:
     rgb       3783  0.xxxx  0.xxxx      0.xxxx
     ...
 
-and writes <stream>_predictions.csv (one row per video) and <stream>_confusion.csv to
---output_dir. Test protocol (paper): the whole video up to 250 frames, centre crop,
+and then writes <stream>_predictions.csv (one row per video) and <stream>_confusion.csv to
+--output_dir; a progress bar (videos, videos/s, ETA) runs on stderr meanwhile. Before any
+evaluation it checks the shards, the checkpoints' streams and classes, the label maps
+(beside every shard pattern, and --label_map: one set of classes, the checkpoints') and
+that --output_dir can be written. Test protocol (paper): the whole video up to 250 frames, centre crop,
 logits averaged over time; --test_crops=3 and --test_flip add views.
 """
 
 import os
 import sys
+import tempfile
 
 import tensorflow as tf
 from absl import app, flags
 
 import model_io
-from common import label_map as label_maps
 from training import data, evaluation, streams
 
 FLAGS = flags.FLAGS
@@ -40,16 +43,6 @@ flags.DEFINE_bool('test_flip', False, 'Also the mirror image of each crop.')
 flags.DEFINE_enum('compute_dtype', 'float32', ['float32', 'bfloat16'], 'Convolution dtype.')
 
 
-def evaluate_stream(path, stream, files, crop_size, max_frames, test_crops, test_flip, dtype):
-    """(media ids, labels, logits) of one stream over the shards."""
-    model, channels = model_io.load(path, compute_dtype=dtype)
-    if channels != stream.channels:
-        raise ValueError(f'{path}: a {channels}-channel checkpoint, not {stream.name}')
-    data.check_shards(files, stream, crop_size)
-    dataset = data.eval_dataset(files, stream, crop_size, max_frames, test_crops, test_flip)
-    return evaluation.predict(model, dataset)
-
-
 def table(results):
     lines = [f'{"stream":<7} {"videos":>6} {"top-1":>7} {"top-5":>7} {"mean-class":>11}']
     for name, found in results.items():
@@ -60,50 +53,141 @@ def table(results):
     return '\n'.join(lines)
 
 
+def check_output_dir(path):
+    """Makes sure the reports can be written, before any evaluation work.
+
+    Raises:
+      ValueError: if `path` is a file, lies under one, or cannot be written.
+    """
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f'{path}: --output_dir is a file, not a folder')
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise ValueError(f'{path}: cannot write the reports there ({e.strerror or e})') from None
+
+
+def check_checkpoints(checkpoints):
+    """Reads each checkpoint's index (cheap): its stream's channels, Logits, one class count.
+
+    Returns:
+      (the number of classes, {stream: checkpoint prefix}).
+
+    Raises:
+      ValueError: missing checkpoint, the other stream's, no Logits, streams whose class
+        counts differ (their logits could not be summed).
+    """
+    prefixes, classes = {}, {}
+    for name, path in checkpoints.items():
+        prefix = model_io.resolve(path)
+        num_classes, channels = model_io.read_spec(prefix)
+        model_io.check_stream(prefix, channels, name)
+        if num_classes is None:
+            raise ValueError(f'{prefix}: checkpoint has no Logits layer')
+        prefixes[name], classes[name] = prefix, num_classes
+    if len(set(classes.values())) > 1:
+        raise ValueError(
+            f'{prefixes["rgb"]} has {classes["rgb"]} classes but {prefixes["flow"]} has '
+            f'{classes["flow"]}: the streams cannot be fused'
+        )
+    return next(iter(classes.values())), prefixes
+
+
+def run(
+    pattern,
+    checkpoints,
+    output_dir=None,
+    label_map=None,
+    crop_size=224,
+    max_frames=data.EVAL_MAX_FRAMES,
+    test_crops=1,
+    test_flip=False,
+    compute_dtype=tf.float32,
+    out=print,
+):
+    """Evaluates the streams (and their fusion) on the shards; prints the table via `out`
+    first, then writes the reports.
+
+    Everything that can be checked without the model's work is checked first: the
+    shards, the checkpoints' streams and classes, the label maps, the output folder.
+
+    Args:
+      pattern: shard glob(s), comma-separated.
+      checkpoints: {'rgb' and/or 'flow': checkpoint path}.
+      output_dir: where the CSV reports go, or None.
+      label_map: class names file; None: the label_map.txt beside the shards.
+      Other args: see the flags.
+
+    Returns:
+      {stream or 'joint': accuracies}.
+
+    Raises:
+      ValueError: a one-line reason naming the file or flag.
+    """
+    if not checkpoints:
+        raise ValueError('give --rgb_checkpoint and/or --flow_checkpoint')
+    files = data.list_files(pattern)
+    num_classes, prefixes = check_checkpoints(checkpoints)
+    names, label_map = data.shard_label_map(
+        pattern, num_classes, label_map, classes_of=' and '.join(prefixes.values())
+    )
+    if names is None:
+        raise ValueError(f'{pattern}: no label_map.txt beside the shards; pass --label_map')
+    for name in checkpoints:
+        data.check_shards(files, streams.STREAMS[name], crop_size)
+    if output_dir:
+        check_output_dir(output_dir)
+    total = data.videos_in(files)
+    outputs = {}
+    for name, prefix in prefixes.items():
+        stream = streams.STREAMS[name]
+        model, _ = model_io.load(prefix, compute_dtype=compute_dtype, stream=name)
+        dataset = data.eval_dataset(files, stream, crop_size, max_frames, test_crops, test_flip)
+        outputs[name] = evaluation.predict(model, dataset, total, desc=name)
+    if len(outputs) == 2:
+        (ids, labels, rgb), (flow_ids, _, flow) = outputs['rgb'], outputs['flow']
+        if ids != flow_ids:  # the same files in the same order: only a changing file differs
+            raise ValueError(f"{pattern}: the shards changed between the two streams' passes")
+        outputs['joint'] = (ids, labels, rgb + flow)
+    results = {
+        name: evaluation.accuracies(labels, logits) for name, (_, labels, logits) in outputs.items()
+    }
+    out(table(results))
+    if output_dir:
+        try:
+            for name, (ids, labels, logits) in outputs.items():
+                evaluation.write_reports(output_dir, name, ids, labels, logits, names)
+        except OSError as e:
+            raise ValueError(
+                f'{output_dir}: cannot write the reports ({e.strerror or e}); the table above '
+                'is complete'
+            ) from None
+        out(f'reports in {os.path.abspath(output_dir)}')
+    return results
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(
             f'Unexpected arguments: {argv[1:]} (write boolean flags as --flag=false)'
         )
     checkpoints = {'rgb': FLAGS.rgb_checkpoint, 'flow': FLAGS.flow_checkpoint}
-    checkpoints = {k: v for k, v in checkpoints.items() if v}
     try:
-        if not checkpoints:
-            raise ValueError('give --rgb_checkpoint and/or --flow_checkpoint')
-        files = data.list_files(FLAGS.data)
-        label_map = FLAGS.label_map or data.label_map_beside(FLAGS.data)
-        if label_map is None:
-            raise ValueError(f'{FLAGS.data}: no label_map.txt beside the shards; pass --label_map')
-        names = label_maps.read(label_map)
-        outputs, results = {}, {}
-        for name, path in checkpoints.items():
-            outputs[name] = evaluate_stream(
-                path,
-                streams.STREAMS[name],
-                files,
-                FLAGS.crop_size,
-                FLAGS.max_frames,
-                int(FLAGS.test_crops),
-                FLAGS.test_flip,
-                tf.as_dtype(FLAGS.compute_dtype),
-            )
-            if outputs[name][2].shape[1] != len(names):
-                raise ValueError(
-                    f'{label_map}: {len(names)} labels for a {outputs[name][2].shape[1]}-class '
-                    f'{name} model'
-                )
-        if len(outputs) == 2:
-            (ids, labels, rgb), (_, _, flow) = outputs['rgb'], outputs['flow']
-            outputs['joint'] = (ids, labels, rgb + flow)
+        run(
+            FLAGS.data,
+            {k: v for k, v in checkpoints.items() if v},
+            FLAGS.output_dir,
+            FLAGS.label_map,
+            FLAGS.crop_size,
+            FLAGS.max_frames,
+            int(FLAGS.test_crops),
+            FLAGS.test_flip,
+            tf.as_dtype(FLAGS.compute_dtype),
+        )
     except ValueError as e:
         sys.exit(f'error: {e}')
-    for name, (ids, labels, logits) in outputs.items():
-        results[name] = evaluation.accuracies(labels, logits)
-        if FLAGS.output_dir:
-            evaluation.write_reports(FLAGS.output_dir, name, ids, labels, logits, names)
-    print(table(results))
-    if FLAGS.output_dir:
-        print(f'reports in {os.path.abspath(FLAGS.output_dir)}')
 
 
 if __name__ == '__main__':

@@ -13,12 +13,14 @@ not decoded) and then yields exactly the batches an uninterrupted run would have
 """
 
 import glob
+import json
 import os
 
 import tensorflow as tf
 
 from common import label_map as label_maps
 from preprocess import schema
+from preprocess.shards import MANIFEST_SUFFIX
 
 AUTOTUNE = tf.data.AUTOTUNE
 EVAL_MAX_FRAMES = 250  # Paper: test on the whole video, ~10 s at 25 fps.
@@ -28,13 +30,88 @@ SHUFFLE_BUFFER = 32  # serialized videos (a 10 s Kinetics video is ~5-10 MB with
 def list_files(pattern):
     """Sorted files matching a glob or a comma-separated list of globs.
 
+    Every part must match at least one file: a typo in one part of `a/*,b/*` would
+    otherwise silently drop that part's data.
+
     Raises:
-      ValueError: if nothing matches.
+      ValueError: naming the part that matches nothing, is empty, or matches a folder.
     """
-    found = sorted({f for p in pattern.split(',') for f in glob.glob(os.path.expanduser(p))})
-    if not found:
-        raise ValueError(f'{pattern}: no files match')
-    return found
+    found = set()
+    for part in pattern.split(','):
+        if not part.strip():
+            raise ValueError(f'{pattern}: an empty part in the comma-separated list')
+        matches = glob.glob(os.path.expanduser(part))
+        if not matches:
+            what = 'no files match' if part == pattern else f'no files match {part!r}'
+            raise ValueError(f'{pattern}: {what}')
+        for path in matches:
+            if os.path.isdir(path):
+                raise ValueError(
+                    f'{path}: a folder, not a shard; give a glob of its shards, e.g. '
+                    f"'{os.path.join(path, 'train-*.tfrecord')}'"
+                )
+        found.update(matches)
+    return sorted(found)
+
+
+def videos_in(files):
+    """Number of videos in the shards, from build_shards' manifest part beside each
+    (`<shard>.manifest.jsonl`); None when a shard has none (counting would read it all)."""
+    total = 0
+    for path in files:
+        try:
+            with open(path + MANIFEST_SUFFIX, encoding='utf-8') as f:
+                total += sum(json.loads(line).get('status') == 'ok' for line in f if line.strip())
+        except (OSError, ValueError, AttributeError):
+            return None
+    return total
+
+
+def shard_label_map(pattern, num_classes=None, label_map=None, classes_of='the model'):
+    """The class names of the shards of `pattern`, checked to be one set before any work.
+
+    build_shards writes a label_map.txt beside its shards. Every comma-separated part of
+    `pattern` whose folder has one must list the same names in the same order (label 0
+    must mean one class), equal to `label_map` when one is given, and `num_classes` long
+    when that is given.
+
+    Args:
+      pattern: shard glob(s), comma-separated (as --data, --train_data, --eval_data).
+      num_classes: the classes the labels must fit (a checkpoint's or a run's), or None.
+      label_map: a label map file the user gave (--label_map), or None.
+      classes_of: what has `num_classes` classes, for the message (e.g. a checkpoint path).
+
+    Returns:
+      (class names, the label map file they were read from), or (None, None) when neither
+      `label_map` nor any part's folder has one.
+
+    Raises:
+      ValueError: naming both files of a mismatch, or the label map and `classes_of`.
+    """
+    paths = [label_map] if label_map else []
+    for part in pattern.split(','):
+        beside = label_maps.beside(part)
+        if os.path.exists(beside) and beside not in paths:
+            paths.append(beside)
+    if not paths:
+        return None, None
+    names = label_maps.read(paths[0])
+    for other in paths[1:]:
+        theirs = label_maps.read(other)
+        if theirs != names:
+            raise ValueError(
+                f'{other}: other classes than {paths[0]} ({_difference(theirs, names)})'
+            )
+    if num_classes is not None and len(names) != num_classes:
+        raise ValueError(f'{paths[0]}: {len(names)} classes, but {classes_of} has {num_classes}')
+    return names, paths[0]
+
+
+def _difference(theirs, ours):
+    if len(theirs) != len(ours):
+        return f'{len(theirs)} classes, not {len(ours)}'
+    index = next(i for i, (a, b) in enumerate(zip(theirs, ours, strict=True)) if a != b)
+    return f'class {index} is {theirs[index]!r}, not {ours[index]!r}'
 
 
 def _frames(example, stream, indices):
@@ -158,9 +235,10 @@ def eval_views(frames, crop_size, test_crops=1, test_flip=False, stream=None):
 def eval_dataset(
     files, stream, crop_size, max_frames=EVAL_MAX_FRAMES, test_crops=1, test_flip=False
 ):
-    """Each video once, in file order: dict views [V, T, crop, crop, C], label, media_id."""
+    """Each video once, in file order: dict views [V, T, crop, crop, C], label, media_id,
+    shard (the file it is in)."""
 
-    def element(serialized):
+    def element(shard, serialized):
         example = schema.parse_encoded(serialized)
         length = tf.minimum(tf.size(example[stream.encoded_key], out_type=tf.int32), max_frames)
         frames = _frames(example, stream, tf.range(length))
@@ -168,9 +246,12 @@ def eval_dataset(
             'views': eval_views(frames, crop_size, test_crops, test_flip, stream),
             'label': example['label'],
             'media_id': example['media_id'],
+            'shard': shard,  # for messages naming the file of a bad record
         }
 
-    records = tf.data.TFRecordDataset(files)
+    records = tf.data.Dataset.from_tensor_slices(files).flat_map(
+        lambda shard: tf.data.TFRecordDataset(shard).map(lambda r: (shard, r))
+    )
     return records.map(element, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
@@ -199,6 +280,12 @@ def check_shards(files, stream, crop_size):
         ) from None
     frames = example[stream.encoded_key]
     if tf.size(frames) == 0:
+        media_id = example['media_id'].numpy().decode(errors='replace')
+        if stream.name == 'flow' and tf.size(example['rgb_encoded']) == 1:
+            raise ValueError(
+                f'{first}: its first video ({media_id}) has 1 frame, so no flow field (flow '
+                'needs 2 frames)'
+            )
         hint = ' (built with --flow=false?)' if stream.name == 'flow' else ''
         raise ValueError(f'{first}: holds no {stream.name} frames{hint}')
     image = _frames(example, stream, [0])
