@@ -30,6 +30,68 @@ def temporary_name(path):
     return f'{path}{TMP_MARK}{os.getpid()}'
 
 
+def make_folder(path, target=None):
+    """Creates the folder `path` and its parents, or says in one line why it cannot.
+
+    Remote paths (gs://...) are left to the writer.
+
+    Args:
+      path: the folder.
+      target: the output the folder is for, named in messages instead of `path`.
+
+    Raises:
+      ValueError: naming the file that is in the way, or the OS's reason.
+    """
+    if '://' in path:
+        return path
+    named = target or path
+    probe = os.path.abspath(path)
+    while not os.path.lexists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        where = (
+            'is a file'
+            if named == path and probe == os.path.abspath(path)
+            else (f'lies under the file {probe}')
+        )
+        raise ValueError(f'{named}: {where}, not a folder')
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f'{named}: cannot create the folder {path} ({e.strerror or e})') from None
+    return path
+
+
+def remove_stale_temporaries(path):
+    """Removes `<path>.tmp-<pid>` files or folders whose writer (process `pid`) is dead.
+
+    A killed writer leaves its temporary name behind; a live one (another run writing the
+    same output right now) keeps it. Local paths only.
+    """
+    import glob
+    import shutil
+
+    for tmp in glob.glob(glob.escape(path) + TMP_MARK + '*'):
+        pid = tmp[len(path) + len(TMP_MARK) :]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if os.path.isdir(tmp) and not os.path.islink(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def _gfile():
     import tensorflow as tf  # only where a write needs it: keeps light tools light
 

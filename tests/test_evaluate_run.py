@@ -1,8 +1,6 @@
-"""evaluate.py in-process on tiny hand-written shards: the table, reports, the progress
-bar, and every check that must come before the model's work."""
+"""training/evaluate_run.py (evaluate.py's run) in-process on tiny hand-written shards: the
+table, reports, the progress bar, and every check that must come before the model's work."""
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -11,16 +9,12 @@ from unittest import mock
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
-from absl.testing import flagsaver
 
-import evaluate
 import i3d
 import model_io
 from preprocess import schema
-from training import evaluation
+from training import evaluate_run, evaluation
 
-FLAGS = flags.FLAGS
 CLASSES = ['jump', 'run', 'swim']
 
 
@@ -69,7 +63,7 @@ def shards(tmp_path_factory):
 
 def _run(pattern, ckpts, **kwargs):
     lines = []
-    results = evaluate.run(pattern, ckpts, crop_size=32, out=lines.append, **kwargs)
+    results = evaluate_run.run(pattern, ckpts, crop_size=32, out=lines.append, **kwargs)
     return results, lines
 
 
@@ -123,7 +117,12 @@ def test_cheap_checks_come_before_any_work(shards, checkpoints, tmp_path):
     # The output folder: a file, or under one.
     (tmp_path / 'file').write_text('x')
     _refused(shards, rgb, 'file: --output_dir is a file', output_dir=str(tmp_path / 'file'))
-    _refused(shards, rgb, 'cannot write the reports there', output_dir=str(tmp_path / 'file/o'))
+    _refused(
+        shards,
+        rgb,
+        f'file/o: lies under the file {tmp_path}/file',
+        output_dir=str(tmp_path / 'file/o'),
+    )
     # Streams: the other stream's checkpoint, and streams that could not be fused.
     _refused(shards, {'flow': checkpoints['rgb']}, 'takes 3-channel input (an RGB checkpoint)')
     both = {'rgb': checkpoints['rgb'], 'flow': checkpoints['flow400']}
@@ -154,7 +153,7 @@ def test_the_table_is_printed_before_the_reports_are_written(shards, checkpoints
     )
     lines = []
     with failing, pytest.raises(ValueError, match='No space left on device.*table above'):
-        evaluate.run(
+        evaluate_run.run(
             shards,
             {'rgb': checkpoints['rgb']},
             str(tmp_path / 'o'),
@@ -169,9 +168,7 @@ def test_a_damaged_checkpoint_is_one_line(shards, checkpoints, tmp_path):
     shutil.copytree(os.path.dirname(checkpoints['rgb']), folder)
     [data] = [p for p in os.listdir(folder) if '.data-' in p]
     os.truncate(folder / data, 1000)
-    error = io.StringIO()
-    with flagsaver.flagsaver(), contextlib.redirect_stderr(error), pytest.raises(SystemExit) as e:
-        FLAGS(['evaluate.py', f'--data={shards}', f'--rgb_checkpoint={folder}', '--crop_size=32'])
-        evaluate.main(['evaluate.py'])
-    assert str(e.value.code).startswith(f'error: {folder}/model: damaged checkpoint (')
-    assert '\n' not in str(e.value.code)
+    with pytest.raises(ValueError) as error:
+        _run(shards, {'rgb': str(folder)})
+    assert str(error.value).startswith(f'{folder}/model: damaged checkpoint (')
+    assert '\n' not in str(error.value)
