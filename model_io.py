@@ -112,10 +112,10 @@ def read_spec(prefix):
 # What TensorFlow raises on a damaged checkpoint: a truncated data file is an IndexError
 # ("Read less bytes than requested") from the Python reader, a flipped byte a DataLossError
 # (each tensor's stored CRC32C is checked as it is read), a missing data file a NotFoundError.
-_DAMAGE = (tf.errors.OpError, ValueError, IndexError)
+DAMAGE = (tf.errors.OpError, ValueError, IndexError)
 
 
-def _damaged(prefix, error):
+def damaged(prefix, error):
     """The one-line ValueError for a checkpoint TensorFlow could not read."""
     reason = getattr(error, 'message', None) or str(error) or type(error).__name__
     reason = re.sub(r'\{\{[^}]*\}\}', '', reason)  # TF's "{{function_node ...}}" noise
@@ -142,8 +142,8 @@ def verify(prefix):
         reader = tf.train.load_checkpoint(prefix)
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)
-    except _DAMAGE as e:
-        raise _damaged(prefix, e) from None
+    except DAMAGE as e:
+        raise damaged(prefix, e) from None
 
 
 def restore(model, prefix):
@@ -159,8 +159,8 @@ def restore(model, prefix):
     """
     try:
         status = tf.train.Checkpoint(**{MODEL_KEY: model}).read(prefix)
-    except _DAMAGE as e:
-        raise _damaged(prefix, e) from None
+    except DAMAGE as e:
+        raise damaged(prefix, e) from None
     try:
         status.assert_existing_objects_matched().expect_partial()
     except AssertionError as e:

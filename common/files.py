@@ -30,35 +30,45 @@ def temporary_name(path):
     return f'{path}{TMP_MARK}{os.getpid()}'
 
 
-def make_folder(path, target=None):
-    """Creates the folder `path` and its parents, or says in one line why it cannot.
-
-    Remote paths (gs://...) are left to the writer.
+def check_folder(path, target=None):
+    """Checks, creating nothing, that the folder `path` exists or could be created.
 
     Args:
       path: the folder.
       target: the output the folder is for, named in messages instead of `path`.
 
     Raises:
-      ValueError: naming the file that is in the way, or the OS's reason.
+      ValueError: naming the file that is in the way.
     """
-    if '://' in path:
-        return path
+    if '://' in path:  # remote paths are left to the writer
+        return
     named = target or path
     probe = os.path.abspath(path)
     while not os.path.lexists(probe):
         probe = os.path.dirname(probe)
     if not os.path.isdir(probe):
-        where = (
-            'is a file'
-            if named == path and probe == os.path.abspath(path)
-            else (f'lies under the file {probe}')
-        )
+        is_it = named == path and probe == os.path.abspath(path)
+        where = 'is a file' if is_it else f'lies under the file {probe}'
         raise ValueError(f'{named}: {where}, not a folder')
+
+
+def make_folder(path, target=None):
+    """Creates the folder `path` and its parents, or says in one line why it cannot.
+
+    Args: as `check_folder`.
+
+    Raises:
+      ValueError: naming the file that is in the way, or the OS's reason.
+    """
+    check_folder(path, target)
+    if '://' in path:
+        return path
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
-        raise ValueError(f'{named}: cannot create the folder {path} ({e.strerror or e})') from None
+        raise ValueError(
+            f'{target or path}: cannot create the folder {path} ({e.strerror or e})'
+        ) from None
     return path
 
 
@@ -134,9 +144,8 @@ def atomic_prefix(prefix):
     """
     tmp = temporary_name(prefix)
     gfile = _gfile()
-    directory = os.path.dirname(os.path.abspath(prefix)) if '://' not in prefix else None
-    if directory:
-        os.makedirs(directory, exist_ok=True)
+    if '://' not in prefix:
+        make_folder(os.path.dirname(os.path.abspath(prefix)), target=prefix)
     try:
         yield tmp
         written = sorted(gfile.glob(tmp + '.*'), key=lambda p: p.endswith('.index'))

@@ -279,7 +279,7 @@ def check_output(output, overwrite=False):
                 f'{output}: a folder that is not a SavedModel; --overwrite replaces only '
                 'SavedModels: remove it yourself or choose another --output'
             )
-    files.make_folder(os.path.dirname(os.path.abspath(output)), target=output)
+    files.check_folder(os.path.dirname(os.path.abspath(output)), target=output)
     files.remove_stale_temporaries(output)
 
 
