@@ -83,10 +83,15 @@ def resolve(path):
     if path.endswith('.index'):
         path = path[: -len('.index')]
     if not os.path.exists(path + '.index'):
-        raise ValueError(
-            f'{path}: no checkpoint found (expected {path}.index). Create it with '
-            '`make weights` (Kinetics-400 RGB) or `python import_weights.py --help`.'
-        )
+        name = os.path.basename(os.path.dirname(os.path.abspath(path)))
+        if name in DEEPMIND_CHECKPOINTS:  # e.g. the default checkpoints/flow_scratch/model
+            how = f"DeepMind's {name}; create it with: {install_command(name, path)}"
+        else:
+            how = (
+                'train one, or convert weights with import_weights.py (`make weights`: '
+                'Kinetics-400 RGB)'
+            )
+        raise ValueError(f'{path}: no checkpoint found (expected {path}.index); {how}')
     return path
 
 

@@ -1,5 +1,7 @@
 """training.loop pieces in one process: L2, learning-rate schedule, fine-tuning, freezing."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -73,3 +75,21 @@ def test_init_checkpoint_of_another_stream_is_refused(rgb_weights):
     model = model_io.build(i3d.InceptionI3d(num_classes=3), 2)
     with pytest.raises(ValueError, match='3-channel checkpoint for another stream'):
         loop.init_from_checkpoint(model, rgb_weights)
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'missing'])
+def test_a_damaged_init_checkpoint_is_one_line(tmp_path, damage):
+    """train_*.py --init_checkpoint goes through model_io.load, the checked path."""
+    source = model_io.save(
+        model_io.build(i3d.InceptionI3d(num_classes=3), 3), str(tmp_path / 'init' / 'model')
+    )
+    [data] = tf.io.gfile.glob(source + '.data-*')
+    if damage == 'truncated':
+        os.truncate(data, os.path.getsize(data) // 3)
+    else:
+        os.remove(data)
+    model = model_io.build(i3d.InceptionI3d(num_classes=3), 3)
+    with pytest.raises(ValueError) as error:
+        loop.init_from_checkpoint(model, source)
+    assert str(error.value).startswith(f'{source}: damaged checkpoint (')
+    assert '\n' not in str(error.value)
