@@ -25,7 +25,10 @@ classifier (`--in_channels=2` for the flow stream):
         --output=checkpoints/rgb_inflated/model
 
 Prints the number of tensors imported and the checkpoint written. Every tensor of the
-source must match one variable of the model (name and shape) and vice versa.
+source must match one variable of the model (name and shape) and vice versa. Without
+--output, each source writes to checkpoints/<its name>/model (rgb_scratch, the DeepMind
+checkpoint's folder name, rgb_inflated or flow_inflated); a checkpoint already there is
+replaced only with --overwrite.
 """
 
 import io
