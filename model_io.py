@@ -120,13 +120,17 @@ def read_spec(prefix):
 DAMAGE = (tf.errors.OpError, ValueError, IndexError)
 
 
-def damaged(prefix, error):
-    """The one-line ValueError for a checkpoint TensorFlow could not read."""
+def _one_line(error):
+    """A TensorFlow or Python error's message as one short line."""
     reason = getattr(error, 'message', None) or str(error) or type(error).__name__
     reason = re.sub(r'\{\{[^}]*\}\}', '', reason)  # TF's "{{function_node ...}}" noise
     reason = ' '.join(reason.split())
-    if len(reason) > 300:
-        reason = reason[:300] + '...'
+    return reason[:300] + '...' if len(reason) > 300 else reason
+
+
+def damaged(prefix, error):
+    """The one-line ValueError for a checkpoint TensorFlow could not read."""
+    reason = _one_line(error)
     return ValueError(
         f'{prefix}: damaged checkpoint ({reason}); write it again (e.g. with import_weights.py) '
         'or restore it from a copy'
@@ -164,6 +168,8 @@ def restore(model, prefix):
     """
     try:
         status = tf.train.Checkpoint(**{MODEL_KEY: model}).read(prefix)
+    except ValueError as e:  # e.g. a tensor of another shape: the file is fine
+        raise ValueError(f'{prefix}: does not fit the model ({_one_line(e)})') from None
     except DAMAGE as e:
         raise damaged(prefix, e) from None
     try:

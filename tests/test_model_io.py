@@ -189,3 +189,12 @@ def test_latest_intact_names_the_damage_and_the_newest_intact_older_checkpoint(t
     _damage(f'{model_dir}/ckpt-2', 'flipped')
     with pytest.raises(ValueError, match=r'ckpt-4.index is missing\); cannot resume: no intact'):
         model_io.latest_intact(model_dir)
+
+
+def test_restoring_into_a_model_of_another_shape_is_not_called_damage(tmp_path):
+    prefix = model_io.save(_model(num_classes=5), str(tmp_path / 'model'))
+    other = model_io.build(i3d.InceptionI3d(num_classes=7), 3)
+    with pytest.raises(ValueError) as error:
+        model_io.restore(other, prefix)
+    message = str(error.value)
+    assert message.startswith(f'{prefix}: does not fit the model (') and '\n' not in message
