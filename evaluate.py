@@ -12,20 +12,20 @@ accuracy:
     rgb       3783  0.xxxx  0.xxxx      0.xxxx
     ...
 
-and writes <stream>_predictions.csv (one row per video) and <stream>_confusion.csv to
---output_dir. Test protocol (paper): the whole video up to 250 frames, centre crop,
-logits averaged over time; --test_crops=3 and --test_flip add views.
+and then writes <stream>_predictions.csv (one row per video) and <stream>_confusion.csv to
+--output_dir; a progress bar (videos, videos/s, ETA) runs on stderr meanwhile. Before any
+evaluation it checks the shards, the checkpoints' streams and classes, the label maps
+(beside every shard pattern, and --label_map: one set of classes, the checkpoints') and
+that --output_dir can be written. Test protocol (paper): the whole video up to 250 frames,
+centre crop, logits averaged over time; --test_crops=3 and --test_flip add views.
 """
 
-import os
 import sys
 
 import tensorflow as tf
 from absl import app, flags
 
-import model_io
-from common import label_map as label_maps
-from training import data, evaluation, streams
+from training import data, evaluate_run
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('data', None, 'Shards to evaluate: glob(s), comma-separated.', required=True)
@@ -40,70 +40,26 @@ flags.DEFINE_bool('test_flip', False, 'Also the mirror image of each crop.')
 flags.DEFINE_enum('compute_dtype', 'float32', ['float32', 'bfloat16'], 'Convolution dtype.')
 
 
-def evaluate_stream(path, stream, files, crop_size, max_frames, test_crops, test_flip, dtype):
-    """(media ids, labels, logits) of one stream over the shards."""
-    model, channels = model_io.load(path, compute_dtype=dtype)
-    if channels != stream.channels:
-        raise ValueError(f'{path}: a {channels}-channel checkpoint, not {stream.name}')
-    data.check_shards(files, stream, crop_size)
-    dataset = data.eval_dataset(files, stream, crop_size, max_frames, test_crops, test_flip)
-    return evaluation.predict(model, dataset)
-
-
-def table(results):
-    lines = [f'{"stream":<7} {"videos":>6} {"top-1":>7} {"top-5":>7} {"mean-class":>11}']
-    for name, found in results.items():
-        lines.append(
-            f'{name:<7} {found["videos"]:>6} {found["top1"]:>7.4f} {found["top5"]:>7.4f} '
-            f'{found["mean_class"]:>11.4f}'
-        )
-    return '\n'.join(lines)
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(
             f'Unexpected arguments: {argv[1:]} (write boolean flags as --flag=false)'
         )
     checkpoints = {'rgb': FLAGS.rgb_checkpoint, 'flow': FLAGS.flow_checkpoint}
-    checkpoints = {k: v for k, v in checkpoints.items() if v}
     try:
-        if not checkpoints:
-            raise ValueError('give --rgb_checkpoint and/or --flow_checkpoint')
-        files = data.list_files(FLAGS.data)
-        label_map = FLAGS.label_map or data.label_map_beside(FLAGS.data)
-        if label_map is None:
-            raise ValueError(f'{FLAGS.data}: no label_map.txt beside the shards; pass --label_map')
-        names = label_maps.read(label_map)
-        outputs, results = {}, {}
-        for name, path in checkpoints.items():
-            outputs[name] = evaluate_stream(
-                path,
-                streams.STREAMS[name],
-                files,
-                FLAGS.crop_size,
-                FLAGS.max_frames,
-                int(FLAGS.test_crops),
-                FLAGS.test_flip,
-                tf.as_dtype(FLAGS.compute_dtype),
-            )
-            if outputs[name][2].shape[1] != len(names):
-                raise ValueError(
-                    f'{label_map}: {len(names)} labels for a {outputs[name][2].shape[1]}-class '
-                    f'{name} model'
-                )
-        if len(outputs) == 2:
-            (ids, labels, rgb), (_, _, flow) = outputs['rgb'], outputs['flow']
-            outputs['joint'] = (ids, labels, rgb + flow)
+        evaluate_run.run(
+            FLAGS.data,
+            {k: v for k, v in checkpoints.items() if v},
+            FLAGS.output_dir,
+            FLAGS.label_map,
+            FLAGS.crop_size,
+            FLAGS.max_frames,
+            int(FLAGS.test_crops),
+            FLAGS.test_flip,
+            tf.as_dtype(FLAGS.compute_dtype),
+        )
     except ValueError as e:
         sys.exit(f'error: {e}')
-    for name, (ids, labels, logits) in outputs.items():
-        results[name] = evaluation.accuracies(labels, logits)
-        if FLAGS.output_dir:
-            evaluation.write_reports(FLAGS.output_dir, name, ids, labels, logits, names)
-    print(table(results))
-    if FLAGS.output_dir:
-        print(f'reports in {os.path.abspath(FLAGS.output_dir)}')
 
 
 if __name__ == '__main__':

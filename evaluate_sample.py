@@ -176,8 +176,14 @@ def _with_progress(count, frames):
     return count, iter(bar)
 
 
-def check_checkpoints(streams_to_ckpt, num_labels, label_map_path):
-    """Fails fast (before decoding a video) on checkpoints that cannot serve the run.
+def load_checkpoints(streams_to_ckpt, num_labels, label_map_path, compute_dtype=tf.float32):
+    """The streams' models, loaded (and so checked) before any video is decoded.
+
+    Cheap checks first (each file's index: input channels, classes), then one read of each
+    checkpoint's weights, which finds any damage.
+
+    Returns:
+      {stream: model}.
 
     Raises:
       ValueError: missing or damaged checkpoint, wrong input channels for its stream,
@@ -187,19 +193,21 @@ def check_checkpoints(streams_to_ckpt, num_labels, label_map_path):
     for stream, path in streams_to_ckpt.items():
         prefix = model_io.resolve(path)
         num_classes, in_channels = model_io.read_spec(prefix)
-        if in_channels != model_inputs.STREAM_CHANNELS[stream]:
-            raise ValueError(
-                f'{prefix}: expects {in_channels}-channel input, but the {stream} stream has '
-                f'{model_inputs.STREAM_CHANNELS[stream]} (wrong --eval_type or checkpoint?)'
-            )
+        try:
+            model_io.check_stream(prefix, in_channels, stream)
+        except ValueError as e:
+            raise ValueError(f'{e} (wrong --eval_type or checkpoint?)') from None
         if num_classes is None:
             raise ValueError(f'{prefix}: checkpoint has no Logits layer')
-        model_io.verify(prefix)
         classes.add(num_classes)
     if len(classes) > 1:
         raise ValueError(f'the two streams have different numbers of classes: {sorted(classes)}')
     if num_labels not in classes:
         raise ValueError(f'{label_map_path}: {num_labels} labels for a {classes.pop()}-class model')
+    return {
+        stream: model_io.load(path, compute_dtype=compute_dtype, stream=stream)[0]
+        for stream, path in streams_to_ckpt.items()
+    }
 
 
 def report(logits, labels, top_k):
@@ -226,7 +234,8 @@ def main(argv):
         )
         label_map_path = _in_repo(FLAGS.label_map) if FLAGS.label_map else default_label_map(ckpts)
         labels = label_map.read(label_map_path)
-        check_checkpoints(ckpts, len(labels), label_map_path)
+        dtype = tf.as_dtype(FLAGS.compute_dtype)
+        models = load_checkpoints(ckpts, len(labels), label_map_path, dtype)
         streams = list(ckpts)
         video, flow_video = FLAGS.video, FLAGS.flow_video
         if video is None:
@@ -244,8 +253,7 @@ def main(argv):
             )
         if 'flow' in inputs and not video.lower().endswith(clip_streams.STORED_INPUTS):
             inputs['flow'] = _with_progress(*inputs['flow'])  # TV-L1 is the slow part
-        dtype = tf.as_dtype(FLAGS.compute_dtype)
-        logits = whole_video.clip_logits(ckpts, inputs, compute_dtype=dtype)
+        logits = whole_video.clip_logits(models, inputs)
     except ValueError as e:
         sys.exit(f'error: {e}')
     print(report(logits, labels, FLAGS.top_k))

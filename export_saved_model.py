@@ -54,6 +54,8 @@ def main(argv):
         label_map = FLAGS.label_map
         if not os.path.exists(label_map):
             label_map = files.repo_path(label_map)
+        # The output first: building the models takes ~20 s.
+        saved_model.check_output(FLAGS.output, FLAGS.overwrite)
         module, signatures = saved_model.build(checkpoints, label_map, FLAGS.chunk_frames)
         saved_model.export(module, signatures, FLAGS.output, FLAGS.overwrite)
     except (ValueError, OSError) as e:

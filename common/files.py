@@ -30,6 +30,78 @@ def temporary_name(path):
     return f'{path}{TMP_MARK}{os.getpid()}'
 
 
+def check_folder(path, target=None):
+    """Checks, creating nothing, that the folder `path` exists or could be created.
+
+    Args:
+      path: the folder.
+      target: the output the folder is for, named in messages instead of `path`.
+
+    Raises:
+      ValueError: naming the file that is in the way.
+    """
+    if '://' in path:  # remote paths are left to the writer
+        return
+    named = target or path
+    probe = os.path.abspath(path)
+    while not os.path.lexists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        is_it = named == path and probe == os.path.abspath(path)
+        where = 'is a file' if is_it else f'lies under the file {probe}'
+        raise ValueError(f'{named}: {where}, not a folder')
+
+
+def make_folder(path, target=None):
+    """Creates the folder `path` and its parents, or says in one line why it cannot.
+
+    Args: as `check_folder`.
+
+    Raises:
+      ValueError: naming the file that is in the way, or the OS's reason.
+    """
+    check_folder(path, target)
+    if '://' in path:
+        return path
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise ValueError(
+            f'{target or path}: cannot create the folder {path} ({e.strerror or e})'
+        ) from None
+    return path
+
+
+def remove_stale_temporaries(path):
+    """Removes `<path>.tmp-<pid>` files or folders whose writer (process `pid`) is dead.
+
+    A killed writer leaves its temporary name behind; a live one (another run writing the
+    same output right now) keeps it. Local paths only.
+    """
+    import glob
+    import shutil
+
+    for tmp in glob.glob(glob.escape(path) + TMP_MARK + '*'):
+        pid = tmp[len(path) + len(TMP_MARK) :]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if os.path.isdir(tmp) and not os.path.islink(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def _gfile():
     import tensorflow as tf  # only where a write needs it: keeps light tools light
 
@@ -72,9 +144,8 @@ def atomic_prefix(prefix):
     """
     tmp = temporary_name(prefix)
     gfile = _gfile()
-    directory = os.path.dirname(os.path.abspath(prefix)) if '://' not in prefix else None
-    if directory:
-        os.makedirs(directory, exist_ok=True)
+    if '://' not in prefix:
+        make_folder(os.path.dirname(os.path.abspath(prefix)), target=prefix)
     try:
         yield tmp
         written = sorted(gfile.glob(tmp + '.*'), key=lambda p: p.endswith('.index'))

@@ -50,7 +50,9 @@ def windows(frames, window, stride):
 
 def _load_models(checkpoints, endpoint):
     final = endpoint if endpoint in whole_video.FEATURE_ENDPOINTS else 'Logits'
-    return {s: model_io.load(p, final_endpoint=final)[0] for s, p in checkpoints.items()}
+    # stream=: a checkpoint of the other stream is refused here, before any decoding or
+    # TV-L1 (its input would otherwise fail the traced function after them).
+    return {s: model_io.load(p, final_endpoint=final, stream=s)[0] for s, p in checkpoints.items()}
 
 
 def _channels(model):

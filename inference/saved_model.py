@@ -34,12 +34,25 @@ def _check_clip(x, name):
     checks = [
         tf.debugging.assert_rank(x, 5, message=contract),
         tf.debugging.assert_equal(shape[4], CHANNELS[name], message=contract),
+        tf.debugging.assert_positive(shape[0], message=f'{name}: need at least 1 clip (batch 0)'),
         tf.debugging.assert_positive(
             shape[1:4], message=f'{name}: need at least 1 frame of at least 1x1 pixels'
         ),
     ]
     with tf.control_dependencies(checks):
+        # After the shape checks (a NaN-free tensor of the wrong rank is still wrong); one
+        # pass over the input, small beside the network's: NaN or inf would otherwise come
+        # out as finite logits (max pools and BatchNorm do not all propagate them).
+        finite = tf.debugging.assert_all_finite(
+            x, message=f'{name}: the clip holds NaN or infinite values'
+        )
+    with tf.control_dependencies([finite]):
         return tf.ensure_shape(tf.identity(x), [None, None, None, None, CHANNELS[name]])
+
+
+def _batch(x):
+    """The batch size of a clip; 1 for a scalar (whose rank the stream's check refuses)."""
+    return tf.concat([tf.shape(x), [1]], axis=0)[0]
 
 
 def _window_weights(length, window):
@@ -145,6 +158,14 @@ class I3DExport(tf.Module):
         return self._outputs(*self._stream('flow', flow))
 
     def joint(self, rgb, flow):
+        # Checked first: the streams' outputs could not be summed, after two network passes.
+        same = tf.debugging.assert_equal(
+            _batch(rgb),
+            _batch(flow),
+            message='joint: rgb and flow must hold the same number of clips (batch sizes differ)',
+        )
+        with tf.control_dependencies([same]):
+            rgb, flow = tf.identity(rgb), tf.identity(flow)
         rgb_logits, rgb_features = self._stream('rgb', rgb)
         flow_logits, flow_features = self._stream('flow', flow)
         features = tf.concat([rgb_features, flow_features], axis=-1)
@@ -158,6 +179,46 @@ class I3DExport(tf.Module):
         text = tf.strings.strip(tf.io.read_file(self.class_names_file))
         lines = tf.strings.strip(tf.strings.split(text, '\n'))
         return {'class_names': tf.boolean_mask(lines, tf.strings.length(lines) > 0)}
+
+
+def check_checkpoints(checkpoints, label_map):
+    """Reads each checkpoint's index and the label map (cheap): fails before any model is
+    built.
+
+    Returns:
+      {stream: checkpoint prefix}.
+
+    Raises:
+      ValueError: missing checkpoint, another stream's, no Logits, class counts that
+        differ between the streams or from the label map.
+    """
+    prefixes, classes = {}, set()
+    for stream, path in checkpoints.items():
+        prefix = model_io.resolve(path)
+        num_classes, channels = model_io.read_spec(prefix)
+        model_io.check_stream(prefix, channels, stream)
+        if num_classes is None:
+            raise ValueError(f'{prefix}: checkpoint has no Logits layer')
+        prefixes[stream] = prefix
+        classes.add(num_classes)
+    labels = label_maps.read(label_map)
+    if classes != {len(labels)}:
+        raise ValueError(
+            f'{label_map}: {len(labels)} names for models of {sorted(classes)} classes'
+        )
+    return prefixes
+
+
+def _trunk_of(model):
+    """The model's network up to Mixed_5c, sharing nothing: its variables copied (the
+    checkpoint is read once)."""
+    trunk = model_io.build(
+        i3d.InceptionI3d(final_endpoint='Mixed_5c'), model.layers['Conv3d_1a_7x7'].w.shape[3]
+    )
+    source = {v.name: v for v in model.variables}
+    for variable in trunk.variables:
+        variable.assign(source[variable.name])
+    return trunk
 
 
 def build(checkpoints, label_map, chunk_frames=whole_video.DEFAULT_CHUNK_FRAMES):
@@ -174,19 +235,12 @@ def build(checkpoints, label_map, chunk_frames=whole_video.DEFAULT_CHUNK_FRAMES)
         shorter than the network's receptive field.
     """
     whole_video.check_chunk_frames(chunk_frames)
-    trunks, classifiers, classes = {}, {}, set()
-    for stream, path in checkpoints.items():
-        model, channels = model_io.load(path)
-        if channels != CHANNELS[stream]:
-            raise ValueError(f'{path}: a {channels}-channel model cannot be the {stream} stream')
-        classes.add(model.num_classes)
+    prefixes = check_checkpoints(checkpoints, label_map)
+    trunks, classifiers = {}, {}
+    for stream, prefix in prefixes.items():
+        model, _ = model_io.load(prefix, stream=stream)
         classifiers[stream] = tuple(tf.Variable(v) for v in model.logits_variables)
-        trunks[stream], _ = model_io.load(path, final_endpoint='Mixed_5c')
-    labels = label_maps.read(label_map)
-    if classes != {len(labels)}:
-        raise ValueError(
-            f'{label_map}: {len(labels)} names for models of {sorted(classes)} classes'
-        )
+        trunks[stream] = _trunk_of(model)
     module = I3DExport(trunks, classifiers, label_map, chunk_frames)
     signatures = {}
     for stream in checkpoints:
@@ -206,13 +260,51 @@ def build(checkpoints, label_map, chunk_frames=whole_video.DEFAULT_CHUNK_FRAMES)
     return module, signatures
 
 
+def check_output(output, overwrite=False):
+    """Fails before any work on an --output that could not be (re)placed, and removes the
+    temporary folders of killed exports to it.
+
+    Raises:
+      ValueError: `output` exists (without `overwrite`), is a file, is a folder that is
+        not a SavedModel (never deleted, even with `overwrite`), or lies under a file.
+    """
+    output = output.rstrip('/') or output
+    if os.path.isfile(output) or (os.path.exists(output) and not os.path.isdir(output)):
+        raise ValueError(f'{output}: a file, not a SavedModel folder; remove it or choose another')
+    if os.path.isdir(output):
+        if not overwrite:
+            raise ValueError(f'{output}: exists (pass --overwrite to replace it)')
+        if os.listdir(output) and not os.path.exists(os.path.join(output, 'saved_model.pb')):
+            raise ValueError(
+                f'{output}: a folder that is not a SavedModel; --overwrite replaces only '
+                'SavedModels: remove it yourself or choose another --output'
+            )
+    files.check_folder(os.path.dirname(os.path.abspath(output)), target=output)
+    files.remove_stale_temporaries(output)
+
+
 def export(module, signatures, output, overwrite=False):
-    """Saves to a temporary folder, then renames it to `output` (never half a SavedModel)."""
-    if os.path.exists(output) and not overwrite:
-        raise ValueError(f'{output}: exists (pass --overwrite to replace it)')
-    tmp = files.temporary_name(output.rstrip('/'))
-    tf.saved_model.save(module, tmp, signatures=signatures)
-    if os.path.exists(output):
-        shutil.rmtree(output)
-    os.replace(tmp, output)
+    """Saves to a temporary folder, then renames it to `output` (never half a SavedModel).
+
+    The temporary folder is removed whatever fails; one left by a killed export is
+    removed by the next (`check_output`).
+
+    Raises:
+      ValueError: see `check_output`; or the SavedModel could not be written.
+    """
+    output = output.rstrip('/') or output
+    check_output(output, overwrite)
+    tmp = files.temporary_name(output)
+    try:
+        tf.saved_model.save(module, tmp, signatures=signatures)
+        if os.path.exists(output):
+            shutil.rmtree(output)
+        os.replace(tmp, output)
+    except (OSError, tf.errors.OpError) as e:
+        reason = getattr(e, 'message', None) or getattr(e, 'strerror', None) or str(e)
+        raise ValueError(
+            f'{output}: cannot write the SavedModel ({" ".join(reason.split())})'
+        ) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return output

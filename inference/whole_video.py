@@ -24,7 +24,6 @@ import numpy as np
 import tensorflow as tf
 
 import i3d
-import model_io
 
 DEFAULT_CHUNK_FRAMES = 256  # ~2.5 GB peak at 224x224 (README); 56% of each chunk is kept
 FEATURE_ENDPOINTS = i3d.VALID_ENDPOINTS[: i3d.VALID_ENDPOINTS.index('Mixed_5c') + 1]
@@ -257,20 +256,19 @@ class Runner:
         return Result(steps.mean(axis=0), steps, head.value() if head else None)
 
 
-def clip_logits(checkpoints, inputs, chunk_frames=DEFAULT_CHUNK_FRAMES, compute_dtype=tf.float32):
+def clip_logits(models, inputs, chunk_frames=DEFAULT_CHUNK_FRAMES):
     """Sum over streams of the whole-clip logits (two-stream fusion), in bounded memory.
 
     Args:
-      checkpoints: {stream: checkpoint path}.
+      models: {stream: model through Logits}, e.g. from `model_io.load`.
       inputs: {stream: (frame count, iterator of network input frames)}, e.g. from
         `inference.streams.clip_inputs`.
 
     Raises:
-      ValueError: on a checkpoint problem or a frame count mismatch.
+      ValueError: on a frame count mismatch.
     """
     total = None
-    for stream, path in checkpoints.items():
-        model, _ = model_io.load(path, compute_dtype=compute_dtype)
+    for stream, model in models.items():
         count, frames = inputs[stream]
         logits = Runner(model, chunk_frames)(frames, count).logits
         total = logits if total is None else total + logits

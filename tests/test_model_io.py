@@ -106,5 +106,95 @@ def test_restore_requires_every_variable_of_the_model(tmp_path):
     trunk = model_io.build(i3d.InceptionI3d(final_endpoint='Mixed_3b'), 3)
     prefix = model_io.save(trunk, str(tmp_path / 'short'))
     deeper = model_io.build(i3d.InceptionI3d(final_endpoint='Mixed_3c'), 3)
-    with pytest.raises(AssertionError):
+    with pytest.raises(ValueError, match='short: does not hold every variable of the model'):
         model_io.restore(deeper, prefix)
+
+
+def _damage(prefix, how):
+    """Damages the data file of a checkpoint as a crash, a bad disk or a user would."""
+    [data] = tf.io.gfile.glob(prefix + '.data-*')
+    size = os.path.getsize(data)
+    if how == 'truncated':
+        os.truncate(data, size // 2)
+    elif how == 'one byte short':
+        os.truncate(data, size - 1)
+    elif how == 'flipped':
+        with open(data, 'r+b') as f:
+            f.seek(size // 2)
+            byte = f.read(1)
+            f.seek(size // 2)
+            f.write(bytes([byte[0] ^ 1]))
+    elif how == 'garbage':
+        with open(data, 'wb') as f:
+            f.write(os.urandom(size))
+    else:
+        os.remove(data)
+
+
+@pytest.mark.parametrize('how', ['truncated', 'one byte short', 'flipped', 'garbage', 'missing'])
+def test_load_is_the_checked_path_for_every_kind_of_damage(tmp_path, how):
+    """One read of the weights finds the damage (each tensor's CRC32C), as verify does."""
+    trunk = model_io.build(i3d.InceptionI3d(final_endpoint='Mixed_3b'), 3)
+    prefix = model_io.save(trunk, str(tmp_path / 'ckpt' / 'model'))
+    _damage(prefix, how)
+    with pytest.raises(ValueError) as restored:
+        model_io.load(prefix, final_endpoint='Mixed_3b')
+    message = str(restored.value)
+    assert message.startswith(f'{prefix}: damaged checkpoint (') and '\n' not in message
+    assert '{{' not in message and len(message) < 500
+    with pytest.raises(ValueError, match='damaged checkpoint'):
+        model_io.verify(prefix)
+
+
+def test_load_refuses_the_other_streams_checkpoint_before_reading_it(tmp_path):
+    prefix = model_io.save(
+        model_io.build(i3d.InceptionI3d(final_endpoint='Mixed_3b'), 3), str(tmp_path / 'm')
+    )
+    with (
+        mock.patch.object(model_io, 'restore', side_effect=AssertionError('read')),
+        pytest.raises(ValueError, match=r'm: takes 3-channel input \(an RGB checkpoint\), but '),
+    ):
+        model_io.load(prefix, final_endpoint='Mixed_3b', stream='flow')
+    model, channels = model_io.load(prefix, final_endpoint='Mixed_3b', stream='rgb')
+    assert channels == 3
+
+
+def _run_dir(tmp_path, steps):
+    """A training-like folder: CheckpointManager's ckpt-N files and `checkpoint` state."""
+    variable = tf.Variable(tf.zeros([1000]))
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(v=variable), str(tmp_path), 5)
+    for step in steps:
+        variable.assign_add(tf.ones([1000]))
+        manager.save(checkpoint_number=step)
+    return str(tmp_path)
+
+
+def test_latest_intact_names_the_damage_and_the_newest_intact_older_checkpoint(tmp_path):
+    assert model_io.latest_intact(str(tmp_path)) is None  # nothing recorded yet
+    model_dir = _run_dir(tmp_path, [2, 4, 6])
+    assert model_io.latest_intact(model_dir) == f'{model_dir}/ckpt-6'
+    _damage(f'{model_dir}/ckpt-6', 'truncated')
+    with pytest.raises(ValueError) as damaged:
+        model_io.latest_intact(model_dir)
+    message = str(damaged.value)
+    assert message.startswith(f'{model_dir}/ckpt-6: damaged checkpoint (')
+    assert f'the newest intact one is {model_dir}/ckpt-4: delete {model_dir}/ckpt-6.*' in message
+    # Deleting it, as the message says, resumes from the older one.
+    for name in os.listdir(model_dir):
+        if name.startswith('ckpt-6.'):
+            os.remove(os.path.join(model_dir, name))
+    assert model_io.latest_intact(model_dir) == f'{model_dir}/ckpt-4'
+    assert model_io.resolve(model_dir) == f'{model_dir}/ckpt-4'  # evaluate.py takes it too
+    os.remove(f'{model_dir}/ckpt-4.index')  # only the index lost: damaged, not deleted
+    _damage(f'{model_dir}/ckpt-2', 'flipped')
+    with pytest.raises(ValueError, match=r'ckpt-4.index is missing\); cannot resume: no intact'):
+        model_io.latest_intact(model_dir)
+
+
+def test_restoring_into_a_model_of_another_shape_is_not_called_damage(tmp_path):
+    prefix = model_io.save(_model(num_classes=5), str(tmp_path / 'model'))
+    other = model_io.build(i3d.InceptionI3d(num_classes=7), 3)
+    with pytest.raises(ValueError) as error:
+        model_io.restore(other, prefix)
+    message = str(error.value)
+    assert message.startswith(f'{prefix}: does not fit the model (') and '\n' not in message

@@ -71,6 +71,16 @@ def test_deepmind_dir_converts_all_five_checkpoints(tmp_path, shared_path):
         assert channels == (2 if name.startswith('flow') else 3), name
         assert num_classes == (600 if name == 'rgb_scratch_kin600' else 400), name
         assert np.all(tf.train.load_checkpoint(prefix).get_tensor(logits_w) == i + 1), name
+    # Re-running (as `make weights-deepmind` may) keeps what is there; --overwrite replaces.
+    again = ('--source=deepmind', f'--deepmind_dir={clone}', f'--checkpoints_dir={out_dir}')
+    code, out, error = _main(import_weights, *again)
+    assert code == 0, error
+    assert out.splitlines() == [
+        f'Kept {out_dir}/{name}/model ({name}, already there; --overwrite replaces it)'
+        for name in model_io.DEEPMIND_CHECKPOINTS
+    ]
+    code, out, _ = _main(import_weights, *again, '--overwrite')
+    assert code == 0 and out.count('Imported 230 tensors') == 5
     both = (f'--deepmind_dir={clone}', '--deepmind_checkpoint=x/model.ckpt')
     assert _main(import_weights, '--source=deepmind', *both) == (
         1,

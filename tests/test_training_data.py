@@ -213,9 +213,11 @@ def test_list_files_refuses_folders_and_parts_that_match_nothing(tmp_path):
     assert data.list_files(f'{tmp_path}/*.tfrecord, {tmp_path}/a.tfrecord') == [
         str(tmp_path / 'a.tfrecord')
     ]
+    with pytest.raises(ValueError, match='an empty part'):
+        data.list_files(f'{tmp_path}/a.tfrecord,')
 
 
-def test_class_names_must_agree_across_the_parts_of_a_pattern(tmp_path):
+def test_label_maps_must_agree_and_be_beside_every_part_or_none(tmp_path):
     from common import label_map
 
     for name, classes in (('a', ['x', 'y']), ('b', ['x', 'z']), ('c', ['x', 'y']), ('d', None)):
@@ -223,9 +225,71 @@ def test_class_names_must_agree_across_the_parts_of_a_pattern(tmp_path):
         if classes:
             label_map.write(str(tmp_path / name / 'label_map.txt'), classes)
     part = lambda n: str(tmp_path / n / '*.tfrecord')  # noqa: E731
-    assert data.class_names(f'{part("a")},{part("c")}')[0] == ['x', 'y']
-    with pytest.raises(ValueError, match=r"b/label_map.txt: class 1 is 'z', 'y' in .*a/label_map"):
-        data.class_names(f'{part("a")},{part("b")}')
+    assert data.shard_label_map(f'{part("a")},{part("c")}')[0] == ['x', 'y']
+    with pytest.raises(ValueError, match=r"b/label_map.txt: other classes .*class 1 is 'z'"):
+        data.shard_label_map(f'{part("a")},{part("b")}')
     with pytest.raises(ValueError, match=r'd/\*.tfrecord: no label_map.txt beside these shards'):
-        data.class_names(f'{part("a")},{part("d")}')
-    assert data.class_names(part('d')) == (None, None)
+        data.shard_label_map(f'{part("a")},{part("d")}')
+    assert data.shard_label_map(part('d')) == (None, None)
+
+
+def test_a_one_frame_video_is_not_mistaken_for_shards_built_without_flow(tmp_path):
+    one_frame = _shard(tmp_path / 'one.tfrecord', [_example(frames=1)])
+    with pytest.raises(ValueError) as error:
+        data.check_shards([one_frame], streams.FLOW, 32)
+    assert str(error.value) == (
+        f'{one_frame}: its first video (v1) has 1 frame, so no flow field (flow needs 2 frames)'
+    )
+    assert data.check_shards([one_frame], streams.RGB, 32)['frames'] == 1
+
+
+def test_every_part_of_a_comma_separated_pattern_must_match(tmp_path):
+    a = _shard(tmp_path / 'a-0.tfrecord', [_example()])
+    b = _shard(tmp_path / 'b-0.tfrecord', [_example()])
+    assert data.list_files(f'{tmp_path}/a-*,{tmp_path}/b-*') == [a, b]
+    typo = f'{tmp_path}/a-*,{tmp_path}/c-*'
+    with pytest.raises(ValueError) as error:
+        data.list_files(typo)
+    assert str(error.value) == f'{tmp_path}/c-*: no files match (part of {typo!r})'
+    with pytest.raises(ValueError, match='an empty part'):
+        data.list_files(f'{tmp_path}/a-*,')
+    with pytest.raises(ValueError, match=f'{tmp_path}: a folder, not shard files'):
+        data.list_files(str(tmp_path))
+
+
+def _labelled(folder, names):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / 'label_map.txt').write_text(''.join(f'{n}\n' for n in names))
+    return str(folder / '*.tfrecord')
+
+
+def test_shard_label_map_compares_every_part_the_given_map_and_the_classes(tmp_path):
+    a = _labelled(tmp_path / 'a', ['jump', 'run', 'swim'])
+    same = _labelled(tmp_path / 'same', ['jump', 'run', 'swim'])
+    other = _labelled(tmp_path / 'other', ['jump', 'walk', 'swim'])
+    assert data.shard_label_map(f'{a},{same}', 3) == (
+        ['jump', 'run', 'swim'],
+        str(tmp_path / 'a' / 'label_map.txt'),
+    )
+    with pytest.raises(ValueError) as error:
+        data.shard_label_map(f'{a},{other}')
+    assert str(error.value) == (
+        f'{tmp_path}/other/label_map.txt: other classes than {tmp_path}/a/label_map.txt '
+        "(class 1 is 'walk', not 'run')"
+    )
+    with pytest.raises(ValueError, match=r'a/label_map.txt: 3 classes, but ckpt/model has 400'):
+        data.shard_label_map(a, 400, classes_of='ckpt/model')
+    given = tmp_path / 'given.txt'
+    given.write_text('jump\nrun\n')
+    with pytest.raises(ValueError, match=r'a/label_map.txt: other classes than .*given.txt \(3 '):
+        data.shard_label_map(a, label_map=str(given))
+    assert data.shard_label_map(str(tmp_path / 'none' / '*'), 3) == (None, None)
+    assert data.shard_label_map(str(tmp_path / 'none' / '*'), 2, str(given))[0] == ['jump', 'run']
+
+
+def test_videos_in_counts_from_the_manifest_parts(tmp_path):
+    shard = _shard(tmp_path / 's-00000-of-00001.tfrecord', [_example(), _example()])
+    assert data.videos_in([shard]) is None  # no manifest part: unknown, not read
+    with open(shard + '.manifest.jsonl', 'w') as f:
+        f.write('{"status": "ok"}\n{"status": "failed"}\n{"status": "ok"}\n')
+    assert data.videos_in([shard]) == 2

@@ -3,32 +3,7 @@
 import json
 import os
 
-import pytest
-import tensorflow as tf
-
 from training import run_dir
-
-
-def _checkpoint(model_dir, step):
-    value = tf.Variable(tf.fill([1000], float(step)))
-    return tf.train.Checkpoint(v=value).write(os.path.join(model_dir, f'ckpt-{step}'))
-
-
-def test_a_damaged_latest_checkpoint_names_the_intact_older_one(tmp_path):
-    for step in (2, 4, 6):
-        _checkpoint(str(tmp_path), step)
-    assert run_dir.latest_intact(str(tmp_path)).endswith('ckpt-6')
-    data = tmp_path / 'ckpt-6.data-00000-of-00001'
-    data.write_bytes(data.read_bytes()[:100])  # truncated
-    with pytest.raises(ValueError, match=r'ckpt-6: damaged checkpoint .* older .*ckpt-4 is intact'):
-        run_dir.latest_intact(str(tmp_path))
-    (tmp_path / 'ckpt-4.data-00000-of-00001').unlink()  # missing
-    with pytest.raises(ValueError, match=r'The older .*ckpt-2 is intact: delete .*ckpt-6\.\*'):
-        run_dir.latest_intact(str(tmp_path))
-    (tmp_path / 'ckpt-2.data-00000-of-00001').write_bytes(b'')
-    with pytest.raises(ValueError, match=r'No intact checkpoint in'):
-        run_dir.latest_intact(str(tmp_path))
-    assert run_dir.latest_intact(str(tmp_path / 'empty')) is None
 
 
 def test_clean_temporaries_removes_what_a_killed_save_left(tmp_path):

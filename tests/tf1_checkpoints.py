@@ -9,6 +9,7 @@ import tensorflow as tf
 
 def write(prefix, arrays):
     """Writes a checkpoint holding exactly `arrays` ({variable name: array}) at `prefix`."""
+    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
     names = sorted(arrays)
     tf.raw_ops.SaveV2(
         prefix=str(prefix),

@@ -41,9 +41,9 @@ def list_files(pattern):
     Raises:
       ValueError: a part that is a folder or matches nothing (naming it).
     """
+    if not pattern.strip() or any(not p.strip() for p in pattern.split(',')):
+        raise ValueError(f'{pattern!r}: an empty part in the comma-separated list')
     parts = pattern_parts(pattern)
-    if not parts:
-        raise ValueError(f'{pattern!r}: no files match (empty pattern)')
     found = set()
     for part in parts:
         path = os.path.expanduser(part)
@@ -58,41 +58,77 @@ def list_files(pattern):
     return sorted(found)
 
 
-def class_names(pattern):
-    """The classes of a shard pattern: the label_map.txt beside each part, all equal.
-
-    Returns:
-      (class names, the label map's path), or (None, None) when no part has one.
+def videos_in(files):
+    """Number of videos in the shards, from build_shards' manifest part beside each
+    (`<shard>.manifest.jsonl`); None when a shard has none (counting would read it all).
 
     Raises:
-      ValueError: parts whose label maps differ, or some parts without one (their
-        label indices could mean other classes).
+      ValueError: a shard whose size differs from its manifest's (see `check_shards`).
     """
-    found = {}
+    total = 0
+    for path in files:
+        if not os.path.exists(path + shards.MANIFEST_SUFFIX):
+            return None
+        total += len(_manifest(path))
+    return total
+
+
+def shard_label_map(pattern, num_classes=None, label_map=None, classes_of='the model'):
+    """The class names of the shards of `pattern`, checked to be one set before any work.
+
+    build_shards writes a label_map.txt beside its shards. Every comma-separated part of
+    `pattern` whose folder has one must list the same names in the same order (label 0
+    must mean one class), equal to `label_map` when one is given, and `num_classes` long
+    when that is given.
+
+    Args:
+      pattern: shard glob(s), comma-separated (as --data, --train_data, --eval_data).
+      num_classes: the classes the labels must fit (a checkpoint's or a run's), or None.
+      label_map: a label map file the user gave (--label_map), or None.
+      classes_of: what has `num_classes` classes, for the message (e.g. a checkpoint path).
+
+    Returns:
+      (class names, the label map file they were read from), or (None, None) when neither
+      `label_map` nor any part's folder has one.
+
+    Raises:
+      ValueError: naming both files of a mismatch, or the label map and `classes_of`;
+        parts without a label map beside parts with one (unless `label_map` is given).
+    """
+    paths = [label_map] if label_map else []
+    without = []
     for part in pattern_parts(pattern):
-        path = label_maps.beside(part)
-        found[part] = (label_maps.read(path), path) if os.path.exists(path) else (None, path)
-    with_map = [(names, path) for names, path in found.values() if names is not None]
-    if not with_map:
+        beside = label_maps.beside(part)
+        if not os.path.exists(beside):
+            without.append(part)
+        elif beside not in paths:
+            paths.append(beside)
+    if without and paths and not label_map:
+        # Some parts say what their labels mean and some do not: label 0 could be two classes.
+        raise ValueError(
+            f'{without[0]}: no label_map.txt beside these shards, so their labels cannot be '
+            f'checked against {paths[0]}'
+        )
+    if not paths:
         return None, None
-    names, path = with_map[0]
-    for part, (other, other_path) in found.items():
-        if other is None:
+    names = label_maps.read(paths[0])
+    for other in paths[1:]:
+        theirs = label_maps.read(other)
+        if theirs != names:
             raise ValueError(
-                f'{part}: no label_map.txt beside these shards ({other_path}), so their '
-                f'labels cannot be checked against {path}'
+                f'{other}: other classes than {paths[0]} ({label_difference(theirs, names)})'
             )
-        if other != names:
-            raise ValueError(f'{other_path}: {differs(other, names)} from {path}')
-    return names, path
+    if num_classes is not None and len(names) != num_classes:
+        raise ValueError(f'{paths[0]}: {len(names)} classes, but {classes_of} has {num_classes}')
+    return names, paths[0]
 
 
-def differs(names, reference):
-    """How a list of class names differs from a reference list (for messages)."""
-    if len(names) != len(reference):
-        return f'{len(names)} classes, {len(reference)} in'
-    index = next(i for i, (a, b) in enumerate(zip(names, reference, strict=True)) if a != b)
-    return f'class {index} is {names[index]!r}, {reference[index]!r} in'
+def label_difference(theirs, ours):
+    """How two lists of class names differ, for messages."""
+    if len(theirs) != len(ours):
+        return f'{len(theirs)} classes, not {len(ours)}'
+    index = next(i for i, (a, b) in enumerate(zip(theirs, ours, strict=True)) if a != b)
+    return f'class {index} is {theirs[index]!r}, not {ours[index]!r}'
 
 
 def _frames(example, stream, indices):
@@ -287,13 +323,14 @@ def eval_views(frames, crop_size, test_crops=1, test_flip=False, stream=None):
 def eval_dataset(
     files, stream, crop_size, max_frames=EVAL_MAX_FRAMES, test_crops=1, test_flip=False
 ):
-    """Each video once, in file order: dict views [V, T, crop, crop, C], label, media_id.
+    """Each video once, in file order: dict views [V, T, crop, crop, C], label, media_id,
+    shard (the file it is in).
 
     Videos that cannot give this stream's clip (a 1-frame video has no flow; frames
     smaller than the crop) are skipped with a warning naming the shard and the video.
     """
 
-    def element(serialized):
+    def element(shard, serialized):
         example = schema.parse_encoded(serialized)
         length = tf.minimum(tf.size(example[stream.encoded_key], out_type=tf.int32), max_frames)
         frames = _frames(example, stream, tf.range(length))
@@ -301,11 +338,11 @@ def eval_dataset(
             'views': eval_views(frames, crop_size, test_crops, test_flip, stream),
             'label': example['label'],
             'media_id': example['media_id'],
+            'shard': shard,  # for messages naming the file of a bad record
         }
 
     records = tf.data.Dataset.from_tensor_slices(files).flat_map(_with_file)
     records = usable_records(records, stream, crop_size)
-    records = records.map(lambda path, serialized: serialized)
     return records.map(element, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
@@ -368,8 +405,12 @@ def check_shards(files, stream, crop_size, log=None):
                 'frames': int(tf.size(frames)),
                 'size': (height, width),
             }
-    if found is None:
-        raise ValueError(f'{files[0]}: no video with {stream.name} frames in the first examples')
+    if found is None:  # every shard's first video has 1 frame (flow)
+        media_id = _first_example(files[0])['media_id'].numpy().decode(errors='replace')
+        raise ValueError(
+            f'{files[0]}: its first video ({media_id}) has 1 frame, so no flow field (flow '
+            'needs 2 frames)'
+        )
     skipped = []
     for path in files:
         skipped += _check_manifest(path, stream, crop_size)

@@ -3,8 +3,10 @@
 Used by `evaluate.py` (each stream and their fusion) and by training (--eval_data).
 """
 
+import contextlib
 import csv
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -12,31 +14,50 @@ import tensorflow as tf
 from common import files
 
 
-def predict(model, dataset, should_stop=None):
+def predict(model, dataset, total=None, desc='evaluate', should_stop=None):
     """Mean logits over the test views of every video of an `data.eval_dataset`.
 
+    Shows a progress bar on stderr (videos, videos/s and, when `total` is known, the ETA).
+
     Args:
-      model: an i3d.InceptionI3d with logits.
-      dataset: a `data.eval_dataset`.
+      model: an `i3d.InceptionI3d` through Logits.
+      dataset: `data.eval_dataset` elements.
+      total: the number of videos (e.g. `data.videos_in(files)`), or None if unknown.
+      desc: the bar's label (e.g. the stream).
       should_stop: optional callable; when it returns true, the videos so far are returned.
 
     Returns:
       (media ids [N] str, labels [N] int, logits [N, classes] float32), in file order.
+
+    Raises:
+      ValueError: naming the shard and media id of a video whose label is not one of the
+        model's classes (its accuracy would be meaningless).
     """
+    from tqdm import tqdm
 
     @tf.function(reduce_retracing=True)
     def video_logits(views):
         logits, _ = model(views, is_training=False)
         return tf.reduce_mean(logits, axis=0)
 
-    ids, labels, logits = [], [], []
-    for item in dataset:
-        if should_stop is not None and should_stop():
-            break
-        logits.append(video_logits(item['views']).numpy())
-        labels.append(int(item['label']))
-        ids.append(item['media_id'].numpy().decode())
     classes = model.num_classes
+    ids, labels, logits = [], [], []
+    bar = tqdm(total=total, desc=desc, unit='video', file=sys.stderr, dynamic_ncols=True)
+    with contextlib.closing(bar):
+        for item in dataset:
+            if should_stop is not None and should_stop():
+                break
+            label, media_id = int(item['label']), item['media_id'].numpy().decode()
+            if not 0 <= label < classes:
+                shard = item['shard'].numpy().decode() if 'shard' in item else 'a shard'
+                raise ValueError(
+                    f"{shard}: video {media_id} has label {label}, not one of the model's "
+                    f'{classes} classes (0..{classes - 1})'
+                )
+            logits.append(video_logits(item['views']).numpy())
+            labels.append(label)
+            ids.append(media_id)
+            bar.update(1)
     return ids, np.array(labels, np.int64), np.array(logits, np.float32).reshape(-1, classes)
 
 

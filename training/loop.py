@@ -342,28 +342,28 @@ def _classes(config, log):
     Raises:
       ValueError: naming the label maps or flags that disagree.
     """
-    names, path = data.class_names(config.train_data)
+    names, path = data.shard_label_map(
+        config.train_data, config.num_classes or None, classes_of='--num_classes'
+    )
     if names is None and not config.num_classes:
         raise ValueError(
             f'{config.train_data}: no label_map.txt beside the shards; pass --num_classes'
         )
-    if names is not None and config.num_classes and config.num_classes != len(names):
-        raise ValueError(f'{path}: {len(names)} classes, but --num_classes={config.num_classes}')
     if names is None:
         log(
             f'{config.train_data}: no label_map.txt; labels outside [0, {config.num_classes}) '
             'are skipped'
         )
     if config.eval_data:
-        eval_names, eval_path = data.class_names(config.eval_data)
+        eval_names, eval_path = data.shard_label_map(config.eval_data)
         if (eval_names is None) != (names is None):
             missing = config.eval_data if eval_names is None else config.train_data
             raise ValueError(
                 f'{missing}: no label_map.txt beside the shards, so its classes cannot be '
                 f'checked against {eval_path or path}'
             )
-        if eval_names is not None and eval_names != names:
-            raise ValueError(f'{eval_path}: {data.differs(eval_names, names)} {path}')
+        if eval_names is not None:
+            data.shard_label_map(config.eval_data, label_map=path)  # raises if they differ
     return config.num_classes or len(names), names, path
 
 
@@ -426,8 +426,9 @@ def _run_locked(config, stream, strategy, model_dir, who, found, stops, log):
 
     worker, num_workers, chief = who
     num_classes, class_names, train_files, eval_files = found
+    eval_total = data.videos_in(eval_files) if eval_files else None
     run_dir.clean_temporaries(model_dir)
-    latest = run_dir.latest_intact(model_dir)
+    latest = model_io.latest_intact(model_dir)
     seed = _seed_of(config, latest)
     settings = run_dir.settings(config, stream, num_classes, class_names, train_files, seed)
     if latest:
@@ -510,7 +511,9 @@ def _run_locked(config, stream, strategy, model_dir, who, found, stops, log):
         dataset = data.eval_dataset(eval_files, stream, config.crop_size, config.eval_max_frames)
         # One worker may leave an evaluation early; several must all reach the next step.
         should_stop = (lambda: stops.requested) if num_workers == 1 else None
-        _, labels, logits = evaluation.predict(trainer.model, dataset, should_stop=should_stop)
+        _, labels, logits = evaluation.predict(
+            trainer.model, dataset, eval_total, desc=f'eval {step}', should_stop=should_stop
+        )
         if stops.requested and num_workers == 1:
             return {}
         found = evaluation.accuracies(labels, logits)

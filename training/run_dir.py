@@ -14,7 +14,6 @@ A resume must not change what decides the model, the optimizer state or the reco
 import glob
 import json
 import os
-import re
 import shutil
 
 import model_io
@@ -102,44 +101,6 @@ def clean_temporaries(model_dir):
     return removed
 
 
-def checkpoints(model_dir):
-    """The checkpoint prefixes in `model_dir` (those with an index file), oldest first."""
-    found = []
-    for index in glob.glob(os.path.join(model_dir, f'{CHECKPOINT_PREFIX}-*.index')):
-        match = re.fullmatch(rf'{CHECKPOINT_PREFIX}-(\d+)\.index', os.path.basename(index))
-        if match:
-            found.append((int(match.group(1)), index[: -len('.index')]))
-    return [prefix for _, prefix in sorted(found)]
-
-
-def latest_intact(model_dir):
-    """The newest checkpoint of the folder after checking every tensor, or None.
-
-    Raises:
-      ValueError: the newest one is damaged; names the newest intact older one (if any)
-        and what to do, rather than silently going back to it.
-    """
-    found = checkpoints(model_dir)
-    if not found:
-        return None
-    try:
-        model_io.verify(found[-1])
-        return found[-1]
-    except ValueError as damage:
-        for older in reversed(found[:-1]):
-            try:
-                model_io.verify(older)
-            except ValueError:
-                continue
-            raise ValueError(
-                f'{damage}. The older {older} is intact: delete {found[-1]}.* to resume from it'
-            ) from None
-        raise ValueError(
-            f'{damage}. No intact checkpoint in {model_dir}: restore it from a copy, '
-            'or use another --model_dir to start over'
-        ) from None
-
-
 def settings(config, stream, num_classes, class_names, train_files, seed):
     """The settings of a run, as stored in run_settings.json (JSON types only)."""
     boundaries, values = config.schedule()
@@ -215,7 +176,7 @@ def check_resume(stored, current, checkpoint):
             continue  # no --seed given: the stored one is used
         if name in stored and stored[name] != current[name]:
             if name == 'class_names' and stored[name] and current[name]:
-                detail = f"{data.differs(current[name], stored[name])} the checkpoint's"
+                detail = f'{data.label_difference(current[name], stored[name])} in the checkpoint'
             else:
                 detail = f'{_shown(name, stored[name])} there, {_shown(name, current[name])} now'
             flag = {'stream': 'stream', 'class_names': 'set of classes'}.get(name, f'--{name}')
