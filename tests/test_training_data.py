@@ -288,8 +288,11 @@ def test_shard_label_map_compares_every_part_the_given_map_and_the_classes(tmp_p
 
 
 def test_videos_in_counts_from_the_manifest_parts(tmp_path):
-    shard = _shard(tmp_path / 's-00000-of-00001.tfrecord', [_example(), _example()])
+    from motion_videos import write_shard
+
+    shard = write_shard(tmp_path / 's.tfrecord', [('a', 0, 2, (8, 8)), ('b', 1, 2, (8, 8))], False)
     assert data.videos_in([shard]) is None  # no manifest part: unknown, not read
-    with open(shard + '.manifest.jsonl', 'w') as f:
-        f.write('{"status": "ok"}\n{"status": "failed"}\n{"status": "ok"}\n')
+    write_shard(tmp_path / 's.tfrecord', [('a', 0, 2, (8, 8)), ('b', 1, 2, (8, 8))])
+    with open(shard + '.manifest.jsonl', 'a') as f:
+        f.write('{"status": "failed", "media_id": "c"}\n')  # not in the shard
     assert data.videos_in([shard]) == 2
