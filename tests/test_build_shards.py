@@ -153,9 +153,9 @@ def test_nothing_succeeded_is_an_error(tmp_path):
 
 
 def test_bad_flags_and_settings_changes_are_refused(tmp_path, zoo):
-    result = build('--output=x', '--source=kinetics', check=False)
+    result = build(f'--output={tmp_path}/x', '--source=kinetics', check=False)
     assert result.returncode == 1 and 'error: --source=kinetics needs --input_dir' in result.stderr
-    stray = build(f'--input_dir={zoo}', '--output=x', 'false', check=False)
+    stray = build(f'--input_dir={zoo}', f'--output={tmp_path}/x', 'false', check=False)
     assert stray.returncode != 0 and 'Unexpected arguments' in stray.stderr
     prefix = str(tmp_path / 'o' / 'p')
     build(f'--input_dir={zoo}', f'--output={prefix}', '--num_shards=2', '--flow=false')
