@@ -47,6 +47,11 @@ flags.DEFINE_string('tfds_split', 'train', 'tfds: split.')
 flags.DEFINE_string('tfds_data_dir', None, 'tfds: data_dir holding the prepared dataset.')
 flags.DEFINE_string('output', None, 'Output prefix, e.g. data/ucf101/train.', required=True)
 flags.DEFINE_integer('num_shards', 16, 'Number of shards (fewer if fewer videos).', lower_bound=1)
+flags.DEFINE_integer(
+    'seed',
+    shards.DEFAULT_SEED,
+    'Seed of the random order videos are dealt into shards in (recorded in the run config).',
+)
 flags.DEFINE_bool('flow', True, 'Compute and store TV-L1 flow (slow: ~1 s per frame pair).')
 flags.DEFINE_enum('rgb_format', 'jpeg', ['jpeg', 'png'], 'RGB frames: JPEG (Google) or PNG.')
 flags.DEFINE_integer('jpeg_quality', 100, 'RGB JPEG quality (Google: 100).', 1, 100)
@@ -221,10 +226,11 @@ def main(argv):
             )
             if not items:
                 raise ValueError('no videos found')
-            planned = shards.plan(items, FLAGS.num_shards)
+            planned = shards.plan(items, FLAGS.num_shards, FLAGS.seed)
             config = {
                 'options': dataclasses.asdict(options),
                 'num_shards': len(planned),
+                'seed': FLAGS.seed,
                 'videos': len(items),
                 'plan_sha256': shards.plan_digest(planned),
             }
