@@ -84,7 +84,11 @@ class Extractor:
         return result.features if self.settings.endpoint != 'Logits' else result.logits
 
     def features(self, prepared):
-        """({stream: float32 [windows, D]}, timestamps in ms [windows, 2])."""
+        """({stream: float32 [windows, D]}, timestamps in ms [windows, 2]).
+
+        Raises:
+          ValueError: if the model's outputs are not finite (e.g. NaN weights).
+        """
         ranges = windows(prepared['frames'], self.settings.window, self.settings.stride)
         out = {}
         for stream in self.settings.streams:
@@ -106,6 +110,8 @@ class Extractor:
                     x = np.stack([frames(data[s:e]) for s, e in batch])
                     rows.extend(self._forward[stream](tf.constant(x)).numpy())
             out[stream] = np.stack(rows).astype(np.float32)
+            if not np.all(np.isfinite(out[stream])):  # NaN weights: refuse, never write them
+                raise ValueError(f'{stream}: the model gave non-finite outputs')
             del data
         timestamps = np.array(ranges, np.float64) * MS_PER_FRAME
         return out, timestamps

@@ -17,6 +17,11 @@ Killed runs resume: run the same command again and only unfinished shards are re
 Exit code: 1 if no video succeeded (with --strict: if any failed), else 0.
 """
 
+# First: a spawned pool worker re-imports this script before running anything, and must
+# ask to die with its parent before the TensorFlow imports below (see preprocess.pool).
+from preprocess import pool
+
+# isort: split
 import contextlib
 import dataclasses
 import functools
@@ -31,7 +36,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from common import files, label_map
-from preprocess import per_video, pool, shards, sources
+from preprocess import per_video, shards, sources
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('source', 'folder', ['folder', 'kinetics', 'tfds'], 'Where videos come from.')

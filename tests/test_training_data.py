@@ -176,3 +176,20 @@ def test_shards_dealt_in_class_order_are_refused_for_training(tmp_path):
         data.train_dataset([path], streams.RGB, 2, 8, 2, 1)
     (tmp_path / 'train-config.json').write_text(json.dumps(config | {'seed': 0}))
     assert data.train_dataset([path], streams.RGB, 2, 8, 2, 1) is not None
+
+
+def test_frame_caps_count_video_frames_for_both_streams_as_evaluate_sample_does(tmp_path):
+    """evaluate.py --max_frames=N once gave flow N fields, evaluate_sample N - 1."""
+    from inference import streams as clip_streams
+
+    shard = _shard(tmp_path / 'e.tfrecord', [_example(frames=7)])  # 7 frames, 6 fields
+    for cap in (2, 3, 6, 7, 9):
+        inputs, _ = clip_streams.clip_inputs(shard, ['rgb', 'flow'], max_frames=cap)
+        for stream in (streams.RGB, streams.FLOW):
+            views = next(iter(data.eval_dataset([shard], stream, 32, max_frames=cap)))['views']
+            expected = min(cap, 7) if stream is streams.RGB else min(cap - 1, 6)
+            assert views.shape[1] == inputs[stream.name][0] == expected, (cap, stream.name)
+    with pytest.raises(ValueError, match=r'--max_frames=1: the flow stream needs at least 2'):
+        data.eval_dataset([shard], streams.FLOW, 32, max_frames=1)
+    assert data.eval_frame_cap(streams.RGB, 1) == 1
+    assert flow_lib.stream_frames('rgb', 5) == 5 and flow_lib.stream_frames('flow', 5) == 4

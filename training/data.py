@@ -21,6 +21,7 @@ import re
 import tensorflow as tf
 
 from common import label_map as label_maps
+from preprocess import flow as flow_lib
 from preprocess import schema
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -203,14 +204,37 @@ def eval_views(frames, crop_size, test_crops=1, test_flip=False, stream=None):
     return tf.stack(views)
 
 
+def eval_frame_cap(stream, max_frames):
+    """Frames of `stream` evaluated per video under a cap of `max_frames` video frames.
+
+    Raises:
+      ValueError: if the cap leaves the stream no frame.
+    """
+    cap = flow_lib.stream_frames(stream.name, max_frames)
+    if cap < 1:
+        raise ValueError(
+            f'--max_frames={max_frames}: the {stream.name} stream needs at least 2 frames of '
+            'video (N frames give N - 1 flow fields)'
+        )
+    return cap
+
+
 def eval_dataset(
     files, stream, crop_size, max_frames=EVAL_MAX_FRAMES, test_crops=1, test_flip=False
 ):
-    """Each video once, in file order: dict views [V, T, crop, crop, C], label, media_id."""
+    """Each video once, in file order: dict views [V, T, crop, crop, C], label, media_id.
+
+    `max_frames` counts frames of video: the flow stream gets the N - 1 fields between
+    the first N frames (`flow.stream_frames`), the same stretch as the RGB stream.
+
+    Raises:
+      ValueError: a cap that leaves the stream no frame (flow needs 2 frames).
+    """
+    cap = eval_frame_cap(stream, max_frames)
 
     def element(serialized):
         example = schema.parse_encoded(serialized)
-        length = tf.minimum(tf.size(example[stream.encoded_key], out_type=tf.int32), max_frames)
+        length = tf.minimum(tf.size(example[stream.encoded_key], out_type=tf.int32), cap)
         frames = _frames(example, stream, tf.range(length))
         return {
             'views': eval_views(frames, crop_size, test_crops, test_flip, stream),

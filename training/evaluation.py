@@ -17,6 +17,10 @@ def predict(model, dataset):
 
     Returns:
       (media ids [N] str, labels [N] int, logits [N, classes] float32), in file order.
+
+    Raises:
+      ValueError: a video whose logits are not finite (NaN weights, a broken input):
+        an accuracy computed from them would mean nothing.
     """
 
     @tf.function(reduce_retracing=True)
@@ -25,11 +29,15 @@ def predict(model, dataset):
         return tf.reduce_mean(logits, axis=0)
 
     ids, labels, logits = [], [], []
-    for item in dataset:
-        logits.append(video_logits(item['views']).numpy())
-        labels.append(int(item['label']))
-        ids.append(item['media_id'].numpy().decode())
     classes = model.num_classes
+    for item in dataset:
+        media_id = item['media_id'].numpy().decode()
+        found = video_logits(item['views']).numpy()
+        if found.shape != (classes,) or not np.all(np.isfinite(found)):
+            raise ValueError(f'{media_id}: the model gave non-finite logits')
+        logits.append(found)
+        labels.append(int(item['label']))
+        ids.append(media_id)
     return ids, np.array(labels, np.int64), np.array(logits, np.float32).reshape(-1, classes)
 
 

@@ -265,6 +265,7 @@ def run(config, stream, log=_log):
     eval_files = data.list_files(config.eval_data) if config.eval_data else None
     if eval_files:
         data.check_shards(eval_files, stream, config.crop_size)
+        data.eval_frame_cap(stream, config.eval_max_frames)
     num_classes = config.num_classes or _classes_beside(config.train_data)
     worker, num_workers, chief = worker_info(strategy)
     # Non-chief workers take part in every save (collective ops) but write elsewhere.
