@@ -116,9 +116,9 @@ def check_shard_order(files):
     configs = {m.group(1) + '-config.json' for m in map(_SHARD_NAME.match, files) if m}
     for path in sorted(configs):
         try:
-            with open(path, encoding='utf-8') as f:
-                config = json.load(f)
-        except (OSError, ValueError):
+            with tf.io.gfile.GFile(path) as f:  # shards may be on gs:// too
+                config = json.loads(f.read())
+        except (OSError, ValueError, tf.errors.OpError):
             continue  # no readable config: not ours to judge
         if isinstance(config, dict) and 'plan_sha256' in config and 'seed' not in config:
             raise ValueError(
