@@ -34,7 +34,9 @@ flags.DEFINE_string('flow_checkpoint', None, 'Flow checkpoint (a training --mode
 flags.DEFINE_string('output_dir', None, 'Where the CSV reports go (default: no files).')
 flags.DEFINE_string('label_map', None, 'Class names; default: label_map.txt beside the shards.')
 flags.DEFINE_integer('crop_size', 224, 'Centre crop side (paper: 224).', 1)
-flags.DEFINE_integer('max_frames', data.EVAL_MAX_FRAMES, 'First N frames of each video.', 1)
+flags.DEFINE_integer(
+    'max_frames', data.EVAL_MAX_FRAMES, 'First N frames of each video (flow: the N - 1 fields).', 1
+)
 flags.DEFINE_enum('test_crops', '1', ['1', '3'], '1 = centre crop; 3 = also both ends.')
 flags.DEFINE_bool('test_flip', False, 'Also the mirror image of each crop.')
 flags.DEFINE_enum('compute_dtype', 'float32', ['float32', 'bfloat16'], 'Convolution dtype.')

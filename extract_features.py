@@ -15,6 +15,11 @@ and flow are used as stored). Re-running the same command skips finished videos.
 Exit code: 1 if no video succeeded, else 0.
 """
 
+# First: a spawned pool worker re-imports this script before running anything, and must
+# ask to die with its parent before the TensorFlow imports below (see preprocess.pool).
+from preprocess import pool  # noqa: F401
+
+# isort: split
 import sys
 
 from absl import app, flags

@@ -262,6 +262,33 @@ class MixedBlock(snt.Module):
         return tf.concat([b(inputs, is_training) for b in self._branches], axis=4)
 
 
+def logits_pool(net: tf.Tensor) -> tf.Tensor:
+    """The Logits layer's [2, 7, 7] stride-1 VALID average pool, clamped to the feature map.
+
+    The original fails on clips shorter than 9 frames (kinetics-i3d #80) and on inputs
+    below 224 px; here a dimension shorter than its window is averaged whole (one output
+    position), and larger ones are pooled exactly as DeepMind does. The clamp must not
+    depend on static shapes, which are unknown in a function traced with `None`
+    dimensions (`reduce_retracing=True`): such a dimension is padded to the window with
+    copies of its mean, which leaves every window mean equal to the mean of the real
+    positions, so one static pool serves every size, traced or eager.
+
+    Args:
+      net: Mixed_5c, [batch, T, H, W, C] with T, H, W >= 1 (known or not).
+
+    Returns:
+      [batch, max(T - 1, 1), max(H - 6, 1), max(W - 6, 1), C].
+    """
+    for axis, window in zip((1, 2, 3), LOGITS_POOL, strict=True):
+        size = net.shape[axis]
+        if size is not None and size >= window:
+            continue  # the original pool (the padding below would add nothing)
+        missing = window - size if size is not None else tf.maximum(window - tf.shape(net)[axis], 0)
+        mean = tf.reduce_mean(tf.cast(net, tf.float32), axis=axis, keepdims=True)
+        net = tf.concat([net, tf.repeat(tf.cast(mean, net.dtype), missing, axis=axis)], axis=axis)
+    return tf.nn.avg_pool3d(net, (1, *LOGITS_POOL, 1), (1, 1, 1, 1, 1), padding='VALID')
+
+
 class Logits(snt.Module):
     """Average pool [2,7,7] VALID -> dropout -> 1x1x1 conv with bias -> mean over time."""
 
@@ -287,15 +314,7 @@ class Logits(snt.Module):
     def __call__(
         self, inputs: tf.Tensor, is_training: bool, dropout_keep_prob: float = 1.0
     ) -> tf.Tensor:
-        # Clamp the window to the feature map: the original fails on clips shorter than
-        # 9 frames (kinetics-i3d #80); for larger inputs the window is unchanged.
-        window = [
-            LOGITS_POOL[i]
-            if inputs.shape[i + 1] is None
-            else min(LOGITS_POOL[i], inputs.shape[i + 1])
-            for i in range(3)
-        ]
-        net = tf.nn.avg_pool3d(inputs, (1, *window, 1), (1, 1, 1, 1, 1), padding='VALID')
+        net = logits_pool(inputs)
         if is_training and dropout_keep_prob < 1.0:
             net = tf.nn.dropout(net, rate=1.0 - dropout_keep_prob)
         logits = tf.cast(self._conv(net, is_training), tf.float32)

@@ -16,6 +16,7 @@ import tensorflow as tf
 import model_io
 from common import files
 from inference import decoding, whole_video
+from preprocess import flow as flow_lib
 from preprocess import video
 
 MS_PER_FRAME = 1000.0 / video.FPS
@@ -86,7 +87,11 @@ class Extractor:
         return result.features if self.settings.endpoint != 'Logits' else result.logits
 
     def features(self, prepared):
-        """({stream: float32 [windows, D]}, timestamps in ms [windows, 2])."""
+        """({stream: float32 [windows, D]}, timestamps in ms [windows, 2]).
+
+        Raises:
+          ValueError: if the model's outputs are not finite (e.g. NaN weights).
+        """
         ranges = windows(prepared['frames'], self.settings.window, self.settings.stride)
         out = {}
         for stream in self.settings.streams:
@@ -94,7 +99,7 @@ class Extractor:
             data = np.memmap(path, decoding.DTYPES[stream], 'r', shape=shape)
             frames = video.rgb_to_model_input if stream == 'rgb' else np.asarray
             # Flow field t goes from frame t to t + 1: a window's frames have one fewer.
-            clips = [(s, e if stream == 'rgb' else max(s + 1, e - 1)) for s, e in ranges]
+            clips = [(s, s + max(1, flow_lib.stream_frames(stream, e - s))) for s, e in ranges]
             if self.settings.window == 0:
                 count = shape[0]
                 rows = [self._whole(stream, (frames(data[i]) for i in range(count)), count)]
@@ -108,6 +113,8 @@ class Extractor:
                     x = np.stack([frames(data[s:e]) for s, e in batch])
                     rows.extend(self._forward[stream](tf.constant(x)).numpy())
             out[stream] = np.stack(rows).astype(np.float32)
+            if not np.all(np.isfinite(out[stream])):  # NaN weights: refuse, never write them
+                raise ValueError(f'{stream}: the model gave non-finite outputs')
             del data
         timestamps = np.array(ranges, np.float64) * MS_PER_FRAME
         return out, timestamps

@@ -85,14 +85,14 @@ def stream_input(path, stream, media_id=None, frame_count=None, example=None):
         else:
             if count > 1 and int(example['flow_encoded'].shape[0]) == 0:
                 raise video.VideoError(f'{path}: no flow frames (shards built with --flow=false?)')
-            encoded = example['flow_encoded'][: max(0, count - 1)]
+            encoded = example['flow_encoded'][: flow_lib.stream_frames('flow', count)]
             count = int(encoded.shape[0])
             frames = decode_sliced(encoded, schema.decode_flow, path)
     else:
         count = count_frames(path) if frame_count is None else frame_count
         frames = video.iter_video(path, max_frames=count)
         if stream == 'flow':
-            count, frames = count - 1, _pairwise_flow(frames)
+            count, frames = flow_lib.stream_frames('flow', count), _pairwise_flow(frames)
     if count < 1:
         what = 'no decodable frames' if stream == 'rgb' else 'no flow (fewer than 2 frames?)'
         raise video.VideoError(f'{path}: {what}')
@@ -156,6 +156,9 @@ def first_frames(inputs, num_frames, path):
       (inputs cut to the cap, whether the clip was longer).
     """
     preprocessed = path.lower().endswith(PREPROCESSED)
-    caps = {'rgb': num_frames, 'flow': num_frames if preprocessed else num_frames - 1}
+    # A preprocessed flow file holds network frames already (DeepMind's: as many as RGB).
+    caps = {
+        s: num_frames if preprocessed else flow_lib.stream_frames(s, num_frames) for s in inputs
+    }
     cut = any(len(clip) > caps[s] for s, clip in inputs.items())
     return {s: clip[: max(1, caps[s])] for s, clip in inputs.items()}, cut

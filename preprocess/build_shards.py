@@ -17,6 +17,11 @@ Killed runs resume: run the same command again and only unfinished shards are re
 Exit code: 1 if no video succeeded (with --strict: if any failed), else 0.
 """
 
+# First: a spawned pool worker re-imports this script before running anything, and must
+# ask to die with its parent before the TensorFlow imports below (see preprocess.pool).
+from preprocess import pool
+
+# isort: split
 import contextlib
 import dataclasses
 import functools
@@ -31,7 +36,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from common import files, label_map
-from preprocess import per_video, pool, shards, sources
+from preprocess import per_video, shards, sources
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('source', 'folder', ['folder', 'kinetics', 'tfds'], 'Where videos come from.')
@@ -47,6 +52,11 @@ flags.DEFINE_string('tfds_split', 'train', 'tfds: split.')
 flags.DEFINE_string('tfds_data_dir', None, 'tfds: data_dir holding the prepared dataset.')
 flags.DEFINE_string('output', None, 'Output prefix, e.g. data/ucf101/train.', required=True)
 flags.DEFINE_integer('num_shards', 16, 'Number of shards (fewer if fewer videos).', lower_bound=1)
+flags.DEFINE_integer(
+    'seed',
+    shards.DEFAULT_SEED,
+    'Seed of the random order videos are dealt into shards in (recorded in the run config).',
+)
 flags.DEFINE_bool('flow', True, 'Compute and store TV-L1 flow (slow: ~1 s per frame pair).')
 flags.DEFINE_enum('rgb_format', 'jpeg', ['jpeg', 'png'], 'RGB frames: JPEG (Google) or PNG.')
 flags.DEFINE_integer('jpeg_quality', 100, 'RGB JPEG quality (Google: 100).', 1, 100)
@@ -221,10 +231,11 @@ def main(argv):
             )
             if not items:
                 raise ValueError('no videos found')
-            planned = shards.plan(items, FLAGS.num_shards)
+            planned = shards.plan(items, FLAGS.num_shards, FLAGS.seed)
             config = {
                 'options': dataclasses.asdict(options),
                 'num_shards': len(planned),
+                'seed': FLAGS.seed,
                 'videos': len(items),
                 'plan_sha256': shards.plan_digest(planned),
             }

@@ -8,9 +8,16 @@ so the one that kills its worker is reported through `on_crash` and the others c
 Workers die with their parent: on Linux each asks the kernel for SIGKILL when the process
 that started it dies (`PR_SET_PDEATHSIG`), so a `kill -9` of the parent leaves no
 orphaned worker holding memory; elsewhere they exit when they next look for work.
+
+A spawned worker first re-imports the parent's main module (as `__mp_main__`), before
+any initializer runs; for build_shards and extract_features that imports TensorFlow
+(~10 s on a loaded machine), a window in which the worker would outlive a killed parent.
+So the request is also made when this module is imported in a worker, and those entry
+scripts import it before anything else (this module needs only the standard library).
 """
 
 import collections
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -20,6 +27,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+# The parent's pid, for workers asking before an initializer could be given it.
+PARENT_ENV = 'I3D_POOL_PARENT_PID'
 
 
 def die_with_parent(parent_pid):
@@ -29,6 +38,30 @@ def die_with_parent(parent_pid):
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:  # the parent died before the request took effect
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _guard_spawned_worker():
+    """In a worker re-importing the parent's main module: die with the parent, now."""
+    parent = os.environ.pop(PARENT_ENV, None)  # not passed on to the worker's children
+    if parent and '__mp_main__' in sys.modules:
+        die_with_parent(int(parent))
+
+
+_guard_spawned_worker()
+
+
+@contextlib.contextmanager
+def _parent_announced():
+    """Tells the workers started inside the block this process's pid (environment)."""
+    before = os.environ.get(PARENT_ENV)
+    os.environ[PARENT_ENV] = str(os.getpid())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PARENT_ENV, None)
+        else:
+            os.environ[PARENT_ENV] = before
 
 
 def _start_worker(parent_pid, initializer, initargs):
@@ -64,6 +97,11 @@ def ordered_map(fn, tasks, workers, on_crash, initializer=None, initargs=()):
       on_crash: task -> result to use when the task's worker process dies.
       initializer, initargs: run once in every worker process.
     """
+    with _parent_announced():
+        yield from _ordered_map(fn, tasks, workers, on_crash, initializer, initargs)
+
+
+def _ordered_map(fn, tasks, workers, on_crash, initializer, initargs):
     position = 0
     while position < len(tasks):
         window = collections.deque()

@@ -23,16 +23,29 @@ import tensorflow as tf
 from common import files
 
 MANIFEST_SUFFIX = '.manifest.jsonl'
+DEFAULT_SEED = 0  # of the order videos are dealt into shards (recorded in the run config)
 
 
-def plan(items, num_shards):
-    """Deterministic, balanced assignment: sorted by media id, dealt round-robin.
+def plan(items, num_shards, seed=DEFAULT_SEED):
+    """Deterministic, balanced assignment in a seeded random order, dealt round-robin.
+
+    Sources list videos sorted by media id, which for class folders (`Class/file`) is
+    class order; shards dealt in that order would be read in class order too (a reader
+    interleaving shards in lockstep gives sorted batches). So videos are ordered by a
+    keyed hash of their media id: random-looking, a pure function of `seed` and the
+    ids (not of the input order, the folder the videos are in, the Python version or
+    the runner), so the pool and Beam runners and a resumed run all get the same plan.
 
     Returns:
       list of shards, each a list of items (no empty shard: at most len(items) shards).
     """
     count = max(1, min(num_shards, len(items)))
-    ordered = sorted(items, key=lambda i: (i.media_id, i.path))
+
+    def key(item):
+        keyed = hashlib.sha256(json.dumps([seed, item.media_id]).encode()).digest()
+        return keyed, item.media_id, item.path
+
+    ordered = sorted(items, key=key)
     return [ordered[k::count] for k in range(count)]
 
 

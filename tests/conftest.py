@@ -1,4 +1,5 @@
-"""Shared fixtures: ../shared reference data and the real Kinetics-400 weights."""
+"""Shared fixtures: ../shared reference data, the real Kinetics-400 weights, and a guard
+that fails any test leaving files in the repository tree (tests write under tmp_path)."""
 
 import os
 import subprocess
@@ -10,6 +11,44 @@ from common.files import REPO_DIR, repo_path
 
 SHARED = os.path.join(os.path.dirname(REPO_DIR), 'shared', 'reference', 'kinetics-i3d')
 WEIGHTS = repo_path('checkpoints', 'rgb_scratch', 'model')
+# What tests may add to the repository tree: interpreter and tool caches, the converted
+# weights `rgb_weights` caches, and the sample clips' download cache.
+ALLOWED_IN_REPO = (
+    '.git/',
+    '.venv/',
+    '.pytest_cache/',
+    '.ruff_cache/',
+    'checkpoints/rgb_scratch/',
+    'data/samples/',
+)
+
+
+def repo_files():
+    """Relative paths of the files in the repository tree, except ALLOWED_IN_REPO ones."""
+    found = set()
+    for folder, dirs, names in os.walk(REPO_DIR):
+        rel = os.path.relpath(folder, REPO_DIR)
+        prefix = '' if rel == '.' else rel.replace(os.sep, '/') + '/'
+        dirs[:] = [
+            d
+            for d in dirs
+            if d != '__pycache__' and not (prefix + d + '/').startswith(ALLOWED_IN_REPO)
+        ]
+        found.update(prefix + n for n in names)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _leaves_no_files_in_the_repo():
+    """Fails the test (at teardown) if it created files in the repository tree.
+
+    With pytest-xdist a test of the other worker may have written them: the message lists
+    the files, which name their writer.
+    """
+    before = repo_files()
+    yield
+    added = sorted(repo_files() - before)
+    assert not added, f'the test left files in the repository (write under tmp_path): {added}'
 
 
 @pytest.fixture(scope='session')

@@ -1,6 +1,7 @@
 """preprocess.build_shards end to end: the corrupt-file zoo, kill -9 and resume, Beam vs
 pool, the schema read by plain tf.data, evaluate_sample on a shard vs the raw video."""
 
+import dataclasses
 import functools
 import glob
 import hashlib
@@ -13,6 +14,7 @@ import time
 
 import cv2
 import numpy as np
+import order_stats
 import pytest
 import tensorflow as tf
 from videos import index_video, write_video
@@ -153,9 +155,9 @@ def test_nothing_succeeded_is_an_error(tmp_path):
 
 
 def test_bad_flags_and_settings_changes_are_refused(tmp_path, zoo):
-    result = build('--output=x', '--source=kinetics', check=False)
+    result = build(f'--output={tmp_path}/x', '--source=kinetics', check=False)
     assert result.returncode == 1 and 'error: --source=kinetics needs --input_dir' in result.stderr
-    stray = build(f'--input_dir={zoo}', '--output=x', 'false', check=False)
+    stray = build(f'--input_dir={zoo}', f'--output={tmp_path}/x', 'false', check=False)
     assert stray.returncode != 0 and 'Unexpected arguments' in stray.stderr
     prefix = str(tmp_path / 'o' / 'p')
     build(f'--input_dir={zoo}', f'--output={prefix}', '--num_shards=2', '--flow=false')
@@ -163,6 +165,17 @@ def test_bad_flags_and_settings_changes_are_refused(tmp_path, zoo):
         f'--input_dir={zoo}', f'--output={prefix}', '--num_shards=3', '--flow=false', check=False
     )
     assert changed.returncode == 1 and 'other settings (num_shards, plan_sha256)' in changed.stderr
+    reseeded = build(
+        f'--input_dir={zoo}',
+        f'--output={prefix}',
+        '--num_shards=2',
+        '--flow=false',
+        '--seed=1',
+        check=False,
+    )
+    assert reseeded.returncode == 1 and 'other settings (plan_sha256, seed)' in reseeded.stderr
+    config = json.loads(open(f'{prefix}-config.json').read())
+    assert config['seed'] == shards.DEFAULT_SEED
     build(
         f'--input_dir={zoo}', f'--output={prefix}', '--num_shards=3', '--flow=false', '--overwrite'
     )
@@ -297,10 +310,33 @@ def test_plan_is_deterministic_balanced_and_true_to_its_name():
     items = [sources.Item(f'v{i:02d}', f'/x/{i}.avi', i % 3, str(i % 3)) for i in range(10)]
     planned = shards.plan(items, 4)
     assert [len(s) for s in planned] == [3, 3, 2, 2]
-    assert shards.plan(list(reversed(items)), 4) == planned
-    assert [i.media_id for i in planned[1]] == ['v01', 'v05', 'v09']
+    assert shards.plan(list(reversed(items)), 4) == planned  # not the input order
+    assert sorted(i.media_id for s in planned for i in s) == [i.media_id for i in items]
+    assert shards.plan(items, 4, seed=0) == planned  # the default seed
+    assert shards.plan(items, 4, seed=1) != planned
+    moved = [dataclasses.replace(i, path='/elsewhere' + i.path) for i in items]
+    assert [[i.media_id for i in s] for s in shards.plan(moved, 4)] == [
+        [i.media_id for i in s] for s in planned
+    ]  # the order is a function of the media ids, not of where the videos are
     assert len(shards.plan(items[:2], 64)) == 2  # never an empty shard
     assert shards.shard_path('d/train', 3, 64) == 'd/train-00003-of-00064.tfrecord'
+
+
+def test_plan_deals_class_folders_in_a_random_order():
+    """Folder ids (`Class/file`) sort by class; shards must not hold classes in order."""
+    classes, per_class = 16, 8
+    items = [
+        sources.Item(f'c{c:02d}/v{v}', f'/x/c{c:02d}/v{v}.avi', c, f'c{c:02d}')
+        for c in range(classes)
+        for v in range(per_class)
+    ]
+    for seed in (0, 1, 2):
+        planned = shards.plan(items, 4, seed)
+        for shard in planned:  # 32 videos each: random |rho| < 0.6 has p > 0.999
+            labels = [i.label_index for i in shard]
+            assert abs(order_stats.rank_correlation(labels)) < 0.6, labels
+            # A random batch of 6 of 16 classes has ~5.1 distinct labels, sorted ones ~1.5.
+            assert order_stats.distinct_per_batch(labels, 6) > 3.2, labels
 
 
 @pytest.fixture(scope='module')

@@ -259,3 +259,32 @@ def test_checkpoint_problems_are_found_before_any_video_is_decoded(folder, check
     os.truncate(damaged / data, 5000)
     with never, pytest.raises(ValueError, match=r'damaged/model: damaged checkpoint \(Read less'):
         _run(folder, tmp_path / 'o', {'flow': str(damaged / 'model')}, **flow)
+
+
+def test_short_logits_windows_give_the_eager_model_s_logits(checkpoints, tmp_path):
+    """The traced forward (None dims) once gave NaN vectors of 1024 for Logits windows <= 8."""
+    frames = 16
+    rgb = np.random.default_rng(3).integers(0, 255, (frames, 40, 48, 3), np.uint8)
+    path = tmp_path / 'clip.rgb'
+    rgb.tofile(path)
+    prepared = {'frames': frames, 'rgb': (str(path), rgb.shape)}
+    model, _ = model_io.load(checkpoints['rgb'])
+    x = video.rgb_to_model_input(rgb)
+    settings = extraction.Settings(window=1, endpoint='Logits')
+    extractor = extraction.Extractor({'rgb': checkpoints['rgb']}, settings)
+    for window in (1, 2, 7, 8, 9, 16):
+        extractor.settings = extraction.Settings(window=window, stride=window, endpoint='Logits')
+        out, _ = extractor.features(prepared)
+        starts = range(0, frames - window + 1, window)
+        expected = []
+        for s in starts:
+            logits, _ = model(tf.constant(x[None, s : s + window]), is_training=False)
+            expected.append(logits[0].numpy())
+        assert out['rgb'].shape == (len(starts), 5) and np.all(np.isfinite(out['rgb']))
+        np.testing.assert_allclose(out['rgb'], expected, rtol=1e-4, atol=1e-5)
+    model.layers['Logits'].conv.b.assign([np.nan] * 5)
+    broken = tmp_path / 'broken' / 'model'
+    model_io.save(model, str(broken))
+    extractor = extraction.Extractor({'rgb': str(broken)}, settings)
+    with pytest.raises(ValueError, match='rgb: the model gave non-finite outputs'):
+        extractor.features(prepared)

@@ -145,6 +145,50 @@ def test_short_or_small_clips_still_give_logits(shape):
     assert end_points['Mixed_5c'].shape[1] == -(-shape[1] // 8)
 
 
+def _clamped_pool(net):
+    """The clamped pool computed from static shapes (eager reference)."""
+    window = [min(w, s) for w, s in zip(i3d.LOGITS_POOL, net.shape[1:4], strict=True)]
+    return tf.nn.avg_pool3d(net, (1, *window, 1), (1,) * 5, 'VALID')
+
+
+def test_logits_pool_is_the_clamped_pool_with_or_without_static_shapes():
+    traced = tf.function(
+        i3d.logits_pool, input_signature=[tf.TensorSpec([None, None, None, None, 4])]
+    )
+    for t, h, w in [(1, 1, 1), (1, 7, 7), (2, 7, 7), (3, 2, 9), (9, 8, 6), (5, 1, 12)]:
+        net = _clip((2, t, h, w, 4), seed=t * 100 + h * 10 + w)
+        expected = _clamped_pool(net)
+        for got in (i3d.logits_pool(net), traced(net)):
+            assert got.shape == expected.shape
+            np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.fixture(scope='module')
+def small_model():
+    model = i3d.InceptionI3d(num_classes=5)
+    spec = tf.TensorSpec([None, None, None, None, 3])
+    traced = tf.function(lambda v: model(v, is_training=False)[0], input_signature=[spec])
+    retraced = tf.function(lambda v: model(v, is_training=False)[0], reduce_retracing=True)
+    return model, traced, retraced
+
+
+@pytest.mark.parametrize('frames', [1, 2, 7, 8, 9, 16])
+def test_traced_with_unknown_dimensions_equals_eager_for_every_clip_length(small_model, frames):
+    """`tf.function` with None dims (and retraced ones) used to pool an empty map: NaN."""
+    model, traced, retraced = small_model
+    x = _clip((2, frames, 40, 48, 3), seed=frames)
+    eager, end_points = model(x, is_training=False)
+    conv = model.layers['Logits'].conv
+    manual = tf.nn.conv3d(_clamped_pool(end_points['Mixed_5c']), conv.w, (1,) * 5, 'SAME')
+    manual = tf.reduce_mean(tf.squeeze(manual + conv.b, (2, 3)), axis=1)
+    np.testing.assert_allclose(eager, manual, rtol=1e-5, atol=1e-5)
+    retraced(_clip((1, 3, 32, 32, 3)))  # a first trace of another shape: the next is relaxed
+    for fn in (traced, retraced):
+        got = fn(x)
+        assert got.shape == (2, 5) and np.all(np.isfinite(got))
+        np.testing.assert_allclose(got, eager, rtol=1e-5, atol=1e-5)
+
+
 def test_dropout_only_in_training():
     model = i3d.InceptionI3d(num_classes=10)
     x = _clip((2, 8, 32, 32, 3))

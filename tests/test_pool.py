@@ -1,5 +1,6 @@
 """The process pool keeps order, survives a worker being killed, and dies with its parent."""
 
+import ast
 import os
 import subprocess
 import sys
@@ -59,3 +60,45 @@ def test_workers_die_when_the_parent_is_killed(tmp_path):
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in workers)
+
+
+def _wait_for_workers(parent, folder):
+    deadline = time.monotonic() + 60
+    while len(os.listdir(folder)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = [int(name) for name in os.listdir(folder)]
+    assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+    return workers
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='PR_SET_PDEATHSIG is Linux')
+def test_workers_still_importing_the_parent_script_die_with_it(tmp_path):
+    """Workers re-import the parent's script first (TensorFlow: ~10 s): already guarded."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO_DIR, os.path.join(REPO_DIR, 'tests')]))
+    script = os.path.join(REPO_DIR, 'tests', 'slow_entry.py')
+    parent = subprocess.Popen([sys.executable, script, str(tmp_path)], cwd=REPO_DIR, env=env)
+    workers = _wait_for_workers(parent, tmp_path)  # each is inside its minute-long import
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 5  # the kernel's SIGKILL is immediate; 5 s is generous
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers)
+
+
+@pytest.mark.parametrize('script', ['preprocess/build_shards.py', 'extract_features.py'])
+def test_pool_entry_scripts_import_the_pool_before_anything_else(script):
+    """What a spawned worker re-imports must ask to die with its parent first."""
+    with open(os.path.join(REPO_DIR, script), encoding='utf-8') as f:
+        tree = ast.parse(f.read())
+    first = next(n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom))
+    assert isinstance(first, ast.ImportFrom) and first.module == 'preprocess'
+    assert [a.name for a in first.names] == ['pool']
+
+
+def test_the_parent_pid_is_announced_only_while_the_pool_runs():
+    assert pool.PARENT_ENV not in os.environ
+    seen = []
+    for _ in pool.ordered_map(square_or_die, [1], 1, crashed):
+        seen.append(os.environ.get(pool.PARENT_ENV))
+    assert seen == [str(os.getpid())] and pool.PARENT_ENV not in os.environ

@@ -1,13 +1,15 @@
 """training.data and training.streams: windows, crops, flips, determinism, bad shards."""
 
+import json
 import os
 
 import numpy as np
+import order_stats
 import pytest
 import tensorflow as tf
 
 from preprocess import flow as flow_lib
-from preprocess import schema
+from preprocess import schema, shards, sources
 from training import data, streams
 
 
@@ -296,3 +298,71 @@ def test_videos_in_counts_from_the_manifest_parts(tmp_path):
     with open(shard + '.manifest.jsonl', 'a') as f:
         f.write('{"status": "failed", "media_id": "c"}\n')  # not in the shard
     assert data.videos_in([shard]) == 2
+
+
+def _tiny(label):
+    return _example(frames=2, height=8, width=8, flow=False, label=label)
+
+
+def test_first_training_batches_of_a_class_folder_set_are_not_sorted(tmp_path):
+    """build_shards' plan for `Class/file` ids, then the reader: an epoch in random order."""
+    classes, per_class, batch = 16, 8, 4
+    items = [
+        sources.Item(f'c{c:02d}/v{v}', '', c, f'c{c:02d}')
+        for c in range(classes)
+        for v in range(per_class)
+    ]
+    paths = [
+        _shard(tmp_path / f'train-{k:05d}-of-00004.tfrecord', [_tiny(i.label_index) for i in s])
+        for k, s in enumerate(shards.plan(items, 4))
+    ]
+    steps = len(items) // batch
+    epoch = np.concatenate(
+        [y.numpy() for _, y in data.train_dataset(paths, streams.RGB, 2, 8, batch, 7).take(steps)]
+    )
+    assert sorted(epoch) != list(epoch)
+    # 128 labels: |rho| of a random order is < 0.35 (4 standard deviations).
+    assert abs(order_stats.rank_correlation(epoch)) < 0.35
+    # A random batch of 4 of 16 classes holds ~3.6 distinct labels.
+    assert order_stats.distinct_per_batch(epoch[: 8 * batch], batch) > 3
+
+
+def test_reader_mixes_every_shard_from_the_first_round(tmp_path):
+    """40 one-class shards (any layout a user may bring): every shard is read at once."""
+    paths = [_shard(tmp_path / f's{k:02d}.tfrecord', [_tiny(k)] * 4) for k in range(40)]
+    assert data.shuffle_buffer_size(paths) == 40 and data.shuffle_buffer_size(paths[:3]) == 32
+    assert data.shuffle_buffer_size(paths, 5) == 5
+    first = np.concatenate(
+        [y.numpy() for _, y in data.train_dataset(paths, streams.RGB, 2, 8, 4, 3).take(10)]
+    )
+    # From two rounds of the 40 shards, 40 draws hold ~30 classes; 16 shards at a time
+    # with a 32-record buffer give at most 24.
+    assert len(set(first)) > 23, sorted(first)
+
+
+def test_shards_dealt_in_class_order_are_refused_for_training(tmp_path):
+    prefix = tmp_path / 'train'
+    path = _shard(f'{prefix}-00000-of-00001.tfrecord', [_tiny(0), _tiny(1)])
+    config = {'num_shards': 1, 'plan_sha256': 'ab', 'videos': 2}
+    (tmp_path / 'train-config.json').write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r'train-config.json: these shards were dealt in class'):
+        data.train_dataset([path], streams.RGB, 2, 8, 2, 1)
+    (tmp_path / 'train-config.json').write_text(json.dumps(config | {'seed': 0}))
+    assert data.train_dataset([path], streams.RGB, 2, 8, 2, 1) is not None
+
+
+def test_frame_caps_count_video_frames_for_both_streams_as_evaluate_sample_does(tmp_path):
+    """evaluate.py --max_frames=N once gave flow N fields, evaluate_sample N - 1."""
+    from inference import streams as clip_streams
+
+    shard = _shard(tmp_path / 'e.tfrecord', [_example(frames=7)])  # 7 frames, 6 fields
+    for cap in (2, 3, 6, 7, 9):
+        inputs, _ = clip_streams.clip_inputs(shard, ['rgb', 'flow'], max_frames=cap)
+        for stream in (streams.RGB, streams.FLOW):
+            views = next(iter(data.eval_dataset([shard], stream, 32, max_frames=cap)))['views']
+            expected = min(cap, 7) if stream is streams.RGB else min(cap - 1, 6)
+            assert views.shape[1] == inputs[stream.name][0] == expected, (cap, stream.name)
+    with pytest.raises(ValueError, match=r'--max_frames=1: the flow stream needs at least 2'):
+        data.eval_dataset([shard], streams.FLOW, 32, max_frames=1)
+    assert data.eval_frame_cap(streams.RGB, 1) == 1
+    assert flow_lib.stream_frames('rgb', 5) == 5 and flow_lib.stream_frames('flow', 5) == 4

@@ -1,6 +1,7 @@
 """tf.data input for training and evaluation, from the shards of `preprocess.build_shards`.
 
-Training (paper §2.5): shards interleaved, records shuffled and repeated, a random
+Training (paper §2.5): every shard interleaved (each epoch in a new shard order), records
+shuffled (the buffer at least one record per shard) and repeated, a random
 `num_frames` window (videos shorter than it are looped), only those frames decoded, one
 random crop and one random left-right flip for the whole clip, scaled to [-1, 1].
 Evaluation: the whole video (capped, the paper's ~10 s), centre crop, optionally three
@@ -15,16 +16,21 @@ not decoded) and then yields exactly the batches an uninterrupted run would have
 import glob
 import json
 import os
+import re
 import sys
 
 import tensorflow as tf
 
 from common import label_map as label_maps
+from preprocess import flow as flow_lib
 from preprocess import schema, shards
 
 AUTOTUNE = tf.data.AUTOTUNE
 EVAL_MAX_FRAMES = 250  # Paper: test on the whole video, ~10 s at 25 fps.
-SHUFFLE_BUFFER = 32  # serialized videos (a 10 s Kinetics video is ~5-10 MB with flow)
+# Shuffle buffer in serialized videos (a 10 s Kinetics video is ~5-10 MB with flow): at
+# least this many, and at least one per shard (see `shuffle_buffer_size`).
+SHUFFLE_BUFFER = 32
+_SHARD_NAME = re.compile(r'(.*)-\d{5}-of-\d{5}\.tfrecord$')
 
 
 def pattern_parts(pattern):
@@ -235,15 +241,52 @@ def usable_records(records, stream, crop_size, num_classes=None):
 
 
 def _records(files, seed):
-    """Endless, seeded stream of (path, serialized example): files reshuffled each epoch."""
+    """Endless, seeded stream of (path, serialized example) from every shard, round-robin.
+
+    All shards are open at once (a cycle as long as the file list), so each round takes
+    one record from every shard, and the shard order is reshuffled each epoch. The
+    interleave is sequential: a parallel one buffers records per open shard, memory that
+    would grow with the number of shards; decoding, the costly part, stays parallel.
+    """
     order = tf.data.Dataset.from_tensor_slices(files)
     order = order.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
-    return order.interleave(
-        _with_file,
-        cycle_length=min(len(files), 16),
-        num_parallel_calls=AUTOTUNE,
-        deterministic=True,
-    )
+    return order.interleave(_with_file, cycle_length=len(files), block_length=1)
+
+
+def shuffle_buffer_size(files, requested=0):
+    """Records in the training shuffle buffer: `requested`, or (0) sized from the data.
+
+    The automatic size is one interleave round (a record per shard) and at least
+    SHUFFLE_BUFFER, so that records of every shard mix, and the batches of one epoch
+    differ from the last's even when the shards are few. Memory: about this many
+    serialized videos.
+    """
+    return requested or max(SHUFFLE_BUFFER, len(files))
+
+
+def check_shard_order(files):
+    """Refuses shards that `build_shards` dealt in class order (built before it shuffled).
+
+    Such shards (their run config has no `seed`) hold each class's videos together, and
+    reading them round-robin gives batches sorted by class; no bounded shuffle buffer
+    undoes that. Shards without a run config beside them (other tools) are not checked.
+
+    Raises:
+      ValueError: naming the run config and how to rebuild.
+    """
+    configs = {m.group(1) + '-config.json' for m in map(_SHARD_NAME.match, files) if m}
+    for path in sorted(configs):
+        try:
+            with tf.io.gfile.GFile(path) as f:  # shards may be on gs:// too
+                config = json.loads(f.read())
+        except (OSError, ValueError, tf.errors.OpError):
+            continue  # no readable config: not ours to judge
+        if isinstance(config, dict) and 'plan_sha256' in config and 'seed' not in config:
+            raise ValueError(
+                f'{path}: these shards were dealt in class order (built before build_shards '
+                'shuffled videos into shards), so training batches would be sorted by class; '
+                'rebuild them with the same build_shards command and --overwrite'
+            )
 
 
 def train_dataset(
@@ -256,7 +299,7 @@ def train_dataset(
     start_step=0,
     worker=0,
     num_workers=1,
-    shuffle_buffer=SHUFFLE_BUFFER,
+    shuffle_buffer=0,
     num_classes=None,
 ):
     """Endless batches (clips [b, T, crop, crop, C] float32, labels [b] int64).
@@ -272,14 +315,19 @@ def train_dataset(
       seed: int; the whole pipeline is a function of it.
       start_step: steps already done (the pipeline starts after them).
       worker, num_workers: this worker's index and the number of workers.
-      shuffle_buffer: records in the shuffle buffer.
+      shuffle_buffer: records in the shuffle buffer; 0 = `shuffle_buffer_size`'s.
       num_classes: if given, records with labels outside [0, num_classes) are skipped.
+
+    Raises:
+      ValueError: a batch that the workers cannot share, shards dealt in class order.
     """
     if global_batch % num_workers:
         raise ValueError(f'batch size {global_batch} is not divisible by {num_workers} workers')
+    check_shard_order(files)
     local_batch = global_batch // num_workers
+    buffer = shuffle_buffer_size(files, shuffle_buffer)
     records = usable_records(_records(files, seed), stream, crop_size, num_classes)
-    records = records.map(lambda path, serialized: serialized).shuffle(shuffle_buffer, seed=seed)
+    records = records.map(lambda path, serialized: serialized).shuffle(buffer, seed=seed)
     records = records.enumerate().skip(start_step * global_batch)
     if num_workers > 1:
         begin = worker * local_batch
@@ -320,19 +368,41 @@ def eval_views(frames, crop_size, test_crops=1, test_flip=False, stream=None):
     return tf.stack(views)
 
 
+def eval_frame_cap(stream, max_frames):
+    """Frames of `stream` evaluated per video under a cap of `max_frames` video frames.
+
+    Raises:
+      ValueError: if the cap leaves the stream no frame.
+    """
+    cap = flow_lib.stream_frames(stream.name, max_frames)
+    if cap < 1:
+        raise ValueError(
+            f'--max_frames={max_frames}: the {stream.name} stream needs at least 2 frames of '
+            'video (N frames give N - 1 flow fields)'
+        )
+    return cap
+
+
 def eval_dataset(
     files, stream, crop_size, max_frames=EVAL_MAX_FRAMES, test_crops=1, test_flip=False
 ):
     """Each video once, in file order: dict views [V, T, crop, crop, C], label, media_id,
     shard (the file it is in).
 
+    `max_frames` counts frames of video: the flow stream gets the N - 1 fields between
+    the first N frames (`flow.stream_frames`), the same stretch as the RGB stream.
+
     Videos that cannot give this stream's clip (a 1-frame video has no flow; frames
     smaller than the crop) are skipped with a warning naming the shard and the video.
+
+    Raises:
+      ValueError: a cap that leaves the stream no frame (flow needs 2 frames).
     """
+    cap = eval_frame_cap(stream, max_frames)
 
     def element(shard, serialized):
         example = schema.parse_encoded(serialized)
-        length = tf.minimum(tf.size(example[stream.encoded_key], out_type=tf.int32), max_frames)
+        length = tf.minimum(tf.size(example[stream.encoded_key], out_type=tf.int32), cap)
         frames = _frames(example, stream, tf.range(length))
         return {
             'views': eval_views(frames, crop_size, test_crops, test_flip, stream),

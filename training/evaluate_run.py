@@ -107,6 +107,7 @@ def run(
     if names is None:
         raise ValueError(f'{pattern}: no label_map.txt beside the shards; pass --label_map')
     for name in checkpoints:
+        data.eval_frame_cap(streams.STREAMS[name], max_frames)
         data.check_shards(shard_files, streams.STREAMS[name], crop_size)
     if output_dir:
         check_output_dir(output_dir)

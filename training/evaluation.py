@@ -31,7 +31,8 @@ def predict(model, dataset, total=None, desc='evaluate', should_stop=None):
 
     Raises:
       ValueError: naming the shard and media id of a video whose label is not one of the
-        model's classes (its accuracy would be meaningless).
+        model's classes, or whose logits are not finite (NaN weights, a broken input): an
+        accuracy computed from them would mean nothing.
     """
     from tqdm import tqdm
 
@@ -54,7 +55,11 @@ def predict(model, dataset, total=None, desc='evaluate', should_stop=None):
                     f"{shard}: video {media_id} has label {label}, not one of the model's "
                     f'{classes} classes (0..{classes - 1})'
                 )
-            logits.append(video_logits(item['views']).numpy())
+            found = video_logits(item['views']).numpy()
+            if found.shape != (classes,) or not np.all(np.isfinite(found)):
+                shard = item['shard'].numpy().decode() if 'shard' in item else 'a shard'
+                raise ValueError(f'{shard}: video {media_id}: the model gave non-finite logits')
+            logits.append(found)
             labels.append(label)
             ids.append(media_id)
             bar.update(1)

@@ -40,11 +40,7 @@ def _norm_fn(bn_mode):
 
 
 def _logits(layer, net, dropout_keep_prob, dropout_seed):
-    window = [
-        min(w, s) if s is not None else w
-        for w, s in zip(i3d.LOGITS_POOL, net.shape[1:4], strict=True)
-    ]
-    net = tf.nn.avg_pool3d(net, (1, *window, 1), (1, 1, 1, 1, 1), padding='VALID')
+    net = i3d.logits_pool(net)
     if dropout_keep_prob < 1.0:
         net = tf.nn.experimental.stateless_dropout(
             net, rate=1.0 - dropout_keep_prob, seed=dropout_seed

@@ -399,6 +399,8 @@ def run(config, stream, log=_log):
     data.check_shards(train_files, stream, config.crop_size, log)
     if eval_files:
         data.check_shards(eval_files, stream, config.crop_size, log)
+        data.eval_frame_cap(stream, config.eval_max_frames)
+    data.check_shard_order(train_files)
     num_classes, class_names, _ = _classes(config, log)
     data.check_labels(train_files + (eval_files or []), num_classes)
     worker, num_workers, chief = worker_info(strategy)

@@ -50,7 +50,7 @@ class Config:
     keep_checkpoints: int = 5
     summary_every: int = 10
     eval_max_frames: int = data.EVAL_MAX_FRAMES
-    shuffle_buffer: int = data.SHUFFLE_BUFFER
+    shuffle_buffer: int = 0  # 0 = data.shuffle_buffer_size's: max(32, number of shards)
 
     def schedule(self):
         """(boundaries, values) of the piecewise-constant learning rate."""
@@ -164,7 +164,12 @@ def define_flags(stream):
     flags.DEFINE_integer(
         'eval_max_frames', data.EVAL_MAX_FRAMES, 'Evaluation: first N frames of each video.', 1
     )
-    flags.DEFINE_integer('shuffle_buffer', data.SHUFFLE_BUFFER, 'Videos in the shuffle buffer.', 1)
+    flags.DEFINE_integer(
+        'shuffle_buffer',
+        0,
+        f'Videos in the shuffle buffer; 0 = one per shard, at least {data.SHUFFLE_BUFFER}.',
+        0,
+    )
 
 
 def from_flags(argv, values):

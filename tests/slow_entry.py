@@ -1,0 +1,24 @@
+"""A pool parent whose workers are slow to import it, as TensorFlow makes build_shards'.
+
+    python tests/slow_entry.py <folder>
+
+Each worker, while re-importing this script (`__mp_main__`), writes its pid into
+<folder> and sleeps a minute; the parent waits for results that never come.
+"""
+
+from preprocess import pool  # first, as the entry scripts do
+
+# isort: split
+import os
+import sys
+import time
+
+if __name__ == '__mp_main__':  # a spawned worker, still importing its parent's script
+    with open(os.path.join(sys.argv[1], str(os.getpid())), 'w'):
+        pass
+    time.sleep(60)
+
+if __name__ == '__main__':
+    from crashy import crashed, square_or_die
+
+    list(pool.ordered_map(square_or_die, [1, 2], 2, crashed))
