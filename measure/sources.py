@@ -7,6 +7,7 @@ native frames at its native size, the first `num_frames` of them.
 
 import dataclasses
 import os
+import zipfile
 
 import numpy as np
 
@@ -92,7 +93,7 @@ def open_array(path, num_frames):
                         f'{path}: expected one array of videos, found {", ".join(data.files)}'
                     )
                 array = data[data.files[0]]
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f'{path}: cannot read the array ({e})') from None
     except ValueError as e:
         if str(e).startswith(path):

@@ -14,6 +14,7 @@ k(x, y) = (x·y / d + 1)³, averaged over random subsets as KID does.
 import dataclasses
 import json
 import os
+import zipfile
 
 import numpy as np
 
@@ -176,7 +177,7 @@ def is_stats_file(path):
     try:
         with np.load(path, allow_pickle=False) as data:
             return 'format' in data.files and str(data['format']) == STATS_FORMAT
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         return False
 
 
@@ -201,7 +202,7 @@ def load(path, protocol):
             saved = json.loads(str(data['protocol']))
             n, mu, sigma = int(data['n']), data['mu'], data['sigma']
             embeddings = data['embeddings'] if 'embeddings' in data.files else None
-    except (OSError, KeyError, json.JSONDecodeError, EOFError) as e:
+    except (OSError, KeyError, json.JSONDecodeError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f'{path}: unreadable statistics file ({type(e).__name__}: {e})') from None
     except ValueError as e:
         if str(e).startswith(path):
