@@ -126,6 +126,47 @@ STEM_CONVS = {
 LOGITS_POOL = (2, 7, 7)  # Average pool before the classifier, stride 1, VALID.
 
 
+def logits_pool(mixed_5c: tf.Tensor) -> tf.Tensor:
+    """The Logits head's average pool: [2,7,7], stride 1, VALID, over [N, T, H, W, C].
+
+    The window is clamped to the feature map: the original fails on clips shorter than 9
+    frames (kinetics-i3d #80); for larger inputs it is unchanged.
+    """
+    window = [
+        LOGITS_POOL[i]
+        if mixed_5c.shape[i + 1] is None
+        else min(LOGITS_POOL[i], mixed_5c.shape[i + 1])
+        for i in range(3)
+    ]
+    return tf.nn.avg_pool3d(mixed_5c, (1, *window, 1), (1, 1, 1, 1, 1), padding='VALID')
+
+
+def pool_weights(length, window: int) -> tf.Tensor:
+    """Weight of each of `length` positions in the mean of all VALID stride-1 windows of
+    `window` (clamped to `length`, as `logits_pool`): the number of windows covering it /
+    (windows x window). Works on dynamic lengths (a scalar tensor)."""
+    window = tf.minimum(window, length)
+    windows = length - window + 1
+    i = tf.range(length)
+    covering = tf.minimum(i, windows - 1) - tf.maximum(0, i - window + 1) + 1
+    return tf.cast(covering, tf.float32) / tf.cast(windows * window, tf.float32)
+
+
+def classifier_input(mixed_5c: tf.Tensor) -> tf.Tensor:
+    """The features the classifier sees: `logits_pool`, then the mean over the pooled time
+    steps (so a clip's first and last Mixed_5c steps weigh half) and positions (more than
+    one only above 224 px), as one weighted sum (`pool_weights`: any shape, also unknown
+    under `tf.function`): float32 [N, C]. The classifier is a 1x1x1 conv and the Logits
+    layer ends with the mean over time, so `logits == classifier_input(mixed_5c) @ w + b`
+    (w, b = `InceptionI3d.logits_variables`, w as [C, classes]). What pytorch-i3d's
+    `extract_features` and video_features call the I3D features.
+    """
+    x = tf.cast(mixed_5c, tf.float32)
+    shape = tf.shape(x)
+    weights = [pool_weights(shape[d + 1], LOGITS_POOL[d]) for d in range(3)]
+    return tf.einsum('nthwc,t,h,w->nc', x, *weights)
+
+
 def _max_pool(x, window, stride):
     return tf.nn.max_pool3d(x, (1, *window, 1), (1, *stride, 1), padding='SAME')
 
@@ -287,15 +328,7 @@ class Logits(snt.Module):
     def __call__(
         self, inputs: tf.Tensor, is_training: bool, dropout_keep_prob: float = 1.0
     ) -> tf.Tensor:
-        # Clamp the window to the feature map: the original fails on clips shorter than
-        # 9 frames (kinetics-i3d #80); for larger inputs the window is unchanged.
-        window = [
-            LOGITS_POOL[i]
-            if inputs.shape[i + 1] is None
-            else min(LOGITS_POOL[i], inputs.shape[i + 1])
-            for i in range(3)
-        ]
-        net = tf.nn.avg_pool3d(inputs, (1, *window, 1), (1, 1, 1, 1, 1), padding='VALID')
+        net = logits_pool(inputs)
         if is_training and dropout_keep_prob < 1.0:
             net = tf.nn.dropout(net, rate=1.0 - dropout_keep_prob)
         logits = tf.cast(self._conv(net, is_training), tf.float32)

@@ -77,3 +77,25 @@ def test_weights_digest_follows_the_values(rgb_weights):
     unit = model.layers['Conv3d_1a_7x7']
     unit.w.assign_add(tf.ones_like(unit.w) * 1e-3)
     assert embedding.weights_digest(model) != before
+
+
+def test_input_range_of_the_reference_example(rgb_weights):
+    """google-research's example.py (0 vs 255, 15 x 64x64): 133.91 with the reference's
+    2x/255 - 1; TF's tutorial range [0, 1] (x/255) gives 162.72; the export's former
+    `default`, which rescaled [0, 1] inputs, fed FVD's [-1, 1] (so 4x/255 - 3) gave 10301."""
+    model, _ = model_io.load(rgb_weights)
+    videos = np.stack(
+        [np.zeros((15, 64, 64, 3), np.uint8), np.full((15, 64, 64, 3), 255, np.uint8)]
+    )
+    resized = embedding.resize(videos, 'legacy')
+    got = {}
+    for name, scale, shift in (
+        ('reference', 2 / 255, -1),
+        ('tutorial', 1 / 255, 0),
+        ('old', 4 / 255, -3),
+    ):
+        zero, full = model(resized * scale + shift, is_training=False)[0].numpy().astype(np.float64)
+        got[name] = np.sum((zero - full) ** 2)  # both sets have zero covariance
+    assert got['reference'] == pytest.approx(133.908, abs=1e-3)
+    assert got['tutorial'] == pytest.approx(162.720, abs=1e-2)
+    assert got['old'] == pytest.approx(10301.4, abs=0.5)
