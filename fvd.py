@@ -15,6 +15,7 @@ Fréchet distance in float64. --resize and --covariance reproduce the ports' cho
 (README). Exit code 1 with one `error:` line on bad input.
 """
 
+import os
 import sys
 
 from absl import app, flags
@@ -51,6 +52,8 @@ flags.DEFINE_string('work_dir', None, 'Beam: where workers write embeddings (def
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f'Unexpected arguments: {argv[1:]} (write booleans as --flag=false)')
+    import tensorflow as tf
+
     from measure import embed_run, embedding, statistics
 
     try:
@@ -62,6 +65,11 @@ def main(argv):
             raise ValueError(f'--save_stats: {FLAGS.real} is already a statistics file')
         if FLAGS.save_stats and not FLAGS.save_stats.lower().endswith('.npz'):
             raise ValueError(f'--save_stats: {FLAGS.save_stats}: name it .npz')
+        if FLAGS.save_stats and '://' not in FLAGS.save_stats:
+            try:  # before the work, not after it
+                os.makedirs(os.path.dirname(os.path.abspath(FLAGS.save_stats)), exist_ok=True)
+            except OSError as e:
+                raise ValueError(f'--save_stats: {FLAGS.save_stats}: {e.strerror}') from None
         embedder = embedding.Embedder(FLAGS.checkpoint, FLAGS.num_frames, FLAGS.resize)
         options = dict(
             batch_size=FLAGS.batch_size,
@@ -85,8 +93,10 @@ def main(argv):
             kvd = statistics.kvd(
                 real.embeddings, fake.embeddings, FLAGS.kvd_subsets, FLAGS.kvd_subset_size
             )
-    except ValueError as e:
+    except (ValueError, OSError) as e:
         sys.exit(f'error: {e}')
+    except tf.errors.OpError as e:  # e.g. out of memory: name the knob
+        sys.exit(f'error: --batch_size={FLAGS.batch_size}: {type(e).__name__}: {e.message}')
     print(f'FVD: {value:.4f}')
     if kvd is not None:
         print(f'KVD: {kvd[0]:.4f} ± {kvd[1]:.4f}')
