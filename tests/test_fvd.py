@@ -46,15 +46,16 @@ def test_stats_file_gives_the_direct_number_and_refuses_another_protocol(
     tmp_path, embedder, rgb_weights
 ):
     real, fake = _array(tmp_path / 'real.npy', 0), _array(tmp_path / 'fake.npy', 1, n=4)
+    # Batches as fvd.py's default (8): other batch sizes change float32 sums in the network.
     direct = statistics.fvd(
-        embed_run.statistics_of(real, embedder, batch_size=2).moments,
-        embed_run.statistics_of(fake, embedder, batch_size=3).moments,
+        embed_run.statistics_of(real, embedder).moments,
+        embed_run.statistics_of(fake, embedder).moments,
     )
     saved = str(tmp_path / 'real_stats.npz')
     code, out, err = _fvd(f'--real={real}', f'--save_stats={saved}', '--num_frames=2')
     assert code == 0, err[-3:]
     assert out.startswith(f'{saved}: statistics of 3 videos')
-    code, out, err = _fvd(f'--real={saved}', f'--fake={fake}', '--num_frames=2', '--batch_size=1')
+    code, out, err = _fvd(f'--real={saved}', f'--fake={fake}', '--num_frames=2')
     assert code == 0, err[-3:]
     assert f'FVD: {direct:.4f}\n' in out
     code, out, err = _fvd(f'--real={saved}', f'--fake={fake}', '--num_frames=3')
