@@ -126,6 +126,12 @@ def test_folder_end_to_end_and_resume(folder, checkpoints, tmp_path):
         np.load(whole / 'long_rgb.npy')[0], _pooled(checkpoints['rgb'], clip), atol=1e-5
     )
     np.testing.assert_array_equal(np.load(whole / 'long_timestamps_ms.npy'), [[0, 800]])
+    # A 20-frame window has 3 Mixed_5c steps: the pool weighs them 1/4, 1/2, 1/4 (not 1/3).
+    window = tmp_path / 'window'
+    _run(listing, window, checkpoints, window=20, stride=20)
+    np.testing.assert_allclose(
+        np.load(window / 'long_rgb.npy')[0], _pooled(checkpoints['rgb'], clip), atol=1e-5
+    )
 
 
 def test_command_line(folder, checkpoints, tmp_path):
