@@ -9,11 +9,14 @@ float32 [batch, frames, height, width, C] clips (any frame count and size >= 1):
   rgb      rgb in [-1, 1] (C = 3)                  -> logits, probabilities, features
   flow     flow in [-1, 1] (C = 2)                 -> the same (with --flow_checkpoint)
   joint    rgb and flow: logits summed (two-stream fusion), features concatenated
-  rgb_0_1  rgb in [0, 1], TF Hub i3d-kinetics-400's contract -> the same plus `default`
-           (= logits); also exported as `default`, so code written for the Hub module runs
+  rgb_0_1  rgb in [0, 1] (rescaled inside to [-1, 1])    -> logits, probabilities, features
+  default  rgb_input in [-1, 1] -> default (the logits averaged over time): exactly TF Hub
+           i3d-kinetics-400's contract, so code written for the Hub module (FVD) gets its
+           numbers; like the module, no rescaling (feed [-1, 1], not [0, 1]: README)
   class_names                                      -> class_names (from the asset file)
 
-`features` is Mixed_5c averaged over space and time (1024 per stream). `serving_default` is
+`features` is the classifier's input (1024 per stream: Mixed_5c through the Logits head's
+[2,7,7] pool, averaged over time), so `features @ w + b == logits`. `serving_default` is
 `joint` when both streams are given, else `rgb`. Clips longer than --chunk_frames run as
 overlapping temporal chunks inside the graph (inference/whole_video.py's plan), so the outputs
 equal one pass over the whole clip while the memory is bounded by the chunk, not the clip.

@@ -4,8 +4,10 @@
         --rgb_checkpoint=checkpoints/rgb_scratch/model --window=64 --stride=64
 
 writes, per video, `features/<name>_rgb.npy` and `features/<name>_flow.npy` (float32
-[windows, 1024]: Mixed_5c averaged over space and time within each window of 64 frames,
-every 64 frames) and `features/<name>_timestamps_ms.npy` (float64 [windows, 2]: each
+[windows, 1024]: the classifier's input within each window of 64 frames, every 64 frames:
+Mixed_5c through the Logits head's [2,7,7] average pool, averaged over time, so that
+`features @ w + b` are the window's logits, as pytorch-i3d and video_features define it)
+and `features/<name>_timestamps_ms.npy` (float64 [windows, 2]: each
 window's start and end, ms from the clip's first frame), appends one JSON line per video
 to `features/manifest.jsonl` (`ok`, or `failed` with the reason), shows a progress bar
 (videos/s, ETA) and prints a summary. `--window=0` gives one vector for the whole video,
@@ -38,7 +40,8 @@ flags.DEFINE_enum(
     'endpoint',
     'Mixed_5c',
     [*whole_video.FEATURE_ENDPOINTS, 'Logits'],
-    'Endpoint averaged over space and time (Logits: the class scores).',
+    "Mixed_5c: the classifier's input (its [2,7,7] pool averaged over time); an earlier "
+    'endpoint: averaged over space and time; Logits: the class scores.',
 )
 flags.DEFINE_integer('batch_size', 2, 'Windows per model call.', 1)
 flags.DEFINE_integer(

@@ -126,6 +126,32 @@ STEM_CONVS = {
 LOGITS_POOL = (2, 7, 7)  # Average pool before the classifier, stride 1, VALID.
 
 
+def pool_weights(length, window: int) -> tf.Tensor:
+    """Weight of each of `length` positions in the mean of all VALID stride-1 windows of
+    `window` (clamped to `length`, as `logits_pool`): the number of windows covering it /
+    (windows x window). Works on dynamic lengths (a scalar tensor)."""
+    window = tf.minimum(window, length)
+    windows = length - window + 1
+    i = tf.range(length)
+    covering = tf.minimum(i, windows - 1) - tf.maximum(0, i - window + 1) + 1
+    return tf.cast(covering, tf.float32) / tf.cast(windows * window, tf.float32)
+
+
+def classifier_input(mixed_5c: tf.Tensor) -> tf.Tensor:
+    """The features the classifier sees: `logits_pool`, then the mean over the pooled time
+    steps (so a clip's first and last Mixed_5c steps weigh half) and positions (more than
+    one only above 224 px), as one weighted sum (`pool_weights`: any shape, also unknown
+    under `tf.function`): float32 [N, C]. The classifier is a 1x1x1 conv and the Logits
+    layer ends with the mean over time, so `logits == classifier_input(mixed_5c) @ w + b`
+    (w, b = `InceptionI3d.logits_variables`, w as [C, classes]). What pytorch-i3d's
+    `extract_features` and video_features call the I3D features.
+    """
+    x = tf.cast(mixed_5c, tf.float32)
+    shape = tf.shape(x)
+    weights = [pool_weights(shape[d + 1], LOGITS_POOL[d]) for d in range(3)]
+    return tf.einsum('nthwc,t,h,w->nc', x, *weights)
+
+
 def _max_pool(x, window, stride):
     return tf.nn.max_pool3d(x, (1, *window, 1), (1, *stride, 1), padding='SAME')
 

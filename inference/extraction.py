@@ -13,6 +13,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+import i3d
 import model_io
 from common import files
 from inference import decoding, whole_video
@@ -74,7 +75,11 @@ class Extractor:
 
             def forward(x, model=model):
                 out = model(x, is_training=False)
-                return tf.reduce_mean(out[1][endpoint], axis=(1, 2, 3)) if pooled else out[0]
+                if not pooled:
+                    return out[0]
+                if endpoint == 'Mixed_5c':  # the classifier's input: logits = f @ w + b
+                    return i3d.classifier_input(out[1][endpoint])
+                return tf.reduce_mean(out[1][endpoint], axis=(1, 2, 3))
 
             spec = tf.TensorSpec([None, None, None, None, _channels(model)], tf.float32)
             self._forward[stream] = tf.function(forward, input_signature=[spec])
@@ -143,7 +148,7 @@ def finish(extractor, item, prepared, output_dir, started):
         'ok',
         frames=prepared['frames'],
         windows=len(timestamps),
-        seconds=round(time.monotonic() - started, 3),
+        elapsed_s=round(time.monotonic() - started, 3),
     )
 
 

@@ -55,27 +55,14 @@ def _batch(x):
     return tf.concat([tf.shape(x), [1]], axis=0)[0]
 
 
-def _window_weights(length, window):
-    """Weight of each position in the mean of all VALID stride-1 window means over a
-    dimension of `length` (window clamped to the length, as i3d.Logits does): the number
-    of windows covering it / (windows * window size). Works on dynamic lengths."""
-    window = tf.minimum(window, length)
-    windows = length - window + 1
-    i = tf.range(length)
-    covering = tf.minimum(i, windows - 1) - tf.maximum(0, i - window + 1) + 1
-    return tf.cast(covering, tf.float32) / tf.cast(windows * window, tf.float32)
-
-
 def _pooled(kept, time_weights):
     """The weighted sum over a piece of Mixed_5c ([batch, t, h, w, C]) that i3d.Logits'
-    average pool and mean over time reduce to (see `_window_weights`): the pool, the 1x1x1
+    average pool and mean over time reduce to (`i3d.pool_weights`): the pool, the 1x1x1
     conv and the mean are linear, so the whole clip's logits are the conv of the sum over
     its pieces. Where the pooled map is larger than 1x1 (inputs above 224 px) its positions
     are averaged too. `time_weights` are the piece's rows of the whole clip's weights."""
     shape = tf.shape(kept)
-    space = [
-        _window_weights(shape[d], k) for d, k in ((2, i3d.LOGITS_POOL[1]), (3, i3d.LOGITS_POOL[2]))
-    ]
+    space = [i3d.pool_weights(shape[d], i3d.LOGITS_POOL[d - 1]) for d in (2, 3)]
     return tf.einsum('bthwc,t,h,w->bc', kept, time_weights, *space)
 
 
@@ -84,29 +71,29 @@ def chunked_forward(trunk, x, w, b, chunk_frames):
     i3d.Logits (classifier `w`, `b`) over the clips `x`, run inside the graph as
     `whole_video`'s overlapping chunks, stitched by the same rules: memory is bounded by
     `chunk_frames`, not by the clip's length (a clip of at most `chunk_frames` frames is one
-    pass). `features` is Mixed_5c averaged over space and time."""
+    pass). `features` is the classifier's input (`i3d.classifier_input`): logits ==
+    features @ w + b."""
     geo = whole_video.geometry('Mixed_5c')
     plan = whole_video.chunk_table(tf.shape(x)[1], chunk_frames)
     outputs = plan[-1, 3]  # Mixed_5c time steps of the whole clip
-    time_weights = _window_weights(outputs, i3d.LOGITS_POOL[0])
+    time_weights = i3d.pool_weights(outputs, i3d.LOGITS_POOL[0])
 
-    def body(i, pooled, summed):
+    def body(i, pooled):
         start, end, keep_from, keep_to = tf.unstack(plan[i])
         mixed_5c = trunk(x[:, start:end])
         local = start // geo.stride
         kept = mixed_5c[:, keep_from - local : keep_to - local]
         pooled += _pooled(kept, time_weights[keep_from:keep_to])
-        summed += tf.reduce_sum(tf.reduce_mean(kept, axis=(2, 3)), axis=1)
-        return i + 1, pooled, summed
+        return i + 1, pooled
 
     zeros = tf.zeros([tf.shape(x)[0], w.shape[-2]])
     # One chunk at a time: a chunk's network pass does not depend on the previous one, so
     # TensorFlow may otherwise run several at once and multiply the memory.
-    _, pooled, summed = tf.while_loop(
-        lambda i, *_: i < tf.shape(plan)[0], body, (0, zeros, zeros), parallel_iterations=1
+    _, pooled = tf.while_loop(
+        lambda i, _: i < tf.shape(plan)[0], body, (0, zeros), parallel_iterations=1
     )
     logits = tf.matmul(pooled, tf.reshape(w, [w.shape[-2], w.shape[-1]])) + b
-    return logits, summed / tf.cast(outputs, tf.float32)
+    return logits, pooled
 
 
 class I3DExport(tf.Module):
@@ -172,8 +159,13 @@ class I3DExport(tf.Module):
         return self._outputs(rgb_logits + flow_logits, features)
 
     def rgb_0_1(self, rgb):
-        outputs = self._outputs(*self._stream('rgb', rgb, 2.0, -1.0))
-        return outputs | {'default': outputs['logits']}
+        return self._outputs(*self._stream('rgb', rgb, 2.0, -1.0))
+
+    def default(self, rgb_input):
+        # TF Hub i3d-kinetics-400's contract, decoded from its graph: `rgb_input` goes to
+        # Conv3d_1a_7x7 unscaled (so [-1, 1]), `default` is RGB/inception_i3d/Mean.
+        logits, _ = self._stream('rgb', rgb_input)
+        return {'default': logits}
 
     def class_names(self):
         text = tf.strings.strip(tf.io.read_file(self.class_names_file))
@@ -248,7 +240,9 @@ def build(checkpoints, label_map, chunk_frames=whole_video.DEFAULT_CHUNK_FRAMES)
         signatures[stream] = fn.get_concrete_function()
     if 'rgb' in checkpoints:
         fn = tf.function(module.rgb_0_1, input_signature=[_spec(3, 'rgb')])
-        signatures['rgb_0_1'] = signatures['default'] = fn.get_concrete_function()
+        signatures['rgb_0_1'] = fn.get_concrete_function()
+        fn = tf.function(module.default, input_signature=[_spec(3, 'rgb_input')])
+        signatures['default'] = fn.get_concrete_function()
     if len(checkpoints) == 2:
         fn = tf.function(module.joint, input_signature=[_spec(3, 'rgb'), _spec(2, 'flow')])
         signatures['joint'] = fn.get_concrete_function()

@@ -4,8 +4,9 @@ A single pass over a long video needs ~9 MB per frame. Here the frames stream in
 network runs on chunks of at most `chunk_frames` frames; the chunks overlap by the
 network's temporal receptive field and start on multiples of its temporal stride, so the
 stitched endpoint (e.g. Mixed_5c) equals one pass over the whole clip, and so do the
-logits, which are reduced chunk by chunk (the Logits layer is an average pool over pairs of
-time steps, an affine 1x1x1 conv and a mean over time: a weighted mean of per-piece logits).
+features (the classifier's input, `i3d.classifier_input`) and the logits, which are reduced
+chunk by chunk (the Logits layer is an average pool over pairs of time steps, an affine
+1x1x1 conv and a mean over time: a weighted mean of per-piece pools, then the conv).
 
 Why chunks must know the clip length: every convolution and pool uses SAME padding, and
 with stride 2 the padding before the clip (Conv3d_1a: 2 or 3 frames; MaxPool3d_4a: 0 or
@@ -159,23 +160,25 @@ def plan_chunks(total_frames, chunk_frames=DEFAULT_CHUNK_FRAMES, endpoint='Mixed
 
 @dataclasses.dataclass
 class Result:
-    """Whole-clip outputs: `features` is the endpoint averaged over space and time;
-    `steps` the endpoint averaged over space, per time step; `logits` when available."""
+    """Whole-clip outputs: `features` is the classifier's input for Mixed_5c
+    (`i3d.classifier_input`: logits == features @ w + b), else the endpoint averaged over
+    space and time; `steps` the endpoint averaged over space, per time step; `logits` when
+    available."""
 
     features: np.ndarray
     steps: np.ndarray
     logits: np.ndarray | None
 
 
-class _LogitsMean:
-    """Logits of the whole endpoint sequence from consecutive pieces (bounded memory).
+class _ClassifierInput:
+    """`i3d.classifier_input` of the whole Mixed_5c sequence from consecutive pieces
+    (bounded memory).
 
-    The Logits layer averages over time windows of 2 steps (stride 1, VALID), so a piece
+    The Logits pool averages over time windows of 2 steps (stride 1, VALID), so a piece
     of n steps preceded by the last step of the previous piece contributes n windows.
     """
 
-    def __init__(self, layer):
-        self._layer = layer
+    def __init__(self):
         self._carry, self._sum, self._count = None, 0.0, 0
 
     def add(self, rows, final):
@@ -184,7 +187,7 @@ class _LogitsMean:
             self._carry = x  # nothing pooled yet: wait for the next piece
             return
         windows = max(1, x.shape[1] - 1)  # one step in all: the clamped pool (i3d.Logits)
-        self._sum = self._sum + windows * self._layer(tf.constant(x), is_training=False).numpy()[0]
+        self._sum = self._sum + windows * i3d.classifier_input(tf.constant(x)).numpy()[0]
         self._count += windows
         self._carry = x[:, -1:]
 
@@ -208,11 +211,14 @@ class Runner:
         self._endpoint = endpoint
         channels = model.layers['Conv3d_1a_7x7'].w.shape[3]  # one trace for every chunk
         spec = tf.TensorSpec([1, None, None, None, channels], tf.float32)
+        # float32 out: the features and logits are reduced in float32 (also for bfloat16).
         self._forward = tf.function(
-            lambda x: model(x, is_training=False)[1][endpoint], input_signature=[spec]
+            lambda x: tf.cast(model(x, is_training=False)[1][endpoint], tf.float32),
+            input_signature=[spec],
         )
-        has_logits = endpoint == 'Mixed_5c' and 'Logits' in model.layers
-        self._head = model.layers['Logits'] if has_logits else None
+        self._pooled = endpoint == 'Mixed_5c'
+        has_logits = self._pooled and 'Logits' in model.layers
+        self._classifier = model.logits_variables if has_logits else None
 
     def __call__(self, frames: Iterable[np.ndarray], total_frames: int) -> Result:
         """Runs the model over a whole clip streamed frame by frame, in bounded memory.
@@ -231,7 +237,7 @@ class Runner:
         if total_frames < 1:
             raise ValueError('the clip has no frames')
         chunks = plan_chunks(total_frames, self._chunk_frames, self._endpoint)
-        head = _LogitsMean(self._head) if self._head is not None else None
+        pooled = _ClassifierInput() if self._pooled else None
         steps, buffer, buffer_start = [], [], 0
         iterator = iter(frames)
         for index, chunk in enumerate(chunks):
@@ -248,12 +254,19 @@ class Runner:
             local = chunk.start // self._geometry.stride
             kept = out[:, chunk.keep_from - local : chunk.keep_to - local].numpy()
             steps.append(kept[0].mean(axis=(1, 2)))
-            if head:
-                head.add(kept, final=index == len(chunks) - 1)
+            if pooled:
+                pooled.add(kept, final=index == len(chunks) - 1)
         if next(iterator, None) is not None:
             raise ValueError(f'expected {total_frames} frames, got more')
         steps = np.concatenate(steps)
-        return Result(steps.mean(axis=0), steps, head.value() if head else None)
+        if not pooled:
+            return Result(steps.mean(axis=0), steps, None)
+        features = pooled.value().astype(np.float32)
+        logits = None
+        if self._classifier is not None:
+            w, b = (v.numpy() for v in self._classifier)
+            logits = features @ w.reshape(w.shape[-2], w.shape[-1]) + b
+        return Result(features, steps, logits)
 
 
 def clip_logits(models, inputs, chunk_frames=DEFAULT_CHUNK_FRAMES):

@@ -5,7 +5,7 @@
 
 writes `data/ucf101/train-000NN-of-00064.tfrecord` (read them with
 `preprocess.schema.parse`), `data/ucf101/train-manifest.jsonl` (one record per video:
-`ok` or `failed` with the reason, frames, fps, seconds) and `data/ucf101/label_map.txt`,
+`ok` or `failed` with the reason, frames, fps, duration_s) and `data/ucf101/label_map.txt`,
 shows a progress bar (videos/s, frames/s, ETA) and prints a summary. Other sources:
 
     --source=kinetics --annotations=kinetics400/train.csv --input_dir=kinetics400/videos
@@ -187,7 +187,7 @@ def summarize(records, elapsed):
     ok = [r for r in records if r['status'] == 'ok']
     failed = [r for r in records if r['status'] != 'ok']
     frames = sum(r['frames'] for r in ok)
-    seconds = sum(r['seconds'] for r in ok)
+    seconds = sum(r['duration_s'] for r in ok)
     size = sum(r['bytes'] for r in ok)
     print(
         f'{len(ok)} ok, {len(failed)} failed; {frames} frames ({seconds:.1f} s of video), '

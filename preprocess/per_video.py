@@ -101,7 +101,7 @@ def process_video(item, options):
         flow_frames=len(flow_images),
         fps=options.fps,
         source_fps=source_fps,
-        seconds=round(len(images) / options.fps, 3),
+        duration_s=round(len(images) / options.fps, 3),
         height=int(shape[0]),
         width=int(shape[1]),
         bytes=len(serialized),

@@ -127,7 +127,7 @@ def test_zoo_each_video_gets_a_record_and_the_run_goes_on(zoo, tmp_path):
     for r in records.values():
         assert {'media_id', 'path', 'status', 'label', 'label_index'} <= r.keys()
         if r['status'] == 'ok':
-            assert r['fps'] == 25.0 and r['seconds'] == pytest.approx(r['frames'] / 25)
+            assert r['fps'] == 25.0 and r['duration_s'] == pytest.approx(r['frames'] / 25)
     assert '6 ok, 4 failed' in result.stdout
     assert 'failed:' in result.stdout and result.returncode == 0
     examples = sum(

@@ -32,13 +32,17 @@ RELOAD = textwrap.dedent("""
     out = {}
     calls = [('rgb', 'rgb', {'rgb': 'rgb'}), ('flow', 'flow', {'flow': 'flow'}),
              ('joint', 'joint', {'rgb': 'rgb', 'flow': 'flow'}),
-             ('rgb_0_1', 'rgb_0_1', {'rgb': 'rgb01'}), ('default', 'default', {'rgb': 'rgb01'}),
+             ('rgb_0_1', 'rgb_0_1', {'rgb': 'rgb01'}), ('default', 'default', {'rgb_input': 'rgb'}),
              ('rgb_small', 'rgb', {'rgb': 'small'}), ('rgb_long', 'rgb', {'rgb': 'rgb_long'}),
              ('joint_long', 'joint', {'rgb': 'rgb_long', 'flow': 'flow_long'})]
     for name, signature, args in calls:
         result = loaded.signatures[signature](**{k: tf.constant(data[a]) for k, a in args.items()})
         for key, value in result.items():
             out[f'{name}/{key}'] = value.numpy()
+    # As TF Hub clients call the module: one positional tensor.
+    positional = loaded.signatures['default'](tf.constant(data['rgb']))
+    out['default_positional/default'] = positional['default'].numpy()
+    out['default/keys'] = np.array(sorted(positional))
     library = loaded.signatures['rgb'].graph.as_graph_def().library.function
     loops = sorted({n.op for f in library for n in f.node_def if n.op.endswith('While')})
     names = loaded.signatures['class_names']()['class_names'].numpy()
@@ -147,14 +151,23 @@ def test_reload_in_a_fresh_process_matches_the_module(exported, tmp_path):
                 continue
             # The reference: one pass of the Sonnet model over the whole clip.
             logits, end_points = model(tf.constant(data[key]), is_training=False)
-            expected[name] = (logits.numpy(), end_points['Mixed_5c'].numpy().mean(axis=(1, 2, 3)))
-    for name in ('rgb', 'flow', 'rgb_small', 'rgb_0_1', 'default'):
-        logits, features = expected[name.replace('_0_1', '').replace('default', 'rgb')]
+            features = i3d.classifier_input(end_points['Mixed_5c']).numpy()
+            expected[name] = (logits.numpy(), features)
+        # The features are the classifier's input: features @ w + b == logits.
+        w, b = (v.numpy() for v in model.logits_variables)
+        for name in {'rgb': ('rgb', 'rgb_long', 'rgb_small', 'rgb_0_1'), 'flow': ('flow',)}[stream]:
+            outputs = got[f'{name}/features'] @ w.reshape(w.shape[-2:]) + b
+            np.testing.assert_allclose(outputs, got[f'{name}/logits'], atol=1e-5)
+    for name in ('rgb', 'flow', 'rgb_small', 'rgb_0_1'):
+        logits, features = expected[name.replace('_0_1', '')]
         np.testing.assert_allclose(got[f'{name}/logits'], logits, atol=1e-4)
         np.testing.assert_allclose(got[f'{name}/features'], features, atol=1e-4)
         probs = tf.nn.softmax(logits).numpy()
         np.testing.assert_allclose(got[f'{name}/probabilities'], probs, atol=1e-5)
+    # default: TF Hub's contract, [-1, 1] unscaled in, `default` (time-averaged logits) out.
+    assert list(got['default/keys']) == ['default']
     np.testing.assert_allclose(got['default/default'], expected['rgb'][0], atol=1e-4)
+    np.testing.assert_allclose(got['default_positional/default'], expected['rgb'][0], atol=1e-4)
     joint = expected['rgb'][0] + expected['flow'][0]
     np.testing.assert_allclose(got['joint/logits'], joint, atol=1e-4)
     assert got['joint/features'].shape == (2, 2048)
@@ -177,6 +190,41 @@ def test_reload_in_a_fresh_process_matches_the_module(exported, tmp_path):
     assert 'joint: rgb and flow must hold the same number of clips' in errors['joint_batch']
     assert 'rgb: the clip holds NaN or infinite values' in errors['joint_nan'], errors
     assert all(e.startswith('InvalidArgumentError') for e in errors.values()), errors
+
+
+# TF Hub's own client, in a process that imports nothing of the project.
+HUB_CLIENT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_hub as hub
+    import tf_keras
+    layer = hub.KerasLayer(sys.argv[1], signature='default', output_key='default')
+    x = tf.constant(np.load(sys.argv[2]))
+    print(json.dumps({'keras': tf_keras.__version__, 'default': layer(x).numpy().tolist(),
+                      'project_imported': any(m in sys.modules for m in ('i3d', 'model_io'))}))
+""")
+
+
+def test_tf_hub_keras_layer_gets_the_modules_numbers(exported, tmp_path):
+    pytest.importorskip('tensorflow_hub')
+    pytest.importorskip('tf_keras')
+    root, checkpoints = exported
+    clip = np.random.default_rng(3).uniform(-1, 1, (2, 9, 32, 32, 3)).astype(np.float32)
+    np.save(tmp_path / 'clip.npy', clip)
+    result = subprocess.run(
+        [sys.executable, '-c', HUB_CLIENT, str(root / 'i3d'), str(tmp_path / 'clip.npy')],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={'PATH': '/usr/bin'},
+    )
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report['project_imported'] is False
+    model, _ = model_io.load(checkpoints['rgb'])
+    expected = model(tf.constant(clip), is_training=False)[0].numpy()
+    np.testing.assert_allclose(report['default'], expected, atol=1e-4)
 
 
 def test_bad_inputs(exported, tmp_path):

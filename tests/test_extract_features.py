@@ -59,9 +59,16 @@ def folder(tmp_path_factory):
 
 
 def _pooled(checkpoint, clip):
-    model, _ = model_io.load(checkpoint, final_endpoint='Mixed_5c')
-    out = model(tf.constant(clip[None]), is_training=False)[0]
-    return tf.reduce_mean(out, axis=(1, 2, 3))[0].numpy()
+    """The classifier's input of one pass, checked against the logits: features @ w + b."""
+    model, _ = model_io.load(checkpoint)
+    logits, end_points = model(tf.constant(clip[None]), is_training=False)
+    mixed_5c = end_points['Mixed_5c']
+    window = (1, min(2, mixed_5c.shape[1]), min(7, mixed_5c.shape[2]), min(7, mixed_5c.shape[3]))
+    pooled = tf.nn.avg_pool3d(mixed_5c, (*window, 1), (1,) * 5, 'VALID')
+    features = tf.reduce_mean(pooled, axis=(1, 2, 3))[0].numpy()
+    w, b = (v.numpy() for v in model.logits_variables)
+    np.testing.assert_allclose(features @ w.reshape(w.shape[-2:]) + b, logits[0], atol=1e-5)
+    return features
 
 
 def test_windows():
@@ -100,6 +107,10 @@ def test_folder_end_to_end_and_resume(folder, checkpoints, tmp_path):
     records = [json.loads(line) for line in (out / 'manifest.jsonl').read_text().splitlines()]
     failed = [r for r in records if r['status'] == 'failed']
     assert [r['video'] for r in failed] == ['broken'] and 'cannot open' in failed[0]['reason']
+    # One meaning per name: elapsed_s is processing time (as in build_shards' manifest,
+    # whose duration_s is the video's length); no ambiguous `seconds`.
+    ok = [r for r in records if r['status'] == 'ok']
+    assert all(r['elapsed_s'] >= 0 and 'seconds' not in r for r in ok)
     assert not os.listdir(out / '.work')
 
     mtime = os.path.getmtime(out / 'a' / 'long_rgb.npy')
@@ -117,6 +128,12 @@ def test_folder_end_to_end_and_resume(folder, checkpoints, tmp_path):
         np.load(whole / 'long_rgb.npy')[0], _pooled(checkpoints['rgb'], clip), atol=1e-5
     )
     np.testing.assert_array_equal(np.load(whole / 'long_timestamps_ms.npy'), [[0, 800]])
+    # A 20-frame window has 3 Mixed_5c steps: the pool weighs them 1/4, 1/2, 1/4 (not 1/3).
+    window = tmp_path / 'window'
+    _run(listing, window, checkpoints, window=20, stride=20)
+    np.testing.assert_allclose(
+        np.load(window / 'long_rgb.npy')[0], _pooled(checkpoints['rgb'], clip), atol=1e-5
+    )
 
 
 def test_command_line(folder, checkpoints, tmp_path):

@@ -136,6 +136,42 @@ def test_logits_are_time_averaged_pool_of_mixed_5c_when_original_works(full_224)
     np.testing.assert_allclose(end_points['Logits'], manual, rtol=1e-5, atol=1e-5)
 
 
+def test_pool_weights_are_the_mean_of_the_valid_windows():
+    # 4 positions, window 2: windows (0,1) (1,2) (2,3) -> weights 1, 2, 2, 1 over 6.
+    np.testing.assert_allclose(i3d.pool_weights(4, 2), [1 / 6, 2 / 6, 2 / 6, 1 / 6])
+    np.testing.assert_allclose(i3d.pool_weights(3, 7), [1 / 3] * 3)  # clamped to the length
+    np.testing.assert_allclose(i3d.pool_weights(1, 2), [1.0])
+
+
+def test_classifier_input_is_what_the_classifier_sees(full_224):
+    """features @ w + b == logits (the 1x1x1 conv is affine, Logits ends with a mean), and
+    the features are the [2,7,7] VALID pool averaged over time, also where the static shape
+    is unknown (tf.function), for clips of one Mixed_5c step and for maps above 7x7."""
+    model, _, end_points = full_224
+    w, b = model.logits_variables
+    w = tf.reshape(w, (1024, 400))
+    features = i3d.classifier_input(end_points['Mixed_5c'])
+    pooled = tf.nn.avg_pool3d(end_points['Mixed_5c'], (1, 2, 7, 7, 1), (1,) * 5, 'VALID')
+    np.testing.assert_allclose(features, tf.reduce_mean(pooled, axis=(1, 2, 3)), atol=1e-6)
+    np.testing.assert_allclose(features @ w + b, end_points['Logits'], rtol=1e-5, atol=1e-5)
+    dynamic = tf.function(
+        i3d.classifier_input, input_signature=[tf.TensorSpec([None] * 4 + [1024], tf.float32)]
+    )
+    np.testing.assert_allclose(dynamic(end_points['Mixed_5c']), features, atol=1e-6)
+    for shape in ((1, 1, 7, 7, 1024), (2, 3, 8, 9, 1024)):  # 1 step; a 2x3 pooled map
+        mixed_5c = tf.nn.relu(_clip(shape, seed=3))
+        head = i3d.Logits(400, spatial_squeeze=False)
+        head(mixed_5c, is_training=False)  # creates its variables; then the model's values
+        head.conv.w.assign(model.logits_variables[0])
+        head.conv.b.assign(b)
+        per_position = head(mixed_5c, is_training=False)
+        expected = tf.reduce_mean(per_position, axis=(1, 2))
+        np.testing.assert_allclose(
+            i3d.classifier_input(mixed_5c) @ w + b, expected, rtol=1e-5, atol=1e-5
+        )
+        np.testing.assert_allclose(dynamic(mixed_5c), i3d.classifier_input(mixed_5c), atol=1e-6)
+
+
 @pytest.mark.parametrize('shape', [(1, 1, 224, 224, 3), (1, 4, 224, 224, 3), (2, 8, 64, 80, 3)])
 def test_short_or_small_clips_still_give_logits(shape):
     model = i3d.InceptionI3d()

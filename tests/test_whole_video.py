@@ -89,9 +89,13 @@ def test_chunked_equals_single_pass(model, frames):
     assert len(whole_video.plan_chunks(frames, 120)) >= 8
     assert result.steps.shape == single.shape
     np.testing.assert_allclose(result.steps, single, atol=1e-4)
-    np.testing.assert_allclose(result.features, single.mean(axis=0), atol=1e-4)
+    # The classifier's input: the [2,7,7] pool (clamped to 1x1 here) averaged over time.
+    pooled = tf.nn.avg_pool3d(end_points['Mixed_5c'], (1, 2, 1, 1, 1), (1,) * 5, 'VALID')
+    np.testing.assert_allclose(result.features, pooled.numpy().mean(axis=(0, 1, 2, 3)), atol=1e-4)
     assert 1 < np.abs(logits[0]).max() < 100, logits
     np.testing.assert_allclose(result.logits, logits[0], atol=1e-4)
+    w, b = (v.numpy() for v in model.logits_variables)
+    np.testing.assert_allclose(result.features @ w.reshape(1024, 5) + b, logits[0], atol=1e-5)
 
 
 def test_margin_is_needed(model):

@@ -1,0 +1,110 @@
+"""Fréchet Video Distance (and KVD) with DeepMind's I3D, exactly as the reference computes it.
+
+    python fvd.py --real=real_videos/ --fake=generated.npy            # prints FVD
+    python fvd.py --real=real_videos/ --save_stats=real_stats.npz     # reference statistics
+    python fvd.py --real=real_stats.npz --fake=generated/ [--kvd]
+
+prints `FVD: <value>` (and `KVD: <mean> ± <std>` with --kvd) and the settings used. A set
+is a folder / .txt list / glob of videos (any format the project reads, decoded as they
+are: native frame rate and size) or build_shards shards, a .npy/.npz uint8 array
+[N, T, H, W, 3], or a statistics file of --save_stats. The first --num_frames frames of
+each video are used; a shorter video is an error naming it. Protocol (google-research's
+frechet_video_distance.py): frames resized to 224x224 with TF's legacy bilinear rule,
+2x/255 - 1, the 400 time-averaged logits of rgb_scratch (= TF Hub i3d-kinetics-400), TF-GAN's
+Fréchet distance in float64. --resize and --covariance reproduce the ports' choices
+(README). Exit code 1 with one `error:` line on bad input.
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('real', None, 'Real set: videos (folder, .txt, glob), .npy/.npz, or stats.')
+flags.DEFINE_string('fake', None, 'Generated set (same kinds as --real).')
+flags.DEFINE_string('save_stats', None, "Write the --real set's statistics to this .npz.")
+flags.DEFINE_integer('num_frames', 16, 'Frames taken from the start of every video.', 1)
+flags.DEFINE_enum(
+    'resize',
+    'legacy',
+    ['legacy', 'half_pixel'],
+    'Bilinear rule to 224x224: legacy = the reference (TF1 resize_bilinear); half_pixel = '
+    'TF2 tf.image.resize / PyTorch F.interpolate(align_corners=False), as most ports.',
+)
+flags.DEFINE_enum(
+    'covariance',
+    'unbiased',
+    ['unbiased', 'biased'],
+    'unbiased (n-1, the reference / TF-GAN) or biased (n, StyleGAN-V and cd-fvd).',
+)
+flags.DEFINE_bool('kvd', False, 'Also print KVD (unbiased polynomial-kernel MMD, as KID).')
+flags.DEFINE_integer('kvd_subsets', 100, 'KVD: random subsets averaged.', 1)
+flags.DEFINE_integer('kvd_subset_size', 1000, 'KVD: videos per subset (capped by the sets).', 2)
+flags.DEFINE_string('checkpoint', 'checkpoints/rgb_scratch/model', 'RGB I3D checkpoint.')
+flags.DEFINE_integer('batch_size', 8, 'Videos per network call (memory ~9 MB per frame).', 1)
+flags.DEFINE_integer('workers', 0, 'Decoding processes of the pool runner; 0 = cores.', 0)
+flags.DEFINE_string('runner', 'pool', 'pool, or a Beam runner: DirectRunner, DataflowRunner...')
+flags.DEFINE_string('beam_options', '', 'Extra Beam pipeline options, e.g. "--project=p".')
+flags.DEFINE_string('work_dir', None, 'Beam: where workers write embeddings (default: tmp).')
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f'Unexpected arguments: {argv[1:]} (write booleans as --flag=false)')
+    import tensorflow as tf
+
+    from measure import embed_run, embedding, statistics
+
+    try:
+        if not FLAGS.real:
+            raise ValueError('--real: required')
+        if not FLAGS.fake and not FLAGS.save_stats:
+            raise ValueError('--fake: required unless --save_stats is given')
+        if FLAGS.save_stats and statistics.is_stats_file(FLAGS.real):
+            raise ValueError(f'--save_stats: {FLAGS.real} is already a statistics file')
+        if FLAGS.save_stats and not FLAGS.save_stats.lower().endswith('.npz'):
+            raise ValueError(f'--save_stats: {FLAGS.save_stats}: name it .npz')
+        if FLAGS.save_stats and '://' not in FLAGS.save_stats:
+            try:  # before the work, not after it
+                os.makedirs(os.path.dirname(os.path.abspath(FLAGS.save_stats)), exist_ok=True)
+            except OSError as e:
+                raise ValueError(f'--save_stats: {FLAGS.save_stats}: {e.strerror}') from None
+        embedder = embedding.Embedder(FLAGS.checkpoint, FLAGS.num_frames, FLAGS.resize)
+        options = dict(
+            batch_size=FLAGS.batch_size,
+            workers=FLAGS.workers,
+            keep_embeddings=FLAGS.kvd,
+            runner=FLAGS.runner,
+            beam_options=FLAGS.beam_options,
+            work_dir=FLAGS.work_dir,
+        )
+        real = embed_run.statistics_of(FLAGS.real, embedder, **options)
+        if FLAGS.save_stats:
+            statistics.save(FLAGS.save_stats, real)
+            print(f'{FLAGS.save_stats}: statistics of {real.moments.n} videos')
+        if not FLAGS.fake:
+            return
+        fake = embed_run.statistics_of(FLAGS.fake, embedder, **options)
+        unbiased = FLAGS.covariance == 'unbiased'
+        value = statistics.fvd(real.moments, fake.moments, unbiased)
+        kvd = None
+        if FLAGS.kvd:
+            kvd = statistics.kvd(
+                real.embeddings, fake.embeddings, FLAGS.kvd_subsets, FLAGS.kvd_subset_size
+            )
+    except (ValueError, OSError) as e:
+        sys.exit(f'error: {e}')
+    except tf.errors.OpError as e:  # e.g. out of memory: name the knob
+        sys.exit(f'error: --batch_size={FLAGS.batch_size}: {type(e).__name__}: {e.message}')
+    print(f'FVD: {value:.4f}')
+    if kvd is not None:
+        print(f'KVD: {kvd[0]:.4f} ± {kvd[1]:.4f}')
+    print(
+        f'({real.moments.n} real, {fake.moments.n} fake videos; {FLAGS.num_frames} frames, '
+        f'resize {FLAGS.resize}, covariance {FLAGS.covariance})'
+    )
+
+
+if __name__ == '__main__':
+    app.run(main)

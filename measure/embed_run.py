@@ -1,0 +1,133 @@
+"""One set of videos -> its FVD statistics: a stats file, an array, or video files decoded
+by the local process pool (preprocess.pool, as extract_features does) or a Beam runner.
+
+Embeddings are computed in batches and folded into running float64 moments as they come,
+so memory is bounded by a batch of videos, not by the set (the embeddings themselves, 400
+floats per video, are kept only for KVD).
+"""
+
+import contextlib
+import os
+import sys
+
+import numpy as np
+
+from inference import inputs
+from measure import sources, statistics
+
+
+def _init_worker():
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+class _Accumulator:
+    """Batches checked videos, embeds them, folds the embeddings into the moments."""
+
+    def __init__(self, embedder, batch_size, keep_embeddings, total):
+        from tqdm import tqdm
+
+        self._embedder = embedder
+        self._batch_size = batch_size
+        self._batch = []
+        self.moments = statistics.Moments(embedder.dim)
+        self.embeddings = [] if keep_embeddings else None
+        self._bar = tqdm(total=total, unit='video', file=sys.stderr, dynamic_ncols=True)
+
+    def add(self, video, name):
+        self._batch.append(self._embedder.check(video, name))
+        if len(self._batch) == self._batch_size:
+            self.flush()
+
+    def add_embeddings(self, rows):
+        self.moments.add(rows)
+        if self.embeddings is not None:
+            self.embeddings.append(np.asarray(rows, np.float32))
+        self._bar.update(len(rows))
+
+    def flush(self):
+        if self._batch:
+            self.add_embeddings(self._embedder(self._batch))
+            self._batch = []
+
+    def close(self):
+        self._bar.close()
+
+    def stats(self, protocol):
+        self.flush()
+        rows = None if self.embeddings is None else np.concatenate(self.embeddings)
+        return statistics.Stats(self.moments, protocol, rows)
+
+
+def _check_count(spec, count):
+    if count < 2:
+        raise ValueError(f'{spec}: {count} video(s); FVD needs at least 2 per set')
+
+
+def statistics_of(
+    spec,
+    embedder,
+    batch_size=8,
+    workers=0,
+    keep_embeddings=False,
+    runner='pool',
+    beam_options='',
+    work_dir=None,
+):
+    """The statistics of the set `spec` under `embedder`'s protocol.
+
+    Args:
+      spec: a stats file (.npz from --save_stats), a .npy/.npz array [N, T, H, W, 3] uint8,
+        or videos: a folder, .txt list, glob, or build_shards shards.
+      embedder: a `measure.embedding.Embedder`.
+      batch_size: videos per network call.
+      workers: decoding processes of the pool runner (0 = cores).
+      keep_embeddings: keep each video's embedding (for KVD).
+      runner: 'pool', or a Beam runner name (DirectRunner, DataflowRunner, ...).
+      beam_options: extra Beam pipeline options.
+      work_dir: where Beam workers write their results (a path all of them can reach).
+
+    Raises:
+      ValueError: naming the file and the problem (a stats file of another protocol, a
+        video shorter than --num_frames, fewer than 2 videos, ...).
+    """
+    if statistics.is_stats_file(spec):
+        stats = statistics.load(spec, embedder.protocol)
+        if keep_embeddings and stats.embeddings is None:
+            raise ValueError(f'{spec}: holds no embeddings for --kvd (save it with --kvd)')
+        return stats
+    if sources.is_array(spec):
+        videos = sources.open_array(spec, embedder.num_frames)
+        _check_count(spec, len(videos))
+        acc = _Accumulator(embedder, batch_size, keep_embeddings, len(videos))
+        with contextlib.closing(acc):
+            for index in range(len(videos)):
+                acc.add(videos.array[index], videos.name(index))
+            return acc.stats(embedder.protocol)
+    items = inputs.list_videos(spec)
+    _check_count(spec, len(items))
+    acc = _Accumulator(embedder, batch_size, keep_embeddings, len(items))
+    with contextlib.closing(acc):
+        if runner == 'pool':
+            _pool(items, embedder, acc, workers or os.cpu_count() or 1)
+        else:
+            from measure import beam_embed
+
+            rows = beam_embed.run(items, embedder, runner, beam_options, work_dir)
+            acc.add_embeddings(rows)
+        return acc.stats(embedder.protocol)
+
+
+def _pool(items, embedder, acc, workers):
+    from preprocess import pool
+
+    tasks = [(item, embedder.num_frames) for item in items]
+    results = pool.ordered_map(
+        sources.decode_task, tasks, workers, sources.crashed_task, _init_worker
+    )
+    with contextlib.closing(results):
+        for (item, _), (frames, error) in results:
+            if error is not None:
+                raise ValueError(error)
+            acc.add(frames, item.path)
