@@ -294,3 +294,32 @@ def load(path, final_endpoint='Logits', compute_dtype=tf.float32, stream=None):
     )
     build(model, in_channels)
     return restore(model, prefix), in_channels
+
+
+def check_classifiers(checkpoints):
+    """Reads each checkpoint's index (cheap): its stream's channels, Logits, one class count.
+
+    Args:
+      checkpoints: {'rgb' and/or 'flow': checkpoint path or folder}.
+
+    Returns:
+      (the number of classes, {stream: checkpoint prefix}).
+
+    Raises:
+      ValueError: missing checkpoint, the other stream's, no Logits, streams whose class
+        counts differ (their logits could not be summed).
+    """
+    prefixes, classes = {}, {}
+    for name, path in checkpoints.items():
+        prefix = resolve(path)
+        num_classes, channels = read_spec(prefix)
+        check_stream(prefix, channels, name)
+        if num_classes is None:
+            raise ValueError(f'{prefix}: checkpoint has no Logits layer')
+        prefixes[name], classes[name] = prefix, num_classes
+    if len(set(classes.values())) > 1:
+        raise ValueError(
+            f'{prefixes["rgb"]} has {classes["rgb"]} classes but {prefixes["flow"]} has '
+            f'{classes["flow"]}: the streams cannot be fused'
+        )
+    return next(iter(classes.values())), prefixes

@@ -181,23 +181,13 @@ def check_checkpoints(checkpoints, label_map):
       {stream: checkpoint prefix}.
 
     Raises:
-      ValueError: missing checkpoint, another stream's, no Logits, class counts that
-        differ between the streams or from the label map.
+      ValueError: `model_io.check_classifiers`' errors, or a label map of another
+        length.
     """
-    prefixes, classes = {}, set()
-    for stream, path in checkpoints.items():
-        prefix = model_io.resolve(path)
-        num_classes, channels = model_io.read_spec(prefix)
-        model_io.check_stream(prefix, channels, stream)
-        if num_classes is None:
-            raise ValueError(f'{prefix}: checkpoint has no Logits layer')
-        prefixes[stream] = prefix
-        classes.add(num_classes)
+    num_classes, prefixes = model_io.check_classifiers(checkpoints)
     labels = label_maps.read(label_map)
-    if classes != {len(labels)}:
-        raise ValueError(
-            f'{label_map}: {len(labels)} names for models of {sorted(classes)} classes'
-        )
+    if num_classes != len(labels):
+        raise ValueError(f'{label_map}: {len(labels)} names for models of {num_classes} classes')
     return prefixes
 
 

@@ -234,7 +234,7 @@ def test_bad_inputs(exported, tmp_path):
     ):
         saved_model.build({'rgb': checkpoints['flow']}, str(root / 'labels.txt'))
     (tmp_path / 'three.txt').write_text('x\ny\nz\n')
-    with pytest.raises(ValueError, match=r'3 names for models of \[5\] classes'):
+    with pytest.raises(ValueError, match=r'3 names for models of 5 classes'):
         saved_model.build({'rgb': checkpoints['rgb']}, str(tmp_path / 'three.txt'))
     with pytest.raises(ValueError, match='use at least 110'):
         saved_model.build({'rgb': checkpoints['rgb']}, str(root / 'labels.txt'), 100)

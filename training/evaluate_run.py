@@ -40,32 +40,6 @@ def check_output_dir(path):
         raise ValueError(f'{path}: cannot write the reports there ({e.strerror or e})') from None
 
 
-def check_checkpoints(checkpoints):
-    """Reads each checkpoint's index (cheap): its stream's channels, Logits, one class count.
-
-    Returns:
-      (the number of classes, {stream: checkpoint prefix}).
-
-    Raises:
-      ValueError: missing checkpoint, the other stream's, no Logits, streams whose class
-        counts differ (their logits could not be summed).
-    """
-    prefixes, classes = {}, {}
-    for name, path in checkpoints.items():
-        prefix = model_io.resolve(path)
-        num_classes, channels = model_io.read_spec(prefix)
-        model_io.check_stream(prefix, channels, name)
-        if num_classes is None:
-            raise ValueError(f'{prefix}: checkpoint has no Logits layer')
-        prefixes[name], classes[name] = prefix, num_classes
-    if len(set(classes.values())) > 1:
-        raise ValueError(
-            f'{prefixes["rgb"]} has {classes["rgb"]} classes but {prefixes["flow"]} has '
-            f'{classes["flow"]}: the streams cannot be fused'
-        )
-    return next(iter(classes.values())), prefixes
-
-
 def run(
     pattern,
     checkpoints,
@@ -100,7 +74,7 @@ def run(
     if not checkpoints:
         raise ValueError('give --rgb_checkpoint and/or --flow_checkpoint')
     shard_files = data.list_files(pattern)
-    num_classes, prefixes = check_checkpoints(checkpoints)
+    num_classes, prefixes = model_io.check_classifiers(checkpoints)
     names, label_map = data.shard_label_map(
         pattern, num_classes, label_map, classes_of=' and '.join(prefixes.values())
     )
