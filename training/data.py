@@ -90,7 +90,7 @@ def shard_label_map(pattern, num_classes=None, label_map=None, classes_of='the m
     """
     paths = [label_map] if label_map else []
     for part in pattern.split(','):
-        beside = label_maps.beside(part)
+        beside = label_maps.beside(os.path.expanduser(part))
         if os.path.exists(beside) and beside not in paths:
             paths.append(beside)
     if not paths:
