@@ -281,6 +281,7 @@ def export(module, signatures, output, overwrite=False):
     tmp = files.temporary_name(output)
     try:
         tf.saved_model.save(module, tmp, signatures=signatures)
+        check_output(output, overwrite)  # again: another run may have written it meanwhile
         if os.path.exists(output):
             shutil.rmtree(output)
         os.replace(tmp, output)

@@ -298,3 +298,22 @@ def test_temporary_folders_of_killed_exports_are_removed_and_failures_leave_none
     assert sorted(os.listdir(tmp_path)) == [os.path.basename(live)]  # a live writer's stays
     saved_model.export(module, {}, output)
     assert tf.saved_model.load(output).v.numpy() == 1.0
+
+
+def test_an_output_written_meanwhile_by_another_run_is_not_replaced(tmp_path):
+    output = str(tmp_path / 'i3d')
+    module = tf.Module()
+    module.v = tf.Variable(2.0)
+    save = tf.saved_model.save
+
+    def other_run_finishes_first(obj, path, signatures=None):
+        save(obj, path, signatures=signatures)
+        os.makedirs(output)
+        open(os.path.join(output, 'saved_model.pb'), 'w').close()
+
+    with (
+        mock.patch.object(tf.saved_model, 'save', side_effect=other_run_finishes_first),
+        pytest.raises(ValueError, match='i3d: exists'),
+    ):
+        saved_model.export(module, {}, output)
+    assert os.listdir(tmp_path) == ['i3d'] and os.listdir(output) == ['saved_model.pb']

@@ -1,6 +1,7 @@
 """common.files: atomic writes leave either the old file or the complete new one."""
 
 import os
+import subprocess
 
 import pytest
 
@@ -45,3 +46,32 @@ def test_sha256_and_repo_path(tmp_path):
         'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
     )
     assert os.path.isfile(files.repo_path('i3d.py'))
+
+
+def test_folders_name_the_file_in_the_way(tmp_path):
+    (tmp_path / 'f').write_text('x')
+    with pytest.raises(ValueError, match=f'^{tmp_path}/f: is a file, not a folder$'):
+        files.make_folder(str(tmp_path / 'f'))
+    with pytest.raises(ValueError, match=f'^out/x: lies under the file {tmp_path}/f, not a folder'):
+        files.check_folder(str(tmp_path / 'f' / 'a' / 'b'), target='out/x')
+    files.check_folder(str(tmp_path / 'new' / 'deep'))
+    assert not os.path.exists(tmp_path / 'new')  # checking creates nothing
+    assert files.make_folder(str(tmp_path / 'new' / 'deep')) == str(tmp_path / 'new' / 'deep')
+    assert os.path.isdir(tmp_path / 'new' / 'deep')
+    with pytest.raises(ValueError, match=f'{tmp_path}/f/model: lies under the file'):
+        with files.atomic_prefix(str(tmp_path / 'f' / 'model')):
+            pass
+
+
+def test_only_temporaries_of_dead_writers_are_removed(tmp_path):
+    dead = subprocess.Popen(['true'])
+    dead.wait()
+    out = str(tmp_path / 'out')
+    for pid in (dead.pid, os.getpid()):
+        os.makedirs(f'{out}{files.TMP_MARK}{pid}')
+    (tmp_path / f'out{files.TMP_MARK}{dead.pid}.x').write_text('not ours: not a pid')
+    open(f'{out}.other', 'w').close()
+    files.remove_stale_temporaries(out)
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ['out.other', f'out{files.TMP_MARK}{os.getpid()}', f'out{files.TMP_MARK}{dead.pid}.x']
+    )

@@ -104,7 +104,7 @@ def shard_label_map(pattern, num_classes=None, label_map=None, classes_of='the m
     paths = [label_map] if label_map else []
     without = []
     for part in pattern_parts(pattern):
-        beside = label_maps.beside(part)
+        beside = label_maps.beside(os.path.expanduser(part))
         if not os.path.exists(beside):
             without.append(part)
         elif beside not in paths:
