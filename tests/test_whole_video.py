@@ -109,7 +109,11 @@ def test_margin_is_needed(model):
     geo, offset = whole_video.geometry(), start // 8
     lead = geo.lead
     last = (length - 1 - geo.after) // geo.stride
-    np.testing.assert_allclose(part[lead : last + 1], full[offset + lead : offset + last + 1])
+    # Equal up to float rounding (oneDNN blocks convolutions of other lengths differently:
+    # 3.8e-6 seen); one step further out they differ by orders of magnitude more.
+    np.testing.assert_allclose(
+        part[lead : last + 1], full[offset + lead : offset + last + 1], rtol=1e-5, atol=1e-5
+    )
     assert np.abs(part[lead - 1] - full[offset + lead - 1]).max() > 1e-3
     assert np.abs(part[last + 1] - full[offset + last + 1]).max() > 1e-3
 
