@@ -73,3 +73,10 @@ def test_init_checkpoint_of_another_stream_is_refused(rgb_weights):
     model = model_io.build(i3d.InceptionI3d(num_classes=3), 2)
     with pytest.raises(ValueError, match='3-channel checkpoint for another stream'):
         loop.init_from_checkpoint(model, rgb_weights)
+
+
+def test_deterministic_without_a_seed_is_refused_before_anything_runs(tmp_path):
+    config = options.Config('none-*.tfrecord', str(tmp_path / 'run'), deterministic=True)
+    with pytest.raises(ValueError, match='--deterministic needs --seed'):
+        loop.run(config, streams.RGB)
+    assert not (tmp_path / 'run').exists()

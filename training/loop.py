@@ -40,6 +40,16 @@ def setup_devices(cpu_replicas):
         )
 
 
+def setup_determinism():
+    """Deterministic kernels (TensorFlow's op determinism), before any op runs.
+
+    On CPU this pins the few kernels that may reduce in a thread-dependent order and
+    tf.data's ordering; on GPU it selects cuDNN's deterministic algorithms and makes
+    ops without a deterministic kernel raise instead of drifting.
+    """
+    tf.config.experimental.enable_op_determinism()
+
+
 def make_strategy(name):
     """mirrored: all local GPUs, else all logical CPUs; multi_worker: TF_CONFIG hosts."""
     if name == 'multi_worker':  # before anything initializes the devices
@@ -257,6 +267,10 @@ def run(config, stream, log=_log):
     """
     from tqdm import tqdm
 
+    if config.deterministic:
+        if config.seed is None:  # else two runs draw different seeds: not reproducible
+            raise ValueError('--deterministic needs --seed (a run without one draws its own)')
+        setup_determinism()
     setup_devices(config.cpu_replicas)
     # First: MultiWorkerMirroredStrategy must exist before any other TF op runs.
     strategy = make_strategy(config.strategy)

@@ -38,6 +38,7 @@ class Config:
     weight_decay: float = WEIGHT_DECAY
     dropout_keep_prob: float = DROPOUT_KEEP_PROB
     seed: int | None = None
+    deterministic: bool = False
     strategy: str = 'mirrored'
     cpu_replicas: int = 1
     compute_dtype: str = 'float32'
@@ -106,6 +107,12 @@ def define_flags(stream):
     flags.DEFINE_float('weight_decay', WEIGHT_DECAY, 'L2 on conv weights: wd * sum(w^2) / 2.', 0)
     flags.DEFINE_float('dropout_keep_prob', DROPOUT_KEEP_PROB, 'Before the classifier.', 0, 1)
     flags.DEFINE_integer('seed', None, 'Makes init, data order, crops and dropout reproducible.')
+    flags.DEFINE_bool(
+        'deterministic',
+        False,
+        'Bit-reproducible compute (TensorFlow op determinism): with --seed, two runs and a '
+        'killed-and-resumed run give bit-equal losses and weights (see README).',
+    )
     flags.DEFINE_enum(
         'strategy',
         'mirrored',
