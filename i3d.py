@@ -13,6 +13,8 @@ Differences from the original (also listed in README.md):
   (or smaller than 224 px) still give logits; identical whenever the original works.
 - Dropout is applied only when `is_training` is true.
 - `compute_dtype=tf.bfloat16` runs convolutions in bfloat16 (variables stay float32).
+- Max pools (`max_pool`) send each output's gradient to one maximum of its window on
+  every path; TensorFlow's CPU kernel sends it to all of them (see `max_pool`).
 """
 
 import sonnet as snt
