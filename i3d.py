@@ -13,6 +13,8 @@ Differences from the original (also listed in README.md):
   (or smaller than 224 px) still give logits; identical whenever the original works.
 - Dropout is applied only when `is_training` is true.
 - `compute_dtype=tf.bfloat16` runs convolutions in bfloat16 (variables stay float32).
+- Max pools (`max_pool`) send each output's gradient to one maximum of its window on
+  every path; TensorFlow's CPU kernel sends it to all of them (see `max_pool`).
 """
 
 import sonnet as snt
@@ -152,8 +154,64 @@ def classifier_input(mixed_5c: tf.Tensor) -> tf.Tensor:
     return tf.einsum('nthwc,t,h,w->nc', x, *weights)
 
 
-def _max_pool(x, window, stride):
-    return tf.nn.max_pool3d(x, (1, *window, 1), (1, *stride, 1), padding='SAME')
+def _routed_max_pool(x, window, stride):
+    """The same maximum as a 3D SAME max pool, as pools whose gradient picks one input.
+
+    A 3D window's maximum is the maximum over time of the maxima over (H, W), so the
+    pool is two `max_pool_with_argmax` calls: each output records one argmax (the first
+    maximum of its window) and its gradient goes there only. Shapes are read with
+    `tf.shape` so the gradient also traces with unknown clip lengths.
+    """
+    (kt, kh, kw), (st, sh, sw) = window, stride
+    batch, frames, channels = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[4]
+    if (kh, kw, sh, sw) != (1, 1, 1, 1):
+        images = tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
+        images, _ = tf.nn.max_pool_with_argmax(
+            images, (kh, kw), (sh, sw), 'SAME', include_batch_in_index=True
+        )
+        x = tf.reshape(images, tf.concat([[batch, frames], tf.shape(images)[1:]], 0))
+    if (kt, st) != (1, 1):
+        height, width = tf.shape(x)[2], tf.shape(x)[3]
+        series = tf.reshape(x, tf.stack([batch, frames, height * width, channels]))
+        series, _ = tf.nn.max_pool_with_argmax(
+            series, (kt, 1), (st, 1), 'SAME', include_batch_in_index=True
+        )
+        x = tf.reshape(series, tf.stack([batch, tf.shape(series)[1], height, width, channels]))
+    return x
+
+
+def max_pool(x, window, stride):
+    """3D max pool, SAME padding, whose gradient goes to exactly one input per output.
+
+    The forward pass is `tf.nn.max_pool3d` itself. Its gradient is not: TensorFlow's CPU
+    kernel (MaxPool3DGrad) sends each output's gradient to every input within 1e-5 of
+    the window's maximum, and in I3D ties are everywhere (ReLU zeros, and a value that
+    one pool repeats meets itself again in the next), so a BatchNorm offset's gradient
+    came out several times too large; oneDNN's kernel and cuDNN's route each output to
+    one maximum. Here every path (eager or graph, oneDNN on or off, bfloat16) takes the
+    gradient of `_routed_max_pool`: one argmax per output.
+
+    Args:
+      x: [batch, T, H, W, C].
+      window: (T, H, W) window.
+      stride: (T, H, W) strides.
+
+    Returns:
+      The pooled tensor, bit-identical to `tf.nn.max_pool3d(..., padding='SAME')`.
+    """
+
+    @tf.custom_gradient
+    def pool(inputs):
+        def grad(upstream):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                routed = _routed_max_pool(inputs, window, stride)
+            return tape.gradient(routed, inputs, output_gradients=upstream)
+
+        pooled = tf.nn.max_pool3d(inputs, (1, *window, 1), (1, *stride, 1), padding='SAME')
+        return pooled, grad
+
+    return pool(x)
 
 
 # The names of tracked attributes below (`_bn`, `_units`, `_branches`, `_conv`, `layers`)
@@ -252,7 +310,7 @@ class Branch(snt.Module):
         return tuple(self._units)
 
     def __call__(self, inputs: tf.Tensor, is_training: bool) -> tf.Tensor:
-        net = _max_pool(inputs, (3, 3, 3), (1, 1, 1)) if self._pool_first else inputs
+        net = max_pool(inputs, (3, 3, 3), (1, 1, 1)) if self._pool_first else inputs
         for unit in self._units:
             net = unit(net, is_training)
         return net
@@ -351,7 +409,7 @@ class Logits(snt.Module):
 
 # Every stage of InceptionI3d is called as stage(net, is_training, dropout_keep_prob).
 def _pool_stage(window, stride):
-    return lambda net, is_training, dropout_keep_prob: _max_pool(net, window, stride)
+    return lambda net, is_training, dropout_keep_prob: max_pool(net, window, stride)
 
 
 def _layer_stage(layer):

@@ -1,11 +1,18 @@
 """Speed of one training step of I3D (forward + backward + update) against its forward pass.
 
-    python -m benchmarks.train_speed [--runs=3] [--frames=64] [--size=224]
+    python -m benchmarks.train_speed [--runs=3] [--frames=64] [--size=224] [--compare=...]
 
 For float32 and bfloat16 compute, prints the median seconds of the inference forward pass
 and of a training step (Adam, L2, BatchNorm in training mode, dropout) on one
 1 x frames x size x size x 3 RGB clip, measured in the same run, and their ratio (goal
 <= 3x). Uses the training code path (training.loop.Trainer, default MirroredStrategy).
+
+`--compare` times two variants of the float32 step instead, alternately (A, B, A, B, ...)
+in one process so that a shared machine's load falls on both alike:
+- `max_pool_gradient`: TensorFlow's own MaxPool3D gradient (what training used before
+  `i3d.max_pool`) against `i3d.max_pool`'s single-argmax gradient;
+- `deterministic`: the default step against the step of `--deterministic` (TensorFlow's
+  op determinism, switched per call; each variant is traced under its own setting).
 """
 
 import os
@@ -14,13 +21,18 @@ import time
 
 import tensorflow as tf
 from absl import app, flags
+from tensorflow.python.framework import config as tf_config
 
+import i3d
 from training import loop, options, streams
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('runs', 3, 'Timed runs of each (after one warm-up).', 1)
 flags.DEFINE_integer('frames', 64, 'Clip length (paper: 64).', 1)
 flags.DEFINE_integer('size', 224, 'Crop side (paper: 224).', 1)
+flags.DEFINE_enum(
+    'compare', None, ['max_pool_gradient', 'deterministic'], 'Time two variants alternately.'
+)
 
 
 def median_seconds(fn, runs):
@@ -33,15 +45,98 @@ def median_seconds(fn, runs):
     return statistics.median(times)
 
 
-def measure(dtype, frames, size, runs):
+def _trainer(dtype):
     config = options.Config('x', 'y', batch_size=1, compute_dtype=dtype)
-    trainer = loop.Trainer(config, streams.RGB, loop.make_strategy('mirrored'), 400, seed=0)
+    return loop.Trainer(config, streams.RGB, loop.make_strategy('mirrored'), 400, seed=0)
+
+
+def _inputs(frames, size):
     clip = tf.random.uniform((1, frames, size, size, 3), -1, 1)
-    labels = tf.constant([3], tf.int64)
+    return clip, tf.constant([3], tf.int64)
+
+
+def measure(dtype, frames, size, runs):
+    trainer = _trainer(dtype)
+    clip, labels = _inputs(frames, size)
     forward = tf.function(lambda x: trainer.model(x, is_training=False)[0])
     fwd = median_seconds(lambda: forward(clip).numpy(), runs)
     step = median_seconds(lambda: trainer.train_step((clip, labels)), runs)
     return fwd, step
+
+
+def _tf_max_pool(x, window, stride):
+    return tf.nn.max_pool3d(x, (1, *window, 1), (1, *stride, 1), padding='SAME')
+
+
+class _Variant:
+    """A float32 trainer whose step and forward are traced under `setting` (a context)."""
+
+    def __init__(self, name, setting, clip, labels):
+        self.name, self.setting, self.clip, self.labels = name, setting, clip, labels
+        self.trainer = _trainer('float32')
+        self.forward = tf.function(lambda x: self.trainer.model(x, is_training=False)[0])
+        self.steps, self.forwards = [], []
+        self.step(), self.fwd()  # trace + warm-up under the setting
+
+    def step(self):
+        with self.setting():
+            start = time.perf_counter()
+            self.trainer.train_step((self.clip, self.labels))
+            return time.perf_counter() - start
+
+    def fwd(self):
+        with self.setting():
+            start = time.perf_counter()
+            self.forward(self.clip).numpy()
+            return time.perf_counter() - start
+
+
+class _Patched:
+    """i3d.max_pool replaced by TensorFlow's own op (and gradient) while active."""
+
+    def __enter__(self):
+        self.saved, i3d.max_pool = i3d.max_pool, _tf_max_pool
+
+    def __exit__(self, *exc):
+        i3d.max_pool = self.saved
+
+
+class _Determinism:
+    """Op determinism on while active (private switch: the public API cannot turn it off)."""
+
+    def __enter__(self):
+        tf_config.enable_op_determinism()
+
+    def __exit__(self, *exc):
+        tf_config.disable_op_determinism()
+
+
+class _Nothing:
+    def __enter__(self):
+        pass
+
+    def __exit__(self, *exc):
+        pass
+
+
+def compare(kind, frames, size, runs):
+    clip, labels = _inputs(frames, size)
+    if kind == 'max_pool_gradient':
+        settings = [('TF MaxPool3D gradient', _Patched), ('i3d.max_pool', _Nothing)]
+    else:
+        settings = [('default', _Nothing), ('--deterministic', _Determinism)]
+    variants = [_Variant(name, setting, clip, labels) for name, setting in settings]
+    for _ in range(runs):
+        for variant in variants:
+            variant.forwards.append(variant.fwd())
+            variant.steps.append(variant.step())
+    for variant in variants:
+        print(
+            f'{variant.name}: forward {statistics.median(variant.forwards):.3f} s, '
+            f'train step {statistics.median(variant.steps):.3f} s'
+        )
+    a, b = (statistics.median(v.steps) for v in variants)
+    print(f'train step {variants[1].name} / {variants[0].name}: {b / a:.3f}x')
 
 
 def main(argv):
@@ -51,6 +146,9 @@ def main(argv):
         f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, '
         f'clip 1x{FLAGS.frames}x{FLAGS.size}x{FLAGS.size}x3'
     )
+    if FLAGS.compare:
+        compare(FLAGS.compare, FLAGS.frames, FLAGS.size, FLAGS.runs)
+        return
     for dtype in ('float32', 'bfloat16'):
         fwd, step = measure(dtype, FLAGS.frames, FLAGS.size, FLAGS.runs)
         print(f'{dtype}: forward {fwd:.3f} s, train step {step:.3f} s, ratio {step / fwd:.2f}x')

@@ -238,3 +238,10 @@ def test_a_damaged_init_checkpoint_is_one_line(tmp_path, damage):
         loop.init_from_checkpoint(model, source)
     assert str(error.value).startswith(f'{source}: damaged checkpoint (')
     assert '\n' not in str(error.value)
+
+
+def test_deterministic_without_a_seed_is_refused_before_anything_runs(tmp_path):
+    config = options.Config('none-*.tfrecord', str(tmp_path / 'run'), deterministic=True)
+    with pytest.raises(ValueError, match='--deterministic needs --seed'):
+        loop.run(config, streams.RGB)
+    assert not (tmp_path / 'run').exists()

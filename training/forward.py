@@ -27,10 +27,6 @@ def _unit(unit, net, norm):
     return tf.nn.relu(tf.cast(norm(unit.batch_norm, tf.cast(net, tf.float32)), dtype))
 
 
-def _max_pool(net, window, stride):
-    return tf.nn.max_pool3d(net, (1, *window, 1), (1, *stride, 1), padding='SAME')
-
-
 def _norm_fn(bn_mode):
     if bn_mode == TRAIN:
         return lambda bn, x: bn(x, is_training=True)
@@ -67,13 +63,13 @@ def logits(model, clips, bn_mode=TRAIN, dropout_keep_prob=1.0, dropout_seed=(0, 
     for endpoint in i3d.VALID_ENDPOINTS[: i3d.VALID_ENDPOINTS.index('Logits')]:
         layer = model.layers.get(endpoint)
         if endpoint in i3d.POOLS:
-            net = _max_pool(net, *i3d.POOLS[endpoint])
+            net = i3d.max_pool(net, *i3d.POOLS[endpoint])
         elif isinstance(layer, i3d.Unit3D):
             net = _unit(layer, net, norm)
         else:
             branches = []
             for branch in layer.branches:
-                out = _max_pool(net, (3, 3, 3), (1, 1, 1)) if branch.pool_first else net
+                out = i3d.max_pool(net, (3, 3, 3), (1, 1, 1)) if branch.pool_first else net
                 for unit in branch.units:
                     out = _unit(unit, out, norm)
                 branches.append(out)

@@ -70,6 +70,16 @@ def check_tf_config():
         )
 
 
+def setup_determinism():
+    """Deterministic kernels (TensorFlow's op determinism), before any op runs.
+
+    On CPU this pins the few kernels that may reduce in a thread-dependent order and
+    tf.data's ordering; on GPU it selects cuDNN's deterministic algorithms and makes
+    ops without a deterministic kernel raise instead of drifting.
+    """
+    tf.config.experimental.enable_op_determinism()
+
+
 def make_strategy(name):
     """mirrored: all local GPUs, else all logical CPUs; multi_worker: TF_CONFIG hosts."""
     if name == 'multi_worker':  # before anything initializes the devices
@@ -391,6 +401,8 @@ def run(config, stream, log=_log):
       Interrupted: SIGINT or SIGTERM (after saving the steps done).
     """
     config.validate()
+    if config.deterministic:
+        setup_determinism()
     setup_devices(config.cpu_replicas)
     # First: MultiWorkerMirroredStrategy must exist before any other TF op runs.
     strategy = make_strategy(config.strategy)

@@ -38,6 +38,7 @@ class Config:
     weight_decay: float = WEIGHT_DECAY
     dropout_keep_prob: float = DROPOUT_KEEP_PROB
     seed: int | None = None
+    deterministic: bool = False
     strategy: str = 'mirrored'
     cpu_replicas: int = 1
     compute_dtype: str = 'float32'
@@ -84,6 +85,8 @@ class Config:
                 f'statistics that {frozen[0]} keeps fixed, so the saved model would differ from '
                 'the trained one; drop one of them'
             )
+        if self.deterministic and self.seed is None:  # else each run draws its own seed
+            raise ValueError('--deterministic needs --seed (a run without one draws its own)')
         if self.strategy == 'multi_worker' and self.seed is None:
             # Every worker must read the same record order (training/data.py).
             raise ValueError(
@@ -133,6 +136,12 @@ def define_flags(stream):
     flags.DEFINE_float('weight_decay', WEIGHT_DECAY, 'L2 on conv weights: wd * sum(w^2) / 2.', 0)
     flags.DEFINE_float('dropout_keep_prob', DROPOUT_KEEP_PROB, 'Before the classifier.', 0, 1)
     flags.DEFINE_integer('seed', None, 'Makes init, data order, crops and dropout reproducible.')
+    flags.DEFINE_bool(
+        'deterministic',
+        False,
+        'Bit-reproducible compute (TensorFlow op determinism): with --seed, two runs and a '
+        'killed-and-resumed run give bit-equal losses and weights (see README).',
+    )
     flags.DEFINE_enum(
         'strategy',
         'mirrored',

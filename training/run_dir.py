@@ -59,6 +59,7 @@ FREE = (
     'cpu_replicas',
     'strategy',
     'init_checkpoint',
+    'deterministic',
 )
 
 
@@ -133,6 +134,7 @@ def settings(config, stream, num_classes, class_names, train_files, seed):
         'cpu_replicas': config.cpu_replicas,
         'strategy': config.strategy,
         'init_checkpoint': config.init_checkpoint,
+        'deterministic': config.deterministic,
     }
 
 
