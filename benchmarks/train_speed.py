@@ -74,7 +74,8 @@ class _Variant:
     def __init__(self, name, setting, clip, labels):
         self.name, self.setting, self.clip, self.labels = name, setting, clip, labels
         self.trainer = _trainer('float32')
-        self.forward = tf.function(lambda x: self.trainer.model(x, is_training=False)[0])
+        model = self.trainer.model
+        self.forward = tf.function(lambda x: model(x, is_training=False)[0], autograph=False)
         self.steps, self.forwards = [], []
         self.step(), self.fwd()  # trace + warm-up under the setting
 
