@@ -579,7 +579,7 @@ def _run_locked(config, stream, strategy, model_dir, who, found, stops, log):
                 run_dir.append_log(model_dir, done, _logged(metrics))
             if done % config.summary_every == 0 or done == config.train_steps:
                 _summaries(writer, done, metrics)
-            if metrics['stop']:
+            if metrics['stop'] and done < config.train_steps:  # the last step: save as usual
                 saved = save(done)
                 signum = stops.signum or signal.SIGTERM  # another worker was stopped
                 raise Interrupted(
@@ -608,7 +608,8 @@ def _run_locked(config, stream, strategy, model_dir, who, found, stops, log):
         saving = num_workers == 1 and done > int(
             last_good[0].rsplit('-', 1)[1] if last_good[0] else 0
         )
-        raise _data_error(e, reading, done, save if saving else None, last_good[0]) from None
+        culprits = reading or train_files
+        raise _data_error(e, culprits, done, save if saving else None, last_good[0]) from None
     finally:
         bar.close()
     _summaries(writer, config.train_steps, final)
