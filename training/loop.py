@@ -542,7 +542,8 @@ def _run_locked(config, stream, strategy, model_dir, who, found, stops, log):
     if start >= config.train_steps:  # e.g. a run stopped during its final evaluation
         log(f'{latest} is at step {start} = --train_steps: nothing to train')
         final = evaluate(start)
-        _stopped_in_evaluation(stops, latest)
+        if eval_files:
+            _stopped_in_evaluation(stops, latest)
         _summaries(writer, start, final)
         return final
     iterator = batches(seed, start)
@@ -603,7 +604,8 @@ def _run_locked(config, stream, strategy, model_dir, who, found, stops, log):
         log(f'saved {save(trainer.step)}')
         reading = eval_files
         final = evaluate(config.train_steps)
-        _stopped_in_evaluation(stops, last_good[0])
+        if eval_files:
+            _stopped_in_evaluation(stops, last_good[0])
     except tf.errors.OpError as e:  # data that could not be read (e.g. a truncated shard)
         saving = num_workers == 1 and done > int(
             last_good[0].rsplit('-', 1)[1] if last_good[0] else 0
