@@ -198,14 +198,28 @@ def check_stream(prefix, in_channels, stream):
 
 
 def recorded_checkpoints(model_dir):
-    """The checkpoints a training run's `checkpoint` state file lists, oldest first."""
+    """The checkpoints of a training run's folder, oldest first.
+
+    Those its `checkpoint` state file lists, and any `ckpt-N.index` beside them: a run
+    killed between writing a checkpoint and recording it, or a lost state file, must not
+    make a resume start over (and overwrite the run).
+    """
     state = tf.train.get_checkpoint_state(model_dir)
-    if state is None:
-        return []
-    paths = list(state.all_model_checkpoint_paths)
-    if state.model_checkpoint_path not in paths:
-        paths.append(state.model_checkpoint_path)
-    return [p if os.path.isabs(p) else os.path.join(model_dir, p) for p in paths]
+    paths = []
+    if state is not None:
+        paths = list(state.all_model_checkpoint_paths)
+        if state.model_checkpoint_path not in paths:
+            paths.append(state.model_checkpoint_path)
+    paths = [p if os.path.isabs(p) else os.path.join(model_dir, p) for p in paths]
+    for index in tf.io.gfile.glob(os.path.join(_glob_escape(model_dir), 'ckpt-*.index')):
+        if index[: -len('.index')] not in paths:
+            paths.append(index[: -len('.index')])
+
+    def step(prefix):
+        found = re.search(r'-(\d+)$', prefix)
+        return int(found.group(1)) if found else -1
+
+    return sorted(paths, key=step)
 
 
 def _problem(prefix):
