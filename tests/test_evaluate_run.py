@@ -36,12 +36,18 @@ def write_shards(folder, labels, names=CLASSES, manifest=True):
     first = 0
     for k, part in enumerate(halves):
         path = os.path.join(folder, f'test-{k:05d}-of-00002.tfrecord')
+        records = []
         with tf.io.TFRecordWriter(path) as writer:
             for i, label in enumerate(part, first):
-                writer.write(_example(f'v{i}', label))
-        if manifest:
+                serialized = _example(f'v{i}', label)
+                writer.write(serialized)
+                records.append(
+                    {'media_id': f'v{i}', 'label_index': label, 'status': 'ok',
+                     'bytes': len(serialized)}
+                )
+        if manifest:  # as build_shards writes it (the reader checks the shard's size)
             with open(path + '.manifest.jsonl', 'w') as f:
-                f.writelines(json.dumps({'status': 'ok'}) + '\n' for _ in part)
+                f.writelines(json.dumps(r) + '\n' for r in records)
         first += len(part)
     return os.path.join(folder, 'test-*.tfrecord')
 
