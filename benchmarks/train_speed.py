@@ -5,7 +5,7 @@
 For float32 and bfloat16 compute, prints the median seconds of the inference forward pass
 and of a training step (Adam, L2, BatchNorm in training mode, dropout) on one
 1 x frames x size x size x 3 RGB clip, measured in the same run, and their ratio (goal
-<= 3x). Uses the training code path (training.loop.Trainer, default MirroredStrategy).
+<= 3x). Uses the training code path (training.trainer.Trainer, default MirroredStrategy).
 
 `--compare` times two variants of the float32 step instead, alternately (A, B, A, B, ...)
 in one process so that a shared machine's load falls on both alike:
@@ -24,7 +24,7 @@ from absl import app, flags
 from tensorflow.python.framework import config as tf_config
 
 import i3d
-from training import loop, options, streams
+from training import cluster, options, streams, trainer
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('runs', 3, 'Timed runs of each (after one warm-up).', 1)
@@ -47,7 +47,7 @@ def median_seconds(fn, runs):
 
 def _trainer(dtype):
     config = options.Config('x', 'y', batch_size=1, compute_dtype=dtype)
-    return loop.Trainer(config, streams.RGB, loop.make_strategy('mirrored'), 400, seed=0)
+    return trainer.Trainer(config, streams.RGB, cluster.make_strategy('mirrored'), 400, seed=0)
 
 
 def _inputs(frames, size):

@@ -16,9 +16,10 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from training import loop, options, streams
+from training import cluster, options, streams
+from training.trainer import Trainer
 
-loop.setup_devices(2)
+cluster.setup_devices(2)
 CLIPS = tf.random.stateless_uniform((4, 6, 32, 32, 3), (5, 6), -1, 1)
 LABELS = tf.constant([0, 2, 1, 2], tf.int64)
 
@@ -35,7 +36,7 @@ def trainer(devices, freeze_bn):
         freeze_bn=freeze_bn,
     )
     strategy = tf.distribute.MirroredStrategy(devices)
-    return loop.Trainer(config, streams.RGB, strategy, 3, seed=0), strategy
+    return Trainer(config, streams.RGB, strategy, 3, seed=0), strategy
 
 
 two, _ = trainer(['/cpu:0', '/cpu:1'], True)

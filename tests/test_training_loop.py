@@ -3,7 +3,6 @@ that comes before the first step (flags, label maps, resume settings, locks, fol
 
 import os
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -11,78 +10,6 @@ import i3d
 import model_io
 from common import files, label_map
 from training import loop, options, run_dir, streams
-
-
-def test_l2_term_is_half_the_sum_of_squared_conv_kernels():
-    model = model_io.build(i3d.InceptionI3d(num_classes=4), 2)
-    kernels = loop.conv_weights(model, model.trainable_variables)
-    assert len(kernels) == len(list(model.named_units())) == 58  # 57 units + logits
-    assert all(k.name.endswith('/w:0') for k in kernels)  # no biases, no BN offsets
-    by_hand = sum(float(np.sum(np.square(k.numpy().astype(np.float64)))) for k in kernels) / 2
-    assert float(loop.l2_term(kernels, 1e-7)) == pytest.approx(1e-7 * by_hand, rel=1e-5)
-    w, b = model.logits_variables
-    assert loop.conv_weights(model, [w, b]) == [w]
-
-
-def test_learning_rate_just_before_and_after_each_boundary():
-    config = options.Config('x', 'y', optimizer='sgd', lr_boundaries=(97_000, 108_000))
-    schedule = loop.PiecewiseConstant(*config.schedule())
-    # TF1's piecewise_constant: the rate of step 97000 (updates made so far) is still 0.1.
-    rates = {s: float(schedule(s)) for s in (0, 97_000, 97_001, 108_000, 108_001, 114_999)}
-    assert rates == pytest.approx(
-        {0: 0.1, 97_000: 0.1, 97_001: 0.01, 108_000: 0.01, 108_001: 0.001, 114_999: 0.001}
-    )
-    custom = options.Config('x', 'y', lr_boundaries=(10,), lr_values=(0.5, 0.2))
-    assert float(loop.PiecewiseConstant(*custom.schedule())(10)) == pytest.approx(0.5)
-    assert float(loop.PiecewiseConstant(*custom.schedule())(11)) == pytest.approx(0.2)
-    assert float(loop.PiecewiseConstant((), (3e-4,))(10**6)) == pytest.approx(3e-4)
-    with pytest.raises(ValueError, match='needs 2 values'):
-        options.Config('x', 'y', lr_boundaries=(10,), lr_values=(0.5,)).schedule()
-
-
-def test_fine_tune_rgb_scratch_to_three_classes_with_a_frozen_backbone(rgb_weights):
-    config = options.Config(
-        'x',
-        'y',
-        num_classes=3,
-        batch_size=2,
-        optimizer='sgd',
-        learning_rate=0.5,
-        freeze_backbone=True,
-        dropout_keep_prob=1.0,
-    )
-    strategy = tf.distribute.OneDeviceStrategy('/cpu:0')
-    trainer = loop.Trainer(config, streams.RGB, strategy, 3, seed=0)
-    messages = []
-    with strategy.scope():
-        skipped = loop.init_from_checkpoint(trainer.model, rgb_weights, messages.append)
-    logits_names = {v.name for v in trainer.model.logits_variables}
-    assert set(skipped) == logits_names and 'not restored' in messages[0]
-    reference, _ = model_io.load(rgb_weights)
-    ref = {v.name: v.numpy() for v in reference.variables}
-    before = {v.name: v.numpy() for v in trainer.model.variables}
-    for name, value in before.items():
-        if name not in logits_names:
-            np.testing.assert_array_equal(value, ref[name])
-    clips = tf.random.stateless_uniform((2, 8, 32, 32, 3), (0, 1), -1, 1)
-    for _ in range(2):
-        metrics = trainer.train_step((clips, tf.constant([0, 2], tf.int64)))
-    assert np.isfinite(metrics['loss']) and trainer.step == 2
-    for variable in trainer.model.variables:
-        if variable.name in logits_names:
-            assert np.abs(variable.numpy() - before[variable.name]).max() > 0
-        else:  # weights, offsets and BatchNorm statistics: bit-identical
-            np.testing.assert_array_equal(variable.numpy(), before[variable.name], variable.name)
-
-
-def test_init_checkpoint_of_another_stream_is_refused(rgb_weights):
-    model = model_io.build(i3d.InceptionI3d(num_classes=3), 2)
-    with pytest.raises(ValueError, match='3-channel checkpoint for another stream'):
-        loop.init_from_checkpoint(model, rgb_weights)
-
-
-def test_adam_epsilon_is_tf1s():
-    assert loop.make_optimizer('adam', 1e-3).epsilon == 1e-8
 
 
 @pytest.mark.parametrize(
@@ -203,41 +130,6 @@ def test_model_dir_that_is_a_file_or_under_one(dataset):
         loop.run(_config(dataset, model_dir=str(dataset / 'file')), streams.RGB)
     with pytest.raises(ValueError, match=r'--model_dir lies under a file'):
         loop.run(_config(dataset, model_dir=str(dataset / 'file' / 'run')), streams.RGB)
-
-
-@pytest.mark.parametrize(
-    'value, message',
-    [
-        ("{'cluster': 1}", 'TF_CONFIG: not valid JSON'),
-        ('{"task": {"type": "worker", "index": 0}}', 'TF_CONFIG: no "cluster"'),
-        (
-            '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 3}}',
-            'TF_CONFIG: task .worker. index 3 is not in the cluster',
-        ),
-    ],
-)
-def test_malformed_tf_config_is_named(monkeypatch, value, message):
-    monkeypatch.setenv('TF_CONFIG', value)
-    with pytest.raises(ValueError, match=message):
-        loop.check_tf_config()
-
-
-@pytest.mark.parametrize('damage', ['truncated', 'missing'])
-def test_a_damaged_init_checkpoint_is_one_line(tmp_path, damage):
-    """train_*.py --init_checkpoint goes through model_io.load, the checked path."""
-    source = model_io.save(
-        model_io.build(i3d.InceptionI3d(num_classes=3), 3), str(tmp_path / 'init' / 'model')
-    )
-    [data] = tf.io.gfile.glob(source + '.data-*')
-    if damage == 'truncated':
-        os.truncate(data, os.path.getsize(data) // 3)
-    else:
-        os.remove(data)
-    model = model_io.build(i3d.InceptionI3d(num_classes=3), 3)
-    with pytest.raises(ValueError) as error:
-        loop.init_from_checkpoint(model, source)
-    assert str(error.value).startswith(f'{source}: damaged checkpoint (')
-    assert '\n' not in str(error.value)
 
 
 def test_deterministic_without_a_seed_is_refused_before_anything_runs(tmp_path):
