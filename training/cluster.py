@@ -80,3 +80,15 @@ def worker_info(strategy):
     index = task_id + (1 if task_type == 'worker' and 'chief' in spec else 0)
     chief = task_type == 'chief' or (task_type == 'worker' and task_id == 0 and 'chief' not in spec)
     return index, workers, chief
+
+
+def start(config):
+    """The strategy of a run, made before any other TensorFlow op runs.
+
+    Op determinism and logical CPU devices must be set before TensorFlow initializes
+    its devices, and MultiWorkerMirroredStrategy before any collective.
+    """
+    if config.deterministic:
+        setup_determinism()
+    setup_devices(config.cpu_replicas)
+    return make_strategy(config.strategy)

@@ -8,17 +8,25 @@ with a progress bar, checkpoints that resume exactly, logs and TensorBoard summa
 """
 
 import os
-import random
 import signal
 import sys
 import time
+import typing
 
 import numpy as np
 import tensorflow as tf
 
-import model_io
 from common import files
-from training import batch_norm, cluster, data, evaluation, logs, run_dir, stopping
+from training import (
+    batch_norm,
+    checkpoints,
+    cluster,
+    data,
+    evaluation,
+    logs,
+    run_dir,
+    stopping,
+)
 from training.trainer import Trainer, init_from_checkpoint
 
 
@@ -64,18 +72,29 @@ def _classes(config, log):
     return config.num_classes or len(names), names, path
 
 
-def _seed_of(config, checkpoint):
-    """The run's seed: the checkpoint's when resuming, else --seed, else a fresh one."""
-    if checkpoint:
-        stored = int(tf.train.load_variable(checkpoint, 'seed/.ATTRIBUTES/VARIABLE_VALUE'))
-        if config.seed is not None and config.seed != stored:
-            raise ValueError(
-                f'{checkpoint}: cannot resume with another --seed ({stored} there, '
-                f'{config.seed} now); use the settings of the run that wrote it, or another '
-                '--model_dir'
-            )
-        return stored
-    return config.seed if config.seed is not None else random.randrange(2**31)
+class _Inputs(typing.NamedTuple):
+    """The checked data of a run."""
+
+    train_files: list
+    eval_files: list | None
+    eval_total: int | None  # videos in eval_files (from their manifests), when known
+    num_classes: int
+    class_names: list | None
+
+
+def _checked_inputs(config, stream, log):
+    """Every shard, label map and label checked before any work (one line on error)."""
+    train_files = data.list_files(config.train_data)
+    eval_files = data.list_files(config.eval_data) if config.eval_data else None
+    data.check_shards(train_files, stream, config.crop_size, log)
+    if eval_files:
+        data.check_shards(eval_files, stream, config.crop_size, log)
+        data.eval_frame_cap(stream, config.eval_max_frames)
+    data.check_shard_order(train_files)
+    num_classes, class_names, _ = _classes(config, log)
+    data.check_labels(train_files + (eval_files or []), num_classes)
+    eval_total = data.videos_in(eval_files) if eval_files else None
+    return _Inputs(train_files, eval_files, eval_total, num_classes, class_names)
 
 
 def run(config, stream, log=logs.log):
@@ -88,222 +107,204 @@ def run(config, stream, log=logs.log):
       Interrupted: SIGINT or SIGTERM (after saving the steps done).
     """
     config.validate()
-    if config.deterministic:
-        cluster.setup_determinism()
-    cluster.setup_devices(config.cpu_replicas)
-    # First: MultiWorkerMirroredStrategy must exist before any other TF op runs.
-    strategy = cluster.make_strategy(config.strategy)
-    train_files = data.list_files(config.train_data)
-    eval_files = data.list_files(config.eval_data) if config.eval_data else None
-    data.check_shards(train_files, stream, config.crop_size, log)
-    if eval_files:
-        data.check_shards(eval_files, stream, config.crop_size, log)
-        data.eval_frame_cap(stream, config.eval_max_frames)
-    data.check_shard_order(train_files)
-    num_classes, class_names, _ = _classes(config, log)
-    data.check_labels(train_files + (eval_files or []), num_classes)
+    strategy = cluster.start(config)  # first: before any other TensorFlow op
+    inputs = _checked_inputs(config, stream, log)
     worker, num_workers, chief = cluster.worker_info(strategy)
     # Non-chief workers take part in every save (collective ops) but write elsewhere.
     model_dir = config.model_dir if chief else os.path.join(config.model_dir, f'worker_{worker}')
     run_dir.prepare(model_dir)
     try:
         with run_dir.lock(model_dir), stopping.StopRequests() as stops:
-            return _run_locked(
-                config,
-                stream,
-                strategy,
-                model_dir,
-                (worker, num_workers, chief),
-                (num_classes, class_names, train_files, eval_files),
-                stops,
-                log,
-            )
+            who = (worker, num_workers, chief)
+            return _Run(config, stream, strategy, model_dir, who, inputs, stops, log).train()
     except files.LockedError as e:
         raise ValueError(f'{e}: one run per --model_dir') from None
 
 
-def _run_locked(config, stream, strategy, model_dir, who, found, stops, log):
-    from tqdm import tqdm
+class _Run:
+    """One run holding its --model_dir: resumed or started, then trained and evaluated."""
 
-    worker, num_workers, chief = who
-    num_classes, class_names, train_files, eval_files = found
-    eval_total = data.videos_in(eval_files) if eval_files else None
-    run_dir.clean_temporaries(model_dir)
-    latest = model_io.latest_intact(model_dir)
-    seed = _seed_of(config, latest)
-    settings = run_dir.settings(config, stream, num_classes, class_names, train_files, seed)
-    if latest:
-        stored = run_dir.read_settings(model_dir)
-        if stored is None:  # a folder from before run_settings.json
-            run_dir.check_checkpoint_shapes(latest, num_classes, stream.channels)
-        else:
-            for notice in run_dir.check_resume(stored, settings, latest):
-                log(f'{model_dir}: {notice}')
-        step_there = int(latest.rsplit('-', 1)[1])
-        if config.train_steps < step_there:
-            raise ValueError(
-                f'{latest}: already at step {step_there}, beyond --train_steps='
-                f'{config.train_steps}; give --train_steps >= {step_there} (or another '
-                '--model_dir)'
-            )
-    if chief or not latest:
-        run_dir.write_settings(model_dir, settings)
-
-    seed_var = tf.Variable(seed, dtype=tf.int64)
-    trainer = Trainer(config, stream, strategy, num_classes, seed)
-    checkpoint = tf.train.Checkpoint(
-        **{model_io.MODEL_KEY: trainer.model}, optimizer=trainer.optimizer_state(), seed=seed_var
-    )
-    manager = tf.train.CheckpointManager(
-        checkpoint,
-        model_dir,
-        max_to_keep=config.keep_checkpoints,
-        checkpoint_name=run_dir.CHECKPOINT_PREFIX,
-    )
-    if latest:
-        try:
-            checkpoint.read(latest).assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-            raise ValueError(
-                f'{latest}: cannot resume: it was written with other settings ({first})'
-            ) from None
-        log(f'resumed from {latest} at step {trainer.step}')
-    elif config.init_checkpoint:
-        with strategy.scope():
-            init_from_checkpoint(trainer.model, config.init_checkpoint, log)
-    trainer.agree(trainer.step, 'the step they resume from')
-    run_dir.restart_log(model_dir, trainer.step) if latest else logs.fresh_log(model_dir)
-    last_good = [latest]
-
-    def save(step):
-        if not trainer.weights_finite():
-            raise ValueError(
-                f'non-finite weights at step {step} (not saved); the last good checkpoint '
-                f'is {last_good[0] or "none"}'
-            )
-        last_good[0] = manager.save(checkpoint_number=step)
-        return last_good[0]
-
-    def batches(seed_, start):
-        dataset = data.train_dataset(
-            train_files,
+    def __init__(self, config, stream, strategy, model_dir, who, inputs, stops, log):
+        self.config, self.stream, self.strategy = config, stream, strategy
+        self.model_dir = model_dir
+        self.worker, self.num_workers, self.chief = who
+        self.inputs, self.stops, self.log = inputs, stops, log
+        latest, self.seed = checkpoints.resume_point(
+            config,
             stream,
+            model_dir,
+            (inputs.num_classes, inputs.class_names),
+            inputs.train_files,
+            self.chief,
+            log,
+        )
+        self.latest = latest
+        self.trainer = Trainer(config, stream, strategy, inputs.num_classes, self.seed)
+        self.saver = checkpoints.Saver(
+            self.trainer, model_dir, self.seed, config.keep_checkpoints, latest
+        )
+        if latest:
+            self.saver.restore(latest)
+            log(f'resumed from {latest} at step {self.trainer.step}')
+        elif config.init_checkpoint:
+            with strategy.scope():
+                init_from_checkpoint(self.trainer.model, config.init_checkpoint, log)
+        self.trainer.agree(self.trainer.step, 'the step they resume from')
+        if latest:
+            run_dir.restart_log(model_dir, self.trainer.step)
+        else:
+            logs.fresh_log(model_dir)
+        self.writer = (
+            tf.summary.create_file_writer(model_dir)
+            if self.chief
+            else tf.summary.create_noop_writer()
+        )
+        self.reading = inputs.train_files  # what an unreadable-data error blames
+
+    def train(self):
+        """Steps from the resumed one to --train_steps, then the final save and evaluation."""
+        config, start, log = self.config, self.trainer.step, self.log
+        if start >= config.train_steps:  # e.g. a run stopped during its final evaluation
+            log(f'{self.latest} is at step {start} = --train_steps: nothing to train')
+            final = self.evaluate(start)
+            if self.inputs.eval_files:
+                _stopped_in_evaluation(self.stops, self.latest)
+            logs.summaries(self.writer, start, final)
+            return final
+        self.done = start
+        try:
+            metrics = self._steps(start)
+            # The final model first, then its evaluation: an evaluation failure loses nothing.
+            self.precise_bn(config.train_steps)
+            log(f'saved {self.saver.save(self.trainer.step)}')
+            self.reading = self.inputs.eval_files
+            final = self.evaluate(config.train_steps)
+            if self.inputs.eval_files:
+                _stopped_in_evaluation(self.stops, self.saver.last_good)
+        except tf.errors.OpError as e:  # data that could not be read (e.g. a truncated shard)
+            saving = self.num_workers == 1 and self.done > checkpoints.step_of(self.saver.last_good)
+            raise _data_error(
+                e,
+                self.reading or self.inputs.train_files,
+                self.done,
+                self.saver.save if saving else None,
+                self.saver.last_good,
+            ) from None
+        logs.summaries(self.writer, config.train_steps, final)
+        metrics.update(final)
+        return metrics
+
+    def _steps(self, start):
+        """The training steps, with a progress bar, logs, summaries, saves, evaluations."""
+        from tqdm import tqdm
+
+        config, trainer = self.config, self.trainer
+        iterator = self.batches(self.seed, start)
+        bar = tqdm(
+            total=config.train_steps,
+            initial=start,
+            unit='step',
+            file=sys.stderr,
+            disable=not self.chief,
+            dynamic_ncols=True,
+        )
+        metrics, last = {}, time.perf_counter()
+        with bar:
+            for step in range(start, config.train_steps):
+                self.reading = self.inputs.train_files
+                batch = next(iterator)
+                metrics = trainer.train_step(batch, stop=self.stops.requested)
+                self.done = done = step + 1
+                if metrics['non_finite'] or not np.isfinite(metrics['loss']):
+                    what = 'loss' if not np.isfinite(metrics['loss']) else 'weights'
+                    raise ValueError(
+                        f'non-finite {what} ({metrics["loss"]:g}) at step {done}; the last '
+                        f'good checkpoint is {self.saver.last_good or "none"} (lower '
+                        '--learning_rate?)'
+                    )
+                now = time.perf_counter()
+                clips_per_s = config.batch_size / max(now - last, 1e-9)
+                last = now
+                bar.set_postfix(loss=f'{metrics["loss"]:.4f}', clips_s=f'{clips_per_s:.1f}')
+                bar.update(1)
+                metrics['learning_rate'] = trainer.learning_rate(step)
+                metrics['clips_per_second'] = clips_per_s
+                if self.chief:
+                    run_dir.append_log(self.model_dir, done, logs.logged(metrics))
+                if done % config.summary_every == 0 or done == config.train_steps:
+                    logs.summaries(self.writer, done, metrics)
+                if metrics['stop'] and done < config.train_steps:  # the last: save as usual
+                    saved = self.saver.save(done)
+                    signum = self.stops.signum or signal.SIGTERM  # another worker was stopped
+                    raise Interrupted(
+                        f'{stopping.name(signum)}: stopped at step {done}; saved {saved}. Run '
+                        'the same command again to resume.',
+                        signum,
+                    )
+                if done == config.train_steps:
+                    break
+                scheduled_eval = config.eval_every and done % config.eval_every == 0
+                if scheduled_eval:
+                    self.precise_bn(done)
+                if done % config.checkpoint_every == 0 or scheduled_eval:
+                    self.saver.save(done)  # before evaluating: a failed evaluation loses no step
+                if scheduled_eval:
+                    self.reading = self.inputs.eval_files
+                    logs.summaries(self.writer, done, self.evaluate(done))
+        return metrics
+
+    def batches(self, seed, start):
+        """The training input from step `start` on (a function of the seed and the step)."""
+        config = self.config
+        dataset = data.train_dataset(
+            self.inputs.train_files,
+            self.stream,
             config.num_frames,
             config.crop_size,
             config.batch_size,
-            seed_,
+            seed,
             start,
-            worker,
-            num_workers,
+            self.worker,
+            self.num_workers,
             config.shuffle_buffer,
-            num_classes,
+            self.inputs.num_classes,
         )
         return iter(dataset)
 
-    def precise_bn(step):
-        if config.precise_bn_batches:
-            it = (trainer.distribute(b)[0] for b in batches(seed + 1 + step, 0))
-            batch_norm.precise_bn(trainer.model, strategy, it, config.precise_bn_batches)
+    def precise_bn(self, step):
+        """Recomputes BatchNorm's statistics on fresh training batches (--precise_bn_batches)."""
+        if self.config.precise_bn_batches:
+            it = (self.trainer.distribute(b)[0] for b in self.batches(self.seed + 1 + step, 0))
+            batch_norm.precise_bn(
+                self.trainer.model, self.strategy, it, self.config.precise_bn_batches
+            )
 
-    def evaluate(step):
+    def evaluate(self, step):
+        """Top-1 / top-5 on --eval_data as summary metrics ({} without eval data)."""
+        config, eval_files, stops = self.config, self.inputs.eval_files, self.stops
         if not eval_files:
             return {}
-        dataset = data.eval_dataset(eval_files, stream, config.crop_size, config.eval_max_frames)
-        # One worker may leave an evaluation early; several must all reach the next step.
-        should_stop = (lambda: stops.requested) if num_workers == 1 else None
-        _, labels, logits = evaluation.predict(
-            trainer.model, dataset, eval_total, desc=f'eval {step}', should_stop=should_stop
+        dataset = data.eval_dataset(
+            eval_files, self.stream, config.crop_size, config.eval_max_frames
         )
-        if stops.requested and num_workers == 1:
+        # One worker may leave an evaluation early; several must all reach the next step.
+        alone = self.num_workers == 1
+        should_stop = (lambda: stops.requested) if alone else None
+        _, labels, logits = evaluation.predict(
+            self.trainer.model,
+            dataset,
+            self.inputs.eval_total,
+            desc=f'eval {step}',
+            should_stop=should_stop,
+        )
+        if stops.requested and alone:
             return {}
         found = evaluation.accuracies(labels, logits)
-        log(
+        self.log(
             f'step {step}: eval top-1 {found["top1"]:.4f} top-5 {found["top5"]:.4f} '
             f'({found["videos"]} videos)'
         )
         return {f'eval/{k}': v for k, v in found.items() if k != 'videos'}
-
-    writer = tf.summary.create_file_writer(model_dir) if chief else tf.summary.create_noop_writer()
-    start = trainer.step
-    if start >= config.train_steps:  # e.g. a run stopped during its final evaluation
-        log(f'{latest} is at step {start} = --train_steps: nothing to train')
-        final = evaluate(start)
-        if eval_files:
-            _stopped_in_evaluation(stops, latest)
-        logs.summaries(writer, start, final)
-        return final
-    iterator = batches(seed, start)
-    bar = tqdm(
-        total=config.train_steps,
-        initial=start,
-        unit='step',
-        file=sys.stderr,
-        disable=not chief,
-        dynamic_ncols=True,
-    )
-    metrics, last = {}, time.perf_counter()
-    done, reading = start, train_files
-    try:
-        for step in range(start, config.train_steps):
-            reading = train_files
-            batch = next(iterator)
-            metrics = trainer.train_step(batch, stop=stops.requested)
-            done = step + 1
-            if metrics['non_finite'] or not np.isfinite(metrics['loss']):
-                what = 'loss' if not np.isfinite(metrics['loss']) else 'weights'
-                raise ValueError(
-                    f'non-finite {what} ({metrics["loss"]:g}) at step {done}; the last good '
-                    f'checkpoint is {last_good[0] or "none"} (lower --learning_rate?)'
-                )
-            now = time.perf_counter()
-            clips_per_s = config.batch_size / max(now - last, 1e-9)
-            last = now
-            bar.set_postfix(loss=f'{metrics["loss"]:.4f}', clips_s=f'{clips_per_s:.1f}')
-            bar.update(1)
-            metrics['learning_rate'] = trainer.learning_rate(step)
-            metrics['clips_per_second'] = clips_per_s
-            if chief:
-                run_dir.append_log(model_dir, done, logs.logged(metrics))
-            if done % config.summary_every == 0 or done == config.train_steps:
-                logs.summaries(writer, done, metrics)
-            if metrics['stop'] and done < config.train_steps:  # the last step: save as usual
-                saved = save(done)
-                signum = stops.signum or signal.SIGTERM  # another worker was stopped
-                raise Interrupted(
-                    f'{stopping.name(signum)}: stopped at step {done}; saved {saved}. Run the '
-                    'same command again to resume.',
-                    signum,
-                )
-            if done == config.train_steps:
-                break
-            scheduled_eval = config.eval_every and done % config.eval_every == 0
-            if scheduled_eval:
-                precise_bn(done)
-            if done % config.checkpoint_every == 0 or scheduled_eval:
-                save(done)  # before evaluating: a failed evaluation loses no step
-            if scheduled_eval:
-                reading = eval_files
-                logs.summaries(writer, done, evaluate(done))
-        bar.close()
-        # The final model first, then its evaluation: an evaluation failure loses nothing.
-        precise_bn(config.train_steps)
-        log(f'saved {save(trainer.step)}')
-        reading = eval_files
-        final = evaluate(config.train_steps)
-        if eval_files:
-            _stopped_in_evaluation(stops, last_good[0])
-    except tf.errors.OpError as e:  # data that could not be read (e.g. a truncated shard)
-        saving = num_workers == 1 and done > int(
-            last_good[0].rsplit('-', 1)[1] if last_good[0] else 0
-        )
-        culprits = reading or train_files
-        raise _data_error(e, culprits, done, save if saving else None, last_good[0]) from None
-    finally:
-        bar.close()
-    logs.summaries(writer, config.train_steps, final)
-    metrics.update(final)
-    return metrics
 
 
 def _stopped_in_evaluation(stops, saved):
