@@ -12,6 +12,7 @@ bound (the network's +-20 px truncation), value 1: still pixels are white.
 import io
 import os
 import struct
+import textwrap
 
 import cv2
 import numpy as np
@@ -218,7 +219,8 @@ def cluster_order(matrix):
 CELL_INCHES = 0.13  # one class's row and column; 101 classes -> ~13 inches of matrix
 DPI = 150
 LABEL_POINTS = 6.0  # class names: ~12 px tall at DPI, in a 19.5 px cell
-COUNT_POINTS = 4.2
+COUNT_POINTS = 4.2  # in a CELL_INCHES cell; larger cells get larger numbers
+TITLE_POINTS = 8.0
 MAX_ANNOTATED = 150  # above this many classes the counts would not fit in the cells
 
 
@@ -282,26 +284,30 @@ def confusion_png(matrix, class_names, title):
     ax.hlines(edges, -0.5, n - 0.5, color='#e0e0e0', linewidth=0.3)
     ax.vlines(edges, -0.5, n - 0.5, color='#e0e0e0', linewidth=0.3)
     ax.tick_params(length=1.5, width=0.4, pad=1.5)
-    ax.set_xlabel('predicted class', fontsize=8)
-    ax.set_ylabel('true class (its videos)', fontsize=8)
+    ax.set_xlabel('predicted class', fontsize=TITLE_POINTS)
+    ax.set_ylabel('true class (its videos)', fontsize=TITLE_POINTS)
     correct = int(np.trace(matrix))
     total = int(matrix.sum())
     accuracy = f'{correct / total:.1%}' if total else 'n/a'
-    ax.set_title(
-        f'{title}: {total} videos, top-1 {accuracy}\ncolour: share of the true class '
-        'predicted as each class; numbers: videos; classes ordered so confusions cluster',
-        fontsize=8,
+    explained = (
+        f'{title}: {total} videos, top-1 {accuracy}. Colour: share of the true class '
+        'predicted as each class; numbers: videos; classes ordered so that confusions cluster.'
     )
+    ax.set_title(
+        textwrap.fill(explained, int((side + 0.4) * 72 / (TITLE_POINTS * 0.6))),
+        fontsize=TITLE_POINTS,
+    )
+    count_points = min(COUNT_POINTS * side / n / CELL_INCHES, 9.0)  # fills small cells too
     if n <= MAX_ANNOTATED:
         for t, p in zip(*np.nonzero(counts), strict=True):
-            dark = rates[t, p] > 0.3
+            dark = rates[t, p] > 0.25  # past the middle of the square-root scale
             ax.text(
                 p,
                 t,
                 str(counts[t, p]),
                 ha='center',
                 va='center',
-                fontsize=COUNT_POINTS,
+                fontsize=count_points,
                 color='white' if dark else '#08306b',
             )
     bar = fig.colorbar(image, cax=bar_axes, ticks=[0, 0.05, 0.25, 0.5, 1])
