@@ -113,7 +113,9 @@ def _write_local(path, write):
       OSError: when the file cannot be written.
     """
     files.make_folder(os.path.dirname(os.path.abspath(path)), target=path)
-    tmp = files.temporary_name(path) + os.path.splitext(path)[1]
+    ext = os.path.splitext(path)[1]
+    files.remove_stale_temporaries(path, ext)  # left by a writer killed with -9
+    tmp = files.temporary_name(path) + ext
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -21,9 +21,12 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from common import pictures
+from common import files, pictures
 from preprocess import flow as flow_lib
 from preprocess import model_inputs, video
+
+# The clip is held whole (frames, flow, pictures): ~2 GB at this many 256x340 frames.
+MAX_FRAMES = 1000
 
 
 def define_flags(flag_values=flags.FLAGS):
@@ -71,8 +74,9 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_integer(
         'max_frames',
         model_inputs.MAX_TEST_FRAMES,
-        'First N frames of video (paper: test on up to 250).',
+        'First N frames of video (paper: test on up to 250; at most 1000, ~2 GB in memory).',
         lower_bound=1,
+        upper_bound=MAX_FRAMES,
         flag_values=flag_values,
     )
 
@@ -122,12 +126,24 @@ def compose(panels, fps=video.FPS):
     return frames
 
 
-def _flow_bar(pairs):
-    """A TV-L1 progress bar on stderr (the slow part on a raw video); its update."""
-    from tqdm import tqdm
+class _FlowBar:
+    """TV-L1 progress on stderr (the slow part on a raw video), closed before any output."""
 
-    bar = tqdm(total=pairs, desc='TV-L1 flow', unit='pair', file=sys.stderr, leave=False)
-    return bar.update
+    def __init__(self):
+        self._bar = None
+
+    def __call__(self, pairs):
+        """`model_inputs.load_streams`' flow_progress: the callable to invoke per pair."""
+        if pairs < 1:  # nothing to compute: load_streams refuses the clip
+            return None
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=pairs, desc='TV-L1 flow', unit='pair', file=sys.stderr, leave=False)
+        return self._bar.update
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
 
 
 def show(path, output, streams=('rgb', 'flow'), media_id=None, flow_path=None, max_frames=None):
@@ -151,13 +167,17 @@ def show(path, output, streams=('rgb', 'flow'), media_id=None, flow_path=None, m
     ext = os.path.splitext(output)[1].lower()
     if ext not in pictures.ANIMATION_EXTENSIONS:
         raise ValueError(f'{output}: --output must end in .gif or .mp4')
-    from common import files
-
+    if os.path.isdir(output):
+        raise ValueError(f'{output}: --output is a folder')
     files.check_folder(os.path.dirname(os.path.abspath(output)), target=output)
     streams = [s for s in ('rgb', 'flow') if s in streams]
-    inputs = model_inputs.load_streams(
-        path, streams, max_frames, flow_path, _flow_bar, media_id=media_id
-    )
+    bar = _FlowBar()
+    try:
+        inputs = model_inputs.load_streams(
+            path, streams, max_frames, flow_path, bar, media_id=media_id
+        )
+    finally:
+        bar.close()
     frames = compose(to_pixels(inputs))
     pictures.write_animation(output, frames, video.FPS)
     return len(frames)
@@ -173,7 +193,7 @@ def main(argv, flag_values=flags.FLAGS):
         count = show(f.video, f.output, f.streams, f.media_id, f.flow_video, f.max_frames)
     except ValueError as e:
         sys.exit(f'error: {e}')
-    print(f'wrote {f.output} ({count} frames)')
+    print(f'wrote {f.output} ({count} frame{"" if count == 1 else "s"})')
 
 
 if __name__ == '__main__':

@@ -1,6 +1,8 @@
 """common/pictures.py: flow colours, captions, GIF/MP4 files, the confusion picture."""
 
 import io
+import os
+import subprocess
 
 import cv2
 import numpy as np
@@ -56,6 +58,17 @@ def test_animations_round_trip_frame_count_size_and_colours(tmp_path, ext):
     assert read[0][24, 32, 2] > 200 and read[0][24, 32, 0] < 50  # blue, then red
     assert read[1][24, 32, 0] > 200 and read[1][24, 32, 2] < 50
     assert [p.name for p in tmp_path.iterdir()] == [f'a{ext}']  # no temporary left
+
+
+def test_a_killed_writers_temporary_is_removed_and_a_live_ones_kept(tmp_path):
+    dead = subprocess.Popen(['true'])
+    dead.wait()  # its pid is free now
+    stale = tmp_path / f'a.gif.tmp-{dead.pid}.gif'
+    live = tmp_path / f'a.gif.tmp-{os.getppid()}.gif'  # another writer, still running
+    stale.write_bytes(b'partial')
+    live.write_bytes(b'partial')
+    pictures.write_animation(str(tmp_path / 'a.gif'), [np.zeros((8, 8, 3), np.uint8)], 25)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a.gif', live.name]
 
 
 def test_animation_refusals(tmp_path):

@@ -172,9 +172,28 @@ def test_command_line_and_one_line_refusals(tmp_path):
             f'error: {tmp_path}/s.tfrecord/b.gif: lies under the file {tmp_path}/s.tfrecord, '
             'not a folder'
         ),
+        (f'--video={shard}', f'--output={tmp_path}/folder.gif'): (
+            f'error: {tmp_path}/folder.gif: --output is a folder'
+        ),
+        (f'--video={tmp_path}/one.avi', f'--output={tmp_path}/b.gif'): (
+            f'error: {tmp_path}/one.avi: optical flow needs at least 2 frames'
+        ),
     }
+    (tmp_path / 'folder.gif').mkdir()
+    write_video(tmp_path / 'one.avi', 25, [np.zeros((32, 32, 3), np.uint8)])
     for args, message in refusals.items():
         assert _main(*args) == (message, ''), args
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['a.gif', 's.tfrecord']
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'a.gif',
+        'folder.gif',
+        'one.avi',
+        's.tfrecord',
+    ]
+    assert _main(f'--video={tmp_path}/one.avi', '--streams=rgb', f'--output={tmp_path}/1.gif') == (
+        '',
+        f'wrote {tmp_path}/1.gif (1 frame)\n',
+    )
+    with pytest.raises(flags.IllegalFlagValueError, match='max_frames'):
+        _main(f'--video={shard}', f'--output={tmp_path}/b.gif', '--max_frames=1001')
     with pytest.raises(Exception, match='Unexpected arguments'):
         show.main(['show', 'stray'])
