@@ -15,7 +15,7 @@ accuracy:
 then, for each, its ten most frequent confusions:
 
     rgb: the 10 most frequent confusions (true -> predicted: videos)
-      BoxingPunchingBag -> BoxingSpeedBag: n
+      <true class> -> <predicted class>: <videos>
       ...
 
 and then writes <stream>_predictions.csv (one row per video), <stream>_confusion.csv and

@@ -1,4 +1,5 @@
-"""Video-level evaluation: per-video logits over a split, accuracies, CSV reports.
+"""Video-level evaluation: per-video logits over a split, accuracies, CSV and PNG reports,
+the most frequent confusions.
 
 Used by `evaluate.py` (each stream and their fusion) and by training (--eval_data).
 """
