@@ -275,11 +275,13 @@ def confusion_png(matrix, class_names, title):
         aspect='equal',
     )
     ticks = np.arange(n)
-    ax.set_xticks(ticks, names, rotation=90, fontsize=LABEL_POINTS)
+    # parse_math=False: a class name is text, even with '$' in it (mathtext could fail on it).
+    ax.set_xticks(ticks, names, rotation=90, fontsize=LABEL_POINTS, parse_math=False)
     ax.set_yticks(
         ticks,
         [f'{name} ({v})' for name, v in zip(names, videos, strict=True)],
         fontsize=LABEL_POINTS,
+        parse_math=False,
     )
     # Cell borders as two line collections (minor ticks would cost seconds at 101 classes).
     edges = np.arange(n + 1) - 0.5
@@ -298,6 +300,7 @@ def confusion_png(matrix, class_names, title):
     ax.set_title(
         textwrap.fill(explained, int((side + 0.4) * 72 / (TITLE_POINTS * 0.6))),
         fontsize=TITLE_POINTS,
+        parse_math=False,
     )
     count_points = min(COUNT_POINTS * side / n / CELL_INCHES, 9.0)  # fills small cells too
     if n <= MAX_ANNOTATED:

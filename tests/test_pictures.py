@@ -140,6 +140,11 @@ def test_confusion_png_at_101_classes_is_legible(tmp_path):
     assert (image < 60).all(axis=-1).mean() > 0.005  # dark cells and text are drawn
 
 
+def test_class_names_are_text_even_with_dollar_signs():
+    png = pictures.confusion_png(np.eye(2, dtype=np.int64), [r'$\frac$', 'a $b$'], '$x')
+    assert pictures.png_size(png)[0] > 100
+
+
 def test_confusion_png_refuses_names_that_do_not_fit():
     with pytest.raises(ValueError, match='a \\(2, 2\\) matrix for 3 class names'):
         pictures.confusion_png(np.eye(2, dtype=np.int64), ['a', 'b', 'c'], 't')
