@@ -193,6 +193,9 @@ def main(argv, flag_values=flags.FLAGS):
         count = show(f.video, f.output, f.streams, f.media_id, f.flow_video, f.max_frames)
     except ValueError as e:
         sys.exit(f'error: {e}')
+    except KeyboardInterrupt:  # the picture is renamed into place only when complete
+        print(f'interrupted: {f.output} not written', file=sys.stderr)
+        sys.exit(128 + 2)
     print(f'wrote {f.output} ({count} frame{"" if count == 1 else "s"})')
 
 

@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+from unittest import mock
 
 import cv2
 import numpy as np
@@ -197,3 +198,17 @@ def test_command_line_and_one_line_refusals(tmp_path):
         _main(f'--video={shard}', f'--output={tmp_path}/b.gif', '--max_frames=1001')
     with pytest.raises(Exception, match='Unexpected arguments'):
         show.main(['show', 'stray'])
+
+
+def test_ctrl_c_is_one_line_and_leaves_no_file(tmp_path, capsys):
+    shard, _ = _shard(tmp_path / 's.tfrecord')
+
+    def interrupted(path, frames, fps):  # Ctrl-C half-way through writing the file
+        with open(path, 'wb') as f:
+            f.write(b'GIF89a')
+        raise KeyboardInterrupt
+
+    with mock.patch.object(pictures, '_write_gif', interrupted):
+        assert _main(f'--video={shard}', f'--output={tmp_path}/a.gif') == ('130', '')
+    assert capsys.readouterr().err.strip() == f'interrupted: {tmp_path}/a.gif not written'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['s.tfrecord']
