@@ -38,3 +38,23 @@ def summaries(writer, step, metrics):
             tag = name if '/' in name else f'train/{name}'
             tf.summary.write(tag, tf.constant(value, tf.float32), metadata=_SCALAR_METADATA)
     writer.flush()
+
+
+# TensorBoard's image plugin reads a string tensor [width, height, PNG...] (as
+# tensorboard's own `image` summary writes it).
+_IMAGE_METADATA = summary_pb2.SummaryMetadata(
+    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name='images'),
+    data_class=summary_pb2.DATA_CLASS_BLOB_SEQUENCE,
+)
+
+
+def confusion_image(writer, step, matrix, class_names):
+    """The evaluation's confusion matrix (evaluate.py's picture) as image `eval/confusion`."""
+    from common import pictures
+
+    png = pictures.confusion_png(matrix, class_names, f'eval at step {step}')
+    width, height = pictures.png_size(png)
+    with writer.as_default(step=step):
+        tensor = tf.constant([str(width).encode(), str(height).encode(), png])
+        tf.summary.write('eval/confusion', tensor, metadata=_IMAGE_METADATA)
+    writer.flush()

@@ -304,6 +304,11 @@ class _Run:
             f'step {step}: eval top-1 {found["top1"]:.4f} top-5 {found["top5"]:.4f} '
             f'({found["videos"]} videos)'
         )
+        if self.chief:
+            classes = self.inputs.num_classes
+            names = self.inputs.class_names or [str(c) for c in range(classes)]
+            matrix = evaluation.confusion(labels, logits, classes)
+            logs.confusion_image(self.writer, step, matrix, names)
         return {f'eval/{k}': v for k, v in found.items() if k != 'videos'}
 
 
