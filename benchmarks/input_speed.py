@@ -17,8 +17,9 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
+from common import streams
 from preprocess import schema
-from training import data, streams
+from training import data
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('videos', 8, 'Videos in the synthetic shards.', 1)

@@ -24,7 +24,8 @@ from absl import app, flags
 from tensorflow.python.framework import config as tf_config
 
 import i3d
-from training import loop, options, streams
+from common import streams
+from training import loop, options
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('runs', 3, 'Timed runs of each (after one warm-up).', 1)

@@ -16,8 +16,8 @@ import tensorflow as tf
 import i3d
 import model_io
 from common import files
+from common import streams as stream_records
 from inference import decoding, whole_video
-from preprocess import flow as flow_lib
 from preprocess import video
 
 MS_PER_FRAME = 1000.0 / video.FPS
@@ -104,7 +104,9 @@ class Extractor:
             data = np.memmap(path, decoding.DTYPES[stream], 'r', shape=shape)
             frames = video.rgb_to_model_input if stream == 'rgb' else np.asarray
             # Flow field t goes from frame t to t + 1: a window's frames have one fewer.
-            clips = [(s, s + max(1, flow_lib.stream_frames(stream, e - s))) for s, e in ranges]
+            clips = [
+                (s, s + max(1, stream_records.STREAMS[stream].frames_in(e - s))) for s, e in ranges
+            ]
             if self.settings.window == 0:
                 count = shape[0]
                 rows = [self._whole(stream, (frames(data[i]) for i in range(count)), count)]

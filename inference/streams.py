@@ -9,6 +9,7 @@ example holds its frame count and decodes a few frames at a time.
 
 import numpy as np
 
+from common import streams as stream_records
 from preprocess import flow as flow_lib
 from preprocess import model_inputs, video
 
@@ -85,14 +86,14 @@ def stream_input(path, stream, media_id=None, frame_count=None, example=None):
         else:
             if count > 1 and int(example['flow_encoded'].shape[0]) == 0:
                 raise video.VideoError(f'{path}: no flow frames (shards built with --flow=false?)')
-            encoded = example['flow_encoded'][: flow_lib.stream_frames('flow', count)]
+            encoded = example['flow_encoded'][: stream_records.FLOW.frames_in(count)]
             count = int(encoded.shape[0])
             frames = decode_sliced(encoded, schema.decode_flow, path)
     else:
         count = count_frames(path) if frame_count is None else frame_count
         frames = video.iter_video(path, max_frames=count)
         if stream == 'flow':
-            count, frames = flow_lib.stream_frames('flow', count), _pairwise_flow(frames)
+            count, frames = stream_records.FLOW.frames_in(count), _pairwise_flow(frames)
     if count < 1:
         what = 'no decodable frames' if stream == 'rgb' else 'no flow (fewer than 2 frames?)'
         raise video.VideoError(f'{path}: {what}')
@@ -158,7 +159,8 @@ def first_frames(inputs, num_frames, path):
     preprocessed = path.lower().endswith(PREPROCESSED)
     # A preprocessed flow file holds network frames already (DeepMind's: as many as RGB).
     caps = {
-        s: num_frames if preprocessed else flow_lib.stream_frames(s, num_frames) for s in inputs
+        s: num_frames if preprocessed else stream_records.STREAMS[s].frames_in(num_frames)
+        for s in inputs
     }
     cut = any(len(clip) > caps[s] for s, clip in inputs.items())
     return {s: clip[: max(1, caps[s])] for s, clip in inputs.items()}, cut

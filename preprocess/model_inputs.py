@@ -11,6 +11,7 @@ import numpy as np
 from absl import logging
 from PIL import Image, ImageSequence
 
+from common import streams as stream_records
 from preprocess import flow as flow_lib
 from preprocess import video
 
@@ -161,7 +162,7 @@ def load_shard_example(path, media_id=None, max_frames=None, need_flow=True):
     example = find_shard_example(path, media_id)
     try:
         rgb = schema.decode_rgb(example['rgb_encoded'][:max_frames]).numpy()
-        flow_count = flow_lib.stream_frames('flow', len(rgb)) if need_flow else 0
+        flow_count = stream_records.FLOW.frames_in(len(rgb)) if need_flow else 0
         flow = schema.decode_flow(example['flow_encoded'][:flow_count], rgb.shape[1:3])
     except tf.errors.OpError as e:
         raise video.VideoError(

@@ -16,7 +16,8 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from training import loop, options, streams
+from common import streams
+from training import loop, options
 
 loop.setup_devices(2)
 CLIPS = tf.random.stateless_uniform((4, 6, 32, 32, 3), (5, 6), -1, 1)

@@ -42,8 +42,12 @@ def write_shards(folder, labels, names=CLASSES, manifest=True):
                 serialized = _example(f'v{i}', label)
                 writer.write(serialized)
                 records.append(
-                    {'media_id': f'v{i}', 'label_index': label, 'status': 'ok',
-                     'bytes': len(serialized)}
+                    {
+                        'media_id': f'v{i}',
+                        'label_index': label,
+                        'status': 'ok',
+                        'bytes': len(serialized),
+                    }
                 )
         if manifest:  # as build_shards writes it (the reader checks the shard's size)
             with open(path + '.manifest.jsonl', 'w') as f:
@@ -132,7 +136,7 @@ def test_cheap_checks_come_before_any_work(shards, checkpoints, tmp_path):
         output_dir=str(tmp_path / 'file/o'),
     )
     # Streams: the other stream's checkpoint, and streams that could not be fused.
-    _refused(shards, {'flow': checkpoints['rgb']}, 'takes 3-channel input (an RGB checkpoint)')
+    _refused(shards, {'flow': checkpoints['rgb']}, 'takes 3-channel input (for the rgb stream)')
     both = {'rgb': checkpoints['rgb'], 'flow': checkpoints['flow400']}
     _refused(shards, both, 'has 3 classes but')
     _refused(shards, {}, 'give --rgb_checkpoint and/or --flow_checkpoint')

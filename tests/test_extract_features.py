@@ -260,7 +260,7 @@ def test_checkpoint_problems_are_found_before_any_video_is_decoded(folder, check
     with never, pytest.raises(ValueError) as error:
         _run(folder, tmp_path / 'o', {'flow': checkpoints['rgb']}, **flow)
     assert str(error.value) == (
-        f'{checkpoints["rgb"]}: takes 3-channel input (an RGB checkpoint), but the flow stream '
+        f'{checkpoints["rgb"]}: takes 3-channel input (for the rgb stream), but the flow stream '
         'has 2'
     )
     missing = str(tmp_path / 'checkpoints' / 'flow_scratch' / 'model')

@@ -8,9 +8,10 @@ import order_stats
 import pytest
 import tensorflow as tf
 
+from common import streams
 from preprocess import flow as flow_lib
 from preprocess import schema, shards, sources
-from training import data, streams
+from training import data
 
 
 def _example(frames=5, height=40, width=48, flow=True, label=1):
@@ -365,4 +366,4 @@ def test_frame_caps_count_video_frames_for_both_streams_as_evaluate_sample_does(
     with pytest.raises(ValueError, match=r'--max_frames=1: the flow stream needs at least 2'):
         data.eval_dataset([shard], streams.FLOW, 32, max_frames=1)
     assert data.eval_frame_cap(streams.RGB, 1) == 1
-    assert flow_lib.stream_frames('rgb', 5) == 5 and flow_lib.stream_frames('flow', 5) == 4
+    assert streams.RGB.frames_in(5) == 5 and streams.FLOW.frames_in(5) == 4

@@ -22,7 +22,6 @@ import sys
 import tensorflow as tf
 
 from common import label_map as label_maps
-from preprocess import flow as flow_lib
 from preprocess import schema, shards
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -140,9 +139,7 @@ def label_difference(theirs, ours):
 def _frames(example, stream, indices):
     """Decodes the frames `indices` of the stream -> float32 [n, H, W, C] in [-1, 1]."""
     encoded = tf.gather(example[stream.encoded_key], indices)
-    if stream.name == 'rgb':
-        return stream.to_model_input(schema.decode_rgb(encoded))
-    return stream.to_model_input(schema.decode_flow(encoded))
+    return stream.to_model_input(stream.decode(encoded))
 
 
 def _window_indices(length, num_frames, seed):
@@ -158,7 +155,7 @@ def train_clip(example, stream, num_frames, crop_size, seed):
 
     Args:
       example: output of `schema.parse_encoded`.
-      stream: a `training.streams.Stream`.
+      stream: a `common.streams.Stream`.
       num_frames, crop_size: clip size.
       seed: stateless seed, int32/int64 [2].
     """
@@ -309,7 +306,7 @@ def train_dataset(
 
     Args:
       files: shard paths.
-      stream: a `training.streams.Stream`.
+      stream: a `common.streams.Stream`.
       num_frames, crop_size: clip size.
       global_batch: clips per step over all workers and replicas.
       seed: int; the whole pipeline is a function of it.
@@ -374,7 +371,7 @@ def eval_frame_cap(stream, max_frames):
     Raises:
       ValueError: if the cap leaves the stream no frame.
     """
-    cap = flow_lib.stream_frames(stream.name, max_frames)
+    cap = stream.frames_in(max_frames)
     if cap < 1:
         raise ValueError(
             f'--max_frames={max_frames}: the {stream.name} stream needs at least 2 frames of '
@@ -390,7 +387,7 @@ def eval_dataset(
     shard (the file it is in).
 
     `max_frames` counts frames of video: the flow stream gets the N - 1 fields between
-    the first N frames (`flow.stream_frames`), the same stretch as the RGB stream.
+    the first N frames (`Stream.frames_in`), the same stretch as the RGB stream.
 
     Videos that cannot give this stream's clip (a 1-frame video has no flow; frames
     smaller than the crop) are skipped with a warning naming the shard and the video.
@@ -442,7 +439,7 @@ def check_shards(files, stream, crop_size, log=None):
 
     Args:
       files: shard paths.
-      stream: a `training.streams.Stream`.
+      stream: a `common.streams.Stream`.
       crop_size: crop side in pixels.
       log: called with each warning line (default: stderr).
 

@@ -10,8 +10,8 @@ import tempfile
 import tensorflow as tf
 
 import model_io
-from common import files
-from training import data, evaluation, streams
+from common import files, streams
+from training import data, evaluation
 
 
 def table(results):

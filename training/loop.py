@@ -25,7 +25,7 @@ from tensorflow.core.framework import summary_pb2
 
 import i3d
 import model_io
-from common import files
+from common import files, streams
 from training import batch_norm, data, evaluation, forward, run_dir, stopping
 
 SGD_MOMENTUM = 0.9  # paper
@@ -158,11 +158,10 @@ def init_from_checkpoint(model, path, log=print):
     Raises:
       ValueError: missing, damaged or unusable checkpoint, or different input channels.
     """
+    stream = streams.of_channels(model_io.input_channels(model))
     model_io.verify(model_io.resolve(path))
-    source, channels = model_io.load(path)
+    source, _ = model_io.load(path, stream=stream.name)
     mine = {v.name: v for v in model.variables}
-    if model.layers['Conv3d_1a_7x7'].w.shape[3] != channels:
-        raise ValueError(f'{path}: a {channels}-channel checkpoint for another stream')
     skipped = []
     for variable in source.variables:
         target = mine.get(variable.name)
