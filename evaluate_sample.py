@@ -30,8 +30,7 @@ from absl import app, flags
 
 import model_io
 from common import files, label_map
-from inference import streams as clip_streams
-from inference import whole_video
+from inference import clip_input, whole_video
 from preprocess import model_inputs, samples
 
 # DeepMind's checkpoint of each eval type's stream: (scratch, ImageNet-pretrained). No
@@ -242,7 +241,7 @@ def main(argv):
             video = samples.sample_path(streams[0])
             if len(streams) == 2:
                 flow_video = flow_video or samples.sample_path('flow')
-        inputs, cut = clip_streams.clip_inputs(
+        inputs, cut = clip_input.clip_inputs(
             video, streams, FLAGS.media_id, flow_video, FLAGS.num_frames or None
         )
         if cut:
@@ -251,7 +250,7 @@ def main(argv):
                 f'{FLAGS.num_frames} (--num_frames=0: the whole video)',
                 file=sys.stderr,
             )
-        if 'flow' in inputs and not video.lower().endswith(clip_streams.STORED_INPUTS):
+        if 'flow' in inputs and not video.lower().endswith(clip_input.STORED_INPUTS):
             inputs['flow'] = _with_progress(*inputs['flow'])  # TV-L1 is the slow part
         logits = whole_video.clip_logits(models, inputs)
     except ValueError as e:

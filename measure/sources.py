@@ -31,11 +31,11 @@ def first_frames(item, num_frames):
                 timed.close()  # releases the decoder now
                 break
     else:  # the frames a shard stores (already the paper's 25 fps, short side 256)
-        from inference import streams
+        from inference import clip_input
         from preprocess import model_inputs, schema
 
         example = model_inputs.find_shard_example(item.path, item.media_id)
-        for frame in streams.decode_sliced(example['rgb_encoded'], schema.decode_rgb):
+        for frame in clip_input.decode_sliced(example['rgb_encoded'], schema.decode_rgb):
             frames.append(np.asarray(frame))
             if len(frames) == num_frames:
                 break

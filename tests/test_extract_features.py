@@ -19,18 +19,18 @@ import i3d
 import model_io
 from common import files
 from common.files import REPO_DIR
-from inference import decoding, extract_run, extraction, inputs
+from inference.extract import features, prepare, run, videos
 from preprocess import flow as flow_lib
 from preprocess import model_inputs, shards, video
 
 
 def _run(spec, output_dir, checkpoints, runner='pool', overwrite=False, **settings):
-    """An extraction in-process (extract_run.run); returns (records, skipped, stdout)."""
+    """An extraction in-process (run.run); returns (records, skipped, stdout)."""
     out = io.StringIO()
-    settings = extraction.Settings(**({'window': 8, 'stride': 4} | settings))
+    settings = features.Settings(**({'window': 8, 'stride': 4} | settings))
     paths = {s: checkpoints[s] for s in settings.streams}
     with contextlib.redirect_stdout(out):
-        records, skipped = extract_run.run(
+        records, skipped = run.run(
             str(spec), str(output_dir), settings, paths, 1, runner, '', overwrite
         )
     return records, skipped, out.getvalue()
@@ -72,25 +72,25 @@ def _pooled(checkpoint, clip):
 
 
 def test_windows():
-    assert extraction.windows(20, 8, 4) == [(0, 8), (4, 12), (8, 16), (12, 20)]
-    assert extraction.windows(6, 8, 4) == [(0, 6)]  # shorter than a window: one
-    assert extraction.windows(20, 0, 4) == [(0, 20)]
+    assert features.windows(20, 8, 4) == [(0, 8), (4, 12), (8, 16), (12, 20)]
+    assert features.windows(6, 8, 4) == [(0, 6)]  # shorter than a window: one
+    assert features.windows(20, 0, 4) == [(0, 20)]
 
 
 def test_list_videos(folder, tmp_path):
-    names = [v.name for v in inputs.list_videos(str(folder))]
+    names = [v.name for v in videos.list_videos(str(folder))]
     assert names == ['broken', 'short', os.path.join('a', 'long')]
     listing = tmp_path / 'list.txt'
     listing.write_text(f'{folder}/a/long.avi\n\n# comment\n{folder}/short.avi\n')
-    assert [v.name for v in inputs.list_videos(str(listing))] == ['long', 'short']
+    assert [v.name for v in videos.list_videos(str(listing))] == ['long', 'short']
     listing.write_text(f'{folder}/a/long.avi\n{folder}/missing.avi\n')
     with pytest.raises(ValueError, match=r'list.txt:2: .*missing.avi: no such file'):
-        inputs.list_videos(str(listing))
+        videos.list_videos(str(listing))
     (tmp_path / 'b').mkdir()
     os.symlink(folder / 'short.avi', tmp_path / 'b' / 'long.avi')
     listing.write_text(f'{folder}/a/long.avi\nb/long.avi\n')
     with pytest.raises(ValueError, match='would both write long'):
-        inputs.list_videos(str(listing))
+        videos.list_videos(str(listing))
 
 
 def test_folder_end_to_end_and_resume(folder, checkpoints, tmp_path):
@@ -235,27 +235,27 @@ def test_interrupted_write_leaves_no_npy_and_is_cleaned(tmp_path, monkeypatch):
 
     monkeypatch.setattr(np, 'save', crash)
     with pytest.raises(OSError):
-        extraction.write_outputs(str(tmp_path), 'v', {'rgb': np.zeros((1, 4))}, np.zeros((1, 2)))
+        features.write_outputs(str(tmp_path), 'v', {'rgb': np.zeros((1, 4))}, np.zeros((1, 2)))
     assert os.listdir(tmp_path) == []
     (tmp_path / 'a').mkdir()
     (tmp_path / 'a' / 'v_rgb.npy.tmp-123').write_bytes(b'left by kill -9')
     (tmp_path / '.work').mkdir()
     (tmp_path / '.work' / '1-2.rgb').write_bytes(b'raw')
-    extract_run.clean_killed_run(str(tmp_path))
+    run.clean_killed_run(str(tmp_path))
     assert os.listdir(tmp_path) == ['a'] and os.listdir(tmp_path / 'a') == []
 
 
 def test_a_second_run_on_the_same_output_dir_is_refused(folder, checkpoints, tmp_path):
     out = tmp_path / 'features'
     out.mkdir()
-    with files.exclusive_lock(str(out / extract_run.LOCK)):  # as a running extraction does
+    with files.exclusive_lock(str(out / run.LOCK)):  # as a running extraction does
         with pytest.raises(ValueError, match='held by another extract_features run'):
             _run(folder, out, checkpoints)
-    assert os.listdir(out) == [extract_run.LOCK]  # nothing written, nothing cleaned
+    assert os.listdir(out) == [run.LOCK]  # nothing written, nothing cleaned
 
 
 def test_checkpoint_problems_are_found_before_any_video_is_decoded(folder, checkpoints, tmp_path):
-    never = mock.patch.object(decoding, 'prepare_task', side_effect=AssertionError('decoded'))
+    never = mock.patch.object(prepare, 'prepare_task', side_effect=AssertionError('decoded'))
     flow = {'streams': ('flow',)}
     with never, pytest.raises(ValueError) as error:
         _run(folder, tmp_path / 'o', {'flow': checkpoints['rgb']}, **flow)
@@ -287,10 +287,10 @@ def test_short_logits_windows_give_the_eager_model_s_logits(checkpoints, tmp_pat
     prepared = {'frames': frames, 'rgb': (str(path), rgb.shape)}
     model, _ = model_io.load(checkpoints['rgb'])
     x = video.rgb_to_model_input(rgb)
-    settings = extraction.Settings(window=1, endpoint='Logits')
-    extractor = extraction.Extractor({'rgb': checkpoints['rgb']}, settings)
+    settings = features.Settings(window=1, endpoint='Logits')
+    extractor = features.Extractor({'rgb': checkpoints['rgb']}, settings)
     for window in (1, 2, 7, 8, 9, 16):
-        extractor.settings = extraction.Settings(window=window, stride=window, endpoint='Logits')
+        extractor.settings = features.Settings(window=window, stride=window, endpoint='Logits')
         out, _ = extractor.features(prepared)
         starts = range(0, frames - window + 1, window)
         expected = []
@@ -302,6 +302,6 @@ def test_short_logits_windows_give_the_eager_model_s_logits(checkpoints, tmp_pat
     model.layers['Logits'].conv.b.assign([np.nan] * 5)
     broken = tmp_path / 'broken' / 'model'
     model_io.save(model, str(broken))
-    extractor = extraction.Extractor({'rgb': str(broken)}, settings)
+    extractor = features.Extractor({'rgb': str(broken)}, settings)
     with pytest.raises(ValueError, match='rgb: the model gave non-finite outputs'):
         extractor.features(prepared)

@@ -354,11 +354,11 @@ def test_shards_dealt_in_class_order_are_refused_for_training(tmp_path):
 
 def test_frame_caps_count_video_frames_for_both_streams_as_evaluate_sample_does(tmp_path):
     """evaluate.py --max_frames=N once gave flow N fields, evaluate_sample N - 1."""
-    from inference import streams as clip_streams
+    from inference import clip_input
 
     shard = _shard(tmp_path / 'e.tfrecord', [_example(frames=7)])  # 7 frames, 6 fields
     for cap in (2, 3, 6, 7, 9):
-        inputs, _ = clip_streams.clip_inputs(shard, ['rgb', 'flow'], max_frames=cap)
+        inputs, _ = clip_input.clip_inputs(shard, ['rgb', 'flow'], max_frames=cap)
         for stream in (streams.RGB, streams.FLOW):
             views = next(iter(data.eval_dataset([shard], stream, 32, max_frames=cap)))['views']
             expected = min(cap, 7) if stream is streams.RGB else min(cap - 1, 6)

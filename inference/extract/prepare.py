@@ -3,7 +3,7 @@
 Runs in the pool's worker processes (which therefore never import TensorFlow for a video
 file): streams the video's centre-cropped RGB (uint8) and flow (float32 in [-1, 1]; TV-L1
 here, or the flow stored in a build_shards shard) into raw files of a work folder, so
-memory stays bounded whatever the video's length; `extraction` memory-maps them.
+memory stays bounded whatever the video's length; `features` memory-maps them.
 """
 
 import dataclasses
@@ -35,17 +35,17 @@ def _frames_and_flow(item, with_flow):
         for frame in video.iter_video(item.path):
             yield frame, pairwise.push(frame) if pairwise else None
         return
-    from inference import streams
+    from inference import clip_input
     from preprocess import model_inputs, schema
 
     example = model_inputs.find_shard_example(item.path, item.media_id)
-    rgb = streams.decode_sliced(example['rgb_encoded'], schema.decode_rgb)
+    rgb = clip_input.decode_sliced(example['rgb_encoded'], schema.decode_rgb)
     if not with_flow:
         yield from ((frame, None) for frame in rgb)
         return
     if int(example['flow_encoded'].shape[0]) == 0:
         raise video.VideoError('the shard holds no flow (built with --flow=false?)')
-    flow = streams.decode_sliced(example['flow_encoded'], schema.decode_flow)
+    flow = clip_input.decode_sliced(example['flow_encoded'], schema.decode_flow)
     first = next(rgb, None)
     if first is not None:
         yield first, None

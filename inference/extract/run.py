@@ -13,7 +13,7 @@ import sys
 import time
 
 from common import files
-from inference import decoding, extraction, inputs
+from inference.extract import features, prepare, videos
 
 MANIFEST = 'manifest.jsonl'
 CONFIG = 'extract_config.json'
@@ -64,11 +64,11 @@ def run_pool(extractor, todo, output_dir, workers, log):
     bar = tqdm(total=len(tasks), unit='video', file=sys.stderr, dynamic_ncols=True)
     frames, started = 0, time.monotonic()
     results = pool.ordered_map(
-        decoding.prepare_task, tasks, workers, decoding.crashed_task, _init_worker
+        prepare.prepare_task, tasks, workers, prepare.crashed_task, _init_worker
     )
     with contextlib.closing(results), contextlib.closing(bar):
         for (item, _, _), (begun, prepared, failed) in results:
-            result = failed or extraction.finish(extractor, item, prepared, output_dir, begun)
+            result = failed or features.finish(extractor, item, prepared, output_dir, begun)
             log(result)
             frames += result.get('frames', 0)
             rate = frames / (time.monotonic() - started)
@@ -86,7 +86,7 @@ def run(
     beam_options='',
     overwrite=False,
 ):
-    """Extracts the features of the videos of `spec` (see inputs.list_videos), printing a
+    """Extracts the features of the videos of `spec` (see videos.list_videos), printing a
     summary.
 
     Returns:
@@ -101,27 +101,25 @@ def run(
         raise ValueError(f'--streams: rgb, flow or rgb,flow, not {",".join(streams)}')
     if settings.window == 1 and 'flow' in streams:
         raise ValueError('--window=1: a flow window needs at least 2 frames')
-    videos = inputs.list_videos(spec)
-    extractor = extraction.Extractor(checkpoints, settings)
+    listed = videos.list_videos(spec)
+    extractor = features.Extractor(checkpoints, settings)
     os.makedirs(output_dir, exist_ok=True)
     lock = os.path.join(output_dir, LOCK)
     with files.exclusive_lock(lock, 'another extract_features run on this --output_dir'):
         return _run_locked(
-            videos, extractor, output_dir, checkpoints, workers, runner, beam_options, overwrite
+            listed, extractor, output_dir, checkpoints, workers, runner, beam_options, overwrite
         )
 
 
 def _run_locked(
-    videos, extractor, output_dir, checkpoints, workers, runner, beam_options, overwrite
+    listed, extractor, output_dir, checkpoints, workers, runner, beam_options, overwrite
 ):
     settings = extractor.settings
     streams = settings.streams
     check_config(output_dir, dataclasses.asdict(settings) | {'checkpoints': checkpoints}, overwrite)
-    done = (
-        [] if overwrite else [v for v in videos if extraction.is_done(output_dir, v.name, streams)]
-    )
-    todo = [v for v in videos if v not in done]
-    print(f'{len(videos)} videos ({len(done)} already done); runner {runner}')
+    done = [] if overwrite else [v for v in listed if features.is_done(output_dir, v.name, streams)]
+    todo = [v for v in listed if v not in done]
+    print(f'{len(listed)} videos ({len(done)} already done); runner {runner}')
     clean_killed_run(output_dir)
     records = []
     started = time.monotonic()
@@ -135,9 +133,9 @@ def _run_locked(
         if todo and runner == 'pool':
             run_pool(extractor, todo, output_dir, workers or os.cpu_count() or 1, log)
         elif todo:
-            from inference import beam_extract
+            from inference.extract import beam
 
-            beam_extract.run(checkpoints, settings, todo, output_dir, runner, beam_options, log)
+            beam.run(checkpoints, settings, todo, output_dir, runner, beam_options, log)
     failed = [r for r in records if r['status'] != 'ok']
     print(
         f'{len(records) - len(failed)} ok, {len(failed)} failed, {len(done)} skipped; '

@@ -8,7 +8,7 @@ example -> its media id (e.g. `ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01`).
 import glob
 import os
 
-from inference.decoding import Video
+from inference.extract.prepare import Video
 from preprocess.video import VIDEO_EXTENSIONS
 
 SHARD_EXTENSION = '.tfrecord'

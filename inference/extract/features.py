@@ -1,6 +1,6 @@
 """The model half of extract_features: windows (or the whole clip) -> .npy outputs.
 
-`decoding.prepare` (in the pool's worker processes) leaves a video's network input in raw
+`prepare.prepare` (in the pool's worker processes) leaves a video's network input in raw
 files; here the model runs over windows of them, batched (or over the whole clip, exactly,
 through `whole_video.Runner`), and the `.npy` outputs are written atomically. `process`
 does both halves in one process (the Beam runner).
@@ -17,7 +17,8 @@ import i3d
 import model_io
 from common import files
 from common import streams as stream_records
-from inference import decoding, whole_video
+from inference import whole_video
+from inference.extract import prepare
 from preprocess import video
 
 MS_PER_FRAME = 1000.0 / video.FPS
@@ -101,7 +102,7 @@ class Extractor:
         out = {}
         for stream in self.settings.streams:
             path, shape = prepared[stream]
-            data = np.memmap(path, decoding.DTYPES[stream], 'r', shape=shape)
+            data = np.memmap(path, prepare.DTYPES[stream], 'r', shape=shape)
             frames = video.rgb_to_model_input if stream == 'rgb' else np.asarray
             # Flow field t goes from frame t to t + 1: a window's frames have one fewer.
             clips = [
@@ -142,10 +143,10 @@ def finish(extractor, item, prepared, output_dir, started):
         arrays, timestamps = extractor.features(prepared)
         write_outputs(output_dir, item.name, arrays, timestamps)
     except (ValueError, OSError, tf.errors.OpError) as e:
-        return decoding.record(item, 'failed', reason=f'{type(e).__name__}: {e}')
+        return prepare.record(item, 'failed', reason=f'{type(e).__name__}: {e}')
     finally:
-        decoding.remove(prepared)
-    return decoding.record(
+        prepare.remove(prepared)
+    return prepare.record(
         item,
         'ok',
         frames=prepared['frames'],
@@ -157,5 +158,5 @@ def finish(extractor, item, prepared, output_dir, started):
 def process(extractor, item, output_dir, work_dir):
     """Both halves in this process (the Beam runner)."""
     started = time.monotonic()
-    prepared, failed = decoding.prepare_or_fail(item, extractor.settings.streams, work_dir)
+    prepared, failed = prepare.prepare_or_fail(item, extractor.settings.streams, work_dir)
     return failed or finish(extractor, item, prepared, output_dir, started)
