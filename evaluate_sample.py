@@ -250,8 +250,9 @@ def main(argv):
                 f'{FLAGS.num_frames} (--num_frames=0: the whole video)',
                 file=sys.stderr,
             )
-        if 'flow' in inputs and not video.lower().endswith(clip_input.STORED_INPUTS):
-            inputs['flow'] = _with_progress(*inputs['flow'])  # TV-L1 is the slow part
+        for name in inputs:
+            if clip_input.computes(video, name):  # TV-L1 is the slow part
+                inputs[name] = _with_progress(*inputs[name])
         logits = whole_video.clip_logits(models, inputs)
     except ValueError as e:
         sys.exit(f'error: {e}')

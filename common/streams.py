@@ -31,6 +31,14 @@ def _decode_flow(encoded, frame_shape=None):
     return schema.decode_flow(encoded, frame_shape)
 
 
+def _rgb_of_video():
+    return lambda frame: frame  # the decoded frame is the RGB stream's pixels
+
+
+def _flow_of_video():
+    return flow_lib.PairwiseFlow().push  # TV-L1 from the previous frame (None at the first)
+
+
 def _rgb_to_model_input_tf(frames):
     import tensorflow as tf
 
@@ -59,11 +67,14 @@ class Stream:
       frame_lag: frames of video per model frame minus one: flow field t needs video
         frames t and t+1, so a video of T frames gives T - 1 flow fields.
       negate_x_on_flip: a left-right flip also negates channel 0 (flow x).
+      derived: computed from the decoded video (TV-L1 flow: the slow part), not decoded.
       scaling: how its pixels become network input, in words (for warnings).
       sample_gif: (scale, offset) from DeepMind's sample GIFs (pixels in [0, 1], RGB
         stored as (x + 1) / 2, flow as f + 0.5 with a zero third channel) to network input.
       train_steps: the paper's training length (DeepMind's README).
       lr_boundaries: steps where the learning rate drops 10x (paper schedule).
+      numpy_input, tf_input, decoder: see `model_input`, `to_model_input`, `decode`.
+      of_video: see `from_video`.
     """
 
     name: str
@@ -72,6 +83,7 @@ class Stream:
     pixel_dtype: type
     frame_lag: int
     negate_x_on_flip: bool
+    derived: bool
     scaling: str
     sample_gif: tuple[float, float]
     train_steps: int
@@ -79,6 +91,7 @@ class Stream:
     numpy_input: Callable = dataclasses.field(repr=False)
     tf_input: Callable = dataclasses.field(repr=False)
     decoder: Callable = dataclasses.field(repr=False)
+    of_video: Callable = dataclasses.field(repr=False)
 
     def frames_in(self, video_frames):
         """Frames of this stream in `video_frames` frames of video (flow: one fewer).
@@ -92,6 +105,11 @@ class Stream:
     def model_input(self, pixels):
         """Pixels (numpy, `pixel_dtype`) -> float32 network input in [-1, 1]."""
         return self.numpy_input(pixels)
+
+    def from_video(self):
+        """A new converter of a video's decoded RGB frames, fed in order, to this stream's
+        pixels (None until it has a frame: flow starts at the second)."""
+        return self.of_video()
 
     def to_model_input(self, frames):
         """Decoded frames (a tensor) -> float32 network input in [-1, 1], in the graph."""
@@ -125,6 +143,7 @@ RGB = Stream(
     pixel_dtype=np.uint8,
     frame_lag=0,
     negate_x_on_flip=False,
+    derived=False,
     scaling='x / 127.5 - 1 for pixels x',
     sample_gif=(2.0, -1.0),
     train_steps=115_000,
@@ -132,6 +151,7 @@ RGB = Stream(
     numpy_input=video.rgb_to_model_input,
     tf_input=_rgb_to_model_input_tf,
     decoder=_decode_rgb,
+    of_video=_rgb_of_video,
 )
 FLOW = Stream(
     name='flow',
@@ -140,6 +160,7 @@ FLOW = Stream(
     pixel_dtype=np.float32,
     frame_lag=1,
     negate_x_on_flip=True,
+    derived=True,
     scaling='pixel flow / 20, truncated',
     sample_gif=(1.0, -0.5),
     train_steps=155_000,
@@ -147,6 +168,7 @@ FLOW = Stream(
     numpy_input=flow_lib.flow_to_model_input,
     tf_input=_flow_to_model_input_tf,
     decoder=_decode_flow,
+    of_video=_flow_of_video,
 )
 STREAMS = {s.name: s for s in (RGB, FLOW)}
 

@@ -13,15 +13,15 @@ from unittest import mock
 import numpy as np
 import pytest
 import tensorflow as tf
-from videos import write_video
+from videos import shard_example, write_video
 
 import i3d
 import model_io
-from common import files
+from common import files, streams
 from common.files import REPO_DIR
 from inference.extract import features, prepare, run, videos
 from preprocess import flow as flow_lib
-from preprocess import model_inputs, shards, video
+from preprocess import shards, video
 
 
 def _run(spec, output_dir, checkpoints, runner='pool', overwrite=False, **settings):
@@ -40,7 +40,7 @@ def _run(spec, output_dir, checkpoints, runner='pool', overwrite=False, **settin
 def checkpoints(tmp_path_factory):
     folder = tmp_path_factory.mktemp('ckpt')
     paths = {}
-    for stream, channels in model_inputs.STREAM_CHANNELS.items():
+    for stream, channels in ((s.name, s.channels) for s in streams.STREAMS.values()):
         tf.random.set_seed(channels)
         model = model_io.build(i3d.InceptionI3d(num_classes=5), channels)
         paths[stream] = model_io.save(model, str(folder / stream / 'model'))
@@ -101,7 +101,8 @@ def test_folder_end_to_end_and_resume(folder, checkpoints, tmp_path):
     times = np.load(out / 'a' / 'long_timestamps_ms.npy')
     assert features.shape == (4, 1024) and features.dtype == np.float32
     np.testing.assert_array_equal(times, [[0, 320], [160, 480], [320, 640], [480, 800]])
-    clip = model_inputs.load_streams(str(folder / 'a' / 'long.avi'), ['rgb'], 100)['rgb']
+    frames = video.read_video(str(folder / 'a' / 'long.avi'), max_frames=100)
+    clip = video.rgb_to_model_input(video.center_crop(frames))  # the paper's preprocessing
     np.testing.assert_allclose(features[1], _pooled(checkpoints['rgb'], clip[4:12]), atol=1e-5)
     assert np.load(out / 'short_rgb.npy').shape == (1, 1024)
     records = [json.loads(line) for line in (out / 'manifest.jsonl').read_text().splitlines()]
@@ -214,7 +215,7 @@ def test_shards_use_stored_flow_and_beam_equals_pool(checkpoints, tmp_path):
         )
         assert '2 ok, 0 failed' in stdout, stdout
         outputs[runner] = out
-    rgb, pixel_flow = model_inputs.load_shard_example(shard, 'class1/v1')
+    rgb, pixel_flow = shard_example(shard, 'class1/v1')
     flow = flow_lib.flow_to_model_input(pixel_flow)
     got = np.load(outputs['pool'] / 'class1' / 'v1_flow.npy')
     assert got.shape == (2, 1024)  # 11 frames: windows [0, 6) and [3, 9)

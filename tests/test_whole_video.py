@@ -142,9 +142,9 @@ def test_stream_input_matches_loaded_clip(tmp_path):
     frames = np.random.default_rng(4).integers(0, 255, (30, 48, 64, 3), np.uint8)
     path = write_video(tmp_path / 'v.avi', 25, frames)
     count, rgb = clip_input.stream_input(path, 'rgb')
-    from preprocess import model_inputs
+    from preprocess import video
 
-    loaded = model_inputs.load_streams(path, ['rgb'], 1000)['rgb']
+    loaded = video.rgb_to_model_input(video.center_crop(video.read_video(path)))
     assert count == len(loaded) == 30
     np.testing.assert_array_equal(np.stack(list(rgb)), loaded)
     # one frame to spare: cut and flagged

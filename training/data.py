@@ -21,6 +21,7 @@ import sys
 
 import tensorflow as tf
 
+from common import files as common_files
 from common import label_map as label_maps
 from preprocess import schema, shards
 
@@ -29,7 +30,7 @@ EVAL_MAX_FRAMES = 250  # Paper: test on the whole video, ~10 s at 25 fps.
 # Shuffle buffer in serialized videos (a 10 s Kinetics video is ~5-10 MB with flow): at
 # least this many, and at least one per shard (see `shuffle_buffer_size`).
 SHUFFLE_BUFFER = 32
-_SHARD_NAME = re.compile(r'(.*)-\d{5}-of-\d{5}\.tfrecord$')
+_SHARD_NAME = re.compile(r'(.*)-\d{5}-of-\d{5}' + re.escape(common_files.SHARD_EXTENSION) + '$')
 
 
 def pattern_parts(pattern):
@@ -53,7 +54,7 @@ def list_files(pattern):
     for part in parts:
         path = os.path.expanduser(part)
         if os.path.isdir(path):
-            example = os.path.join(part, '*.tfrecord')
+            example = os.path.join(part, '*' + common_files.SHARD_EXTENSION)
             raise ValueError(f'{part}: a folder, not shard files (did you mean {example!r}?)')
         matched = [f for f in glob.glob(path) if not os.path.isdir(f)]
         if not matched:

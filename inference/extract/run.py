@@ -12,7 +12,7 @@ import shutil
 import sys
 import time
 
-from common import files
+from common import files, streams
 from inference.extract import features, prepare, videos
 
 MANIFEST = 'manifest.jsonl'
@@ -96,11 +96,12 @@ def run(
       ValueError: bad settings, no videos, a checkpoint problem, other settings in the
         folder.
     """
-    streams = settings.streams
-    if not streams or set(streams) - {'rgb', 'flow'} or len(set(streams)) < len(streams):
-        raise ValueError(f'--streams: rgb, flow or rgb,flow, not {",".join(streams)}')
-    if settings.window == 1 and 'flow' in streams:
-        raise ValueError('--window=1: a flow window needs at least 2 frames')
+    for stream in streams.parse(settings.streams):
+        if settings.window and settings.window <= stream.frame_lag:
+            raise ValueError(
+                f'--window={settings.window}: a {stream.name} window needs at least '
+                f'{stream.frame_lag + 1} frames'
+            )
     listed = videos.list_videos(spec)
     extractor = features.Extractor(checkpoints, settings)
     os.makedirs(output_dir, exist_ok=True)
@@ -115,9 +116,9 @@ def _run_locked(
     listed, extractor, output_dir, checkpoints, workers, runner, beam_options, overwrite
 ):
     settings = extractor.settings
-    streams = settings.streams
+    names = settings.streams
     check_config(output_dir, dataclasses.asdict(settings) | {'checkpoints': checkpoints}, overwrite)
-    done = [] if overwrite else [v for v in listed if features.is_done(output_dir, v.name, streams)]
+    done = [] if overwrite else [v for v in listed if features.is_done(output_dir, v.name, names)]
     todo = [v for v in listed if v not in done]
     print(f'{len(listed)} videos ({len(done)} already done); runner {runner}')
     clean_killed_run(output_dir)
