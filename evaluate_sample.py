@@ -29,9 +29,10 @@ import tensorflow as tf
 from absl import app, flags
 
 import model_io
-from common import files, label_map
+from common import cli, files, label_map
 from inference import clip_input, whole_video
-from preprocess import model_inputs, samples
+from preprocess import samples
+from preprocess import video as video_lib
 
 # DeepMind's checkpoint of each eval type's stream: (scratch, ImageNet-pretrained). No
 # ImageNet-initialised Kinetics-600 model was released.
@@ -90,7 +91,7 @@ flags.DEFINE_string(
 )
 flags.DEFINE_integer(
     'num_frames',
-    model_inputs.MAX_TEST_FRAMES,
+    video_lib.MAX_TEST_FRAMES,
     'Frames to use (paper: whole ~10 s videos, 250 frames); 0 = the whole video, any '
     'length, exact, in bounded memory (inference/whole_video.py).',
     lower_bound=0,
@@ -188,21 +189,9 @@ def load_checkpoints(streams_to_ckpt, num_labels, label_map_path, compute_dtype=
       ValueError: missing or damaged checkpoint, wrong input channels for its stream,
         class counts that differ between the streams or from the label map.
     """
-    classes = set()
-    for stream, path in streams_to_ckpt.items():
-        prefix = model_io.resolve(path)
-        num_classes, in_channels = model_io.read_spec(prefix)
-        try:
-            model_io.check_stream(prefix, in_channels, stream)
-        except ValueError as e:
-            raise ValueError(f'{e} (wrong --eval_type or checkpoint?)') from None
-        if num_classes is None:
-            raise ValueError(f'{prefix}: checkpoint has no Logits layer')
-        classes.add(num_classes)
-    if len(classes) > 1:
-        raise ValueError(f'the two streams have different numbers of classes: {sorted(classes)}')
-    if num_labels not in classes:
-        raise ValueError(f'{label_map_path}: {num_labels} labels for a {classes.pop()}-class model')
+    num_classes, _ = model_io.check_classifiers(streams_to_ckpt)
+    if num_labels != num_classes:
+        raise ValueError(f'{label_map_path}: {num_labels} labels for a {num_classes}-class model')
     return {
         stream: model_io.load(path, compute_dtype=compute_dtype, stream=stream)[0]
         for stream, path in streams_to_ckpt.items()
@@ -219,10 +208,7 @@ def report(logits, labels, top_k):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(
-            f'Unexpected arguments: {argv[1:]} (write boolean flags as --flag=false)'
-        )
+    cli.reject_stray_arguments(argv)
     try:
         ckpts = stream_checkpoints(
             FLAGS.eval_type,

@@ -26,6 +26,7 @@ import sys
 
 from absl import app, flags
 
+from common import cli
 from inference import whole_video
 from inference.extract import features, run
 
@@ -58,8 +59,7 @@ flags.DEFINE_bool('overwrite', False, 'Redo every video (also after changing set
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f'Unexpected arguments: {argv[1:]} (write booleans as --flag=false)')
+    cli.reject_stray_arguments(argv)
     streams = tuple(FLAGS.streams)
     settings = features.Settings(
         streams, FLAGS.window, FLAGS.stride, FLAGS.endpoint, FLAGS.batch_size, FLAGS.chunk_frames

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from common import streams
+from common import cli, streams
 from preprocess import schema
 from training import data
 
@@ -46,8 +46,7 @@ def write_shard(path, videos, frames):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    cli.reject_stray_arguments(argv)
     cores = os.cpu_count()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, 'bench.tfrecord')

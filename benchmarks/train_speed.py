@@ -24,7 +24,7 @@ from absl import app, flags
 from tensorflow.python.framework import config as tf_config
 
 import i3d
-from common import streams
+from common import cli, streams
 from training import loop, options
 
 FLAGS = flags.FLAGS
@@ -142,8 +142,7 @@ def compare(kind, frames, size, runs):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    cli.reject_stray_arguments(argv)
     print(
         f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, '
         f'clip 1x{FLAGS.frames}x{FLAGS.size}x{FLAGS.size}x3'

@@ -15,11 +15,9 @@ from PIL import Image, ImageSequence
 from common import streams as records
 from preprocess import video
 
-MAX_TEST_FRAMES = 250  # Paper: test on whole videos of up to ~10 s (250 frames).
-
 
 def _frame_limit(max_frames):
-    return max_frames if max_frames else MAX_TEST_FRAMES
+    return max_frames if max_frames else video.MAX_TEST_FRAMES
 
 
 # A network input this far outside [-1, 1] is almost surely unscaled (e.g. uint8 pixels).

@@ -156,7 +156,9 @@ def test_load_refuses_the_other_streams_checkpoint_before_reading_it(tmp_path):
     ):
         model_io.load(prefix, final_endpoint='Mixed_3b', stream='flow')
     model, channels = model_io.load(prefix, final_endpoint='Mixed_3b', stream='rgb')
-    assert channels == 3
+    assert channels == model_io.input_channels(model) == 3
+    with pytest.raises(ValueError, match=r'takes 4-channel input \(for no stream\)'):
+        model_io.check_stream(prefix, 4, 'rgb')
 
 
 def _run_dir(tmp_path, steps):

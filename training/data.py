@@ -23,10 +23,9 @@ import tensorflow as tf
 
 from common import files as common_files
 from common import label_map as label_maps
-from preprocess import schema, shards
+from preprocess import schema, shards, video
 
 AUTOTUNE = tf.data.AUTOTUNE
-EVAL_MAX_FRAMES = 250  # Paper: test on the whole video, ~10 s at 25 fps.
 # Shuffle buffer in serialized videos (a 10 s Kinetics video is ~5-10 MB with flow): at
 # least this many, and at least one per shard (see `shuffle_buffer_size`).
 SHUFFLE_BUFFER = 32
@@ -382,7 +381,7 @@ def eval_frame_cap(stream, max_frames):
 
 
 def eval_dataset(
-    files, stream, crop_size, max_frames=EVAL_MAX_FRAMES, test_crops=1, test_flip=False
+    files, stream, crop_size, max_frames=video.MAX_TEST_FRAMES, test_crops=1, test_flip=False
 ):
     """Each video once, in file order: dict views [V, T, crop, crop, C], label, media_id,
     shard (the file it is in).
