@@ -32,7 +32,9 @@ import sys
 import tensorflow as tf
 from absl import app, flags
 
-from training import data, evaluate_run
+from common import cli
+from preprocess import video
+from training import evaluate_run
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('data', None, 'Shards to evaluate: glob(s), comma-separated.', required=True)
@@ -42,7 +44,7 @@ flags.DEFINE_string('output_dir', None, 'Where the CSV and PNG reports go (defau
 flags.DEFINE_string('label_map', None, 'Class names; default: label_map.txt beside the shards.')
 flags.DEFINE_integer('crop_size', 224, 'Centre crop side (paper: 224).', 1)
 flags.DEFINE_integer(
-    'max_frames', data.EVAL_MAX_FRAMES, 'First N frames of each video (flow: the N - 1 fields).', 1
+    'max_frames', video.MAX_TEST_FRAMES, 'First N frames of each video (flow: the N - 1 fields).', 1
 )
 flags.DEFINE_enum('test_crops', '1', ['1', '3'], '1 = centre crop; 3 = also both ends.')
 flags.DEFINE_bool('test_flip', False, 'Also the mirror image of each crop.')
@@ -50,10 +52,7 @@ flags.DEFINE_enum('compute_dtype', 'float32', ['float32', 'bfloat16'], 'Convolut
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(
-            f'Unexpected arguments: {argv[1:]} (write boolean flags as --flag=false)'
-        )
+    cli.reject_stray_arguments(argv)
     checkpoints = {'rgb': FLAGS.rgb_checkpoint, 'flow': FLAGS.flow_checkpoint}
     try:
         evaluate_run.run(

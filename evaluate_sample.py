@@ -29,10 +29,10 @@ import tensorflow as tf
 from absl import app, flags
 
 import model_io
-from common import files, label_map
-from inference import streams as clip_streams
-from inference import whole_video
-from preprocess import model_inputs, samples
+from common import cli, files, label_map
+from inference import clip_input, whole_video
+from preprocess import samples
+from preprocess import video as video_lib
 
 # DeepMind's checkpoint of each eval type's stream: (scratch, ImageNet-pretrained). No
 # ImageNet-initialised Kinetics-600 model was released.
@@ -91,7 +91,7 @@ flags.DEFINE_string(
 )
 flags.DEFINE_integer(
     'num_frames',
-    model_inputs.MAX_TEST_FRAMES,
+    video_lib.MAX_TEST_FRAMES,
     'Frames to use (paper: whole ~10 s videos, 250 frames); 0 = the whole video, any '
     'length, exact, in bounded memory (inference/whole_video.py).',
     lower_bound=0,
@@ -189,21 +189,9 @@ def load_checkpoints(streams_to_ckpt, num_labels, label_map_path, compute_dtype=
       ValueError: missing or damaged checkpoint, wrong input channels for its stream,
         class counts that differ between the streams or from the label map.
     """
-    classes = set()
-    for stream, path in streams_to_ckpt.items():
-        prefix = model_io.resolve(path)
-        num_classes, in_channels = model_io.read_spec(prefix)
-        try:
-            model_io.check_stream(prefix, in_channels, stream)
-        except ValueError as e:
-            raise ValueError(f'{e} (wrong --eval_type or checkpoint?)') from None
-        if num_classes is None:
-            raise ValueError(f'{prefix}: checkpoint has no Logits layer')
-        classes.add(num_classes)
-    if len(classes) > 1:
-        raise ValueError(f'the two streams have different numbers of classes: {sorted(classes)}')
-    if num_labels not in classes:
-        raise ValueError(f'{label_map_path}: {num_labels} labels for a {classes.pop()}-class model')
+    num_classes, _ = model_io.check_classifiers(streams_to_ckpt)
+    if num_labels != num_classes:
+        raise ValueError(f'{label_map_path}: {num_labels} labels for a {num_classes}-class model')
     return {
         stream: model_io.load(path, compute_dtype=compute_dtype, stream=stream)[0]
         for stream, path in streams_to_ckpt.items()
@@ -220,10 +208,7 @@ def report(logits, labels, top_k):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(
-            f'Unexpected arguments: {argv[1:]} (write boolean flags as --flag=false)'
-        )
+    cli.reject_stray_arguments(argv)
     try:
         ckpts = stream_checkpoints(
             FLAGS.eval_type,
@@ -242,7 +227,7 @@ def main(argv):
             video = samples.sample_path(streams[0])
             if len(streams) == 2:
                 flow_video = flow_video or samples.sample_path('flow')
-        inputs, cut = clip_streams.clip_inputs(
+        inputs, cut = clip_input.clip_inputs(
             video, streams, FLAGS.media_id, flow_video, FLAGS.num_frames or None
         )
         if cut:
@@ -251,8 +236,9 @@ def main(argv):
                 f'{FLAGS.num_frames} (--num_frames=0: the whole video)',
                 file=sys.stderr,
             )
-        if 'flow' in inputs and not video.lower().endswith(clip_streams.STORED_INPUTS):
-            inputs['flow'] = _with_progress(*inputs['flow'])  # TV-L1 is the slow part
+        for name in inputs:
+            if clip_input.computes(video, name):  # TV-L1 is the slow part
+                inputs[name] = _with_progress(*inputs[name])
         logits = whole_video.clip_logits(models, inputs)
     except ValueError as e:
         sys.exit(f'error: {e}')

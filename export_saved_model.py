@@ -27,7 +27,7 @@ import sys
 
 from absl import app, flags
 
-from common import files
+from common import cli, files
 from inference import saved_model, whole_video
 
 FLAGS = flags.FLAGS
@@ -46,8 +46,7 @@ flags.DEFINE_integer(
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f'Unexpected arguments: {argv[1:]} (write booleans as --flag=false)')
+    cli.reject_stray_arguments(argv)
     checkpoints = {
         s: p for s, p in (('rgb', FLAGS.rgb_checkpoint), ('flow', FLAGS.flow_checkpoint)) if p
     }

@@ -26,7 +26,9 @@ import sys
 
 from absl import app, flags
 
-from inference import extract_run, extraction, whole_video
+from common import cli
+from inference import whole_video
+from inference.extract import features, run
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('input', None, 'Folder, .txt list or shard (glob).', required=True)
@@ -57,15 +59,14 @@ flags.DEFINE_bool('overwrite', False, 'Redo every video (also after changing set
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f'Unexpected arguments: {argv[1:]} (write booleans as --flag=false)')
+    cli.reject_stray_arguments(argv)
     streams = tuple(FLAGS.streams)
-    settings = extraction.Settings(
+    settings = features.Settings(
         streams, FLAGS.window, FLAGS.stride, FLAGS.endpoint, FLAGS.batch_size, FLAGS.chunk_frames
     )
     paths = {'rgb': FLAGS.rgb_checkpoint, 'flow': FLAGS.flow_checkpoint}
     try:
-        records, _ = extract_run.run(
+        records, _ = run.run(
             FLAGS.input,
             FLAGS.output_dir,
             settings,

@@ -20,6 +20,8 @@ import sys
 
 from absl import app, flags
 
+from common import cli
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string('real', None, 'Real set: videos (folder, .txt, glob), .npy/.npz, or stats.')
 flags.DEFINE_string('fake', None, 'Generated set (same kinds as --real).')
@@ -50,8 +52,7 @@ flags.DEFINE_string('work_dir', None, 'Beam: where workers write embeddings (def
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f'Unexpected arguments: {argv[1:]} (write booleans as --flag=false)')
+    cli.reject_stray_arguments(argv)
     import tensorflow as tf
 
     from measure import embed_run, embedding, statistics

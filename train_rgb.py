@@ -12,7 +12,8 @@ All flags: training/options.py (or --helpfull); the loop: training/loop.py.
 
 from absl import app, flags
 
-from training import loop, options, streams
+from common import streams
+from training import loop, options
 
 STREAM = streams.RGB
 options.define_flags(STREAM)

@@ -21,6 +21,8 @@ import time
 
 from absl import app, flags
 
+from common import cli
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list('frames', ['250', '1000'], 'Clip lengths to measure.')
 flags.DEFINE_integer('chunk_frames', 256, 'export_saved_model.py --chunk_frames.')
@@ -45,8 +47,7 @@ def measure(model_dir, frames):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    cli.reject_stray_arguments(argv)
     if FLAGS.child_model:
         measure(FLAGS.child_model, FLAGS.child_frames)
         return

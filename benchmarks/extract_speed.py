@@ -23,6 +23,8 @@ import cv2
 import numpy as np
 from absl import app, flags
 
+from common import cli
+
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('videos', 4, 'Clips for the RGB-only run.')
 flags.DEFINE_integer('flow_videos', 1, 'Clips for the RGB + flow run (TV-L1 ~1 s/pair).')
@@ -100,8 +102,7 @@ def measure_memory(frames, single_pass):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    cli.reject_stray_arguments(argv)
     if FLAGS.child_frames:
         measure_memory(FLAGS.child_frames, FLAGS.child_single_pass)
         return

@@ -17,8 +17,9 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
+from common import cli, streams
 from preprocess import schema
-from training import data, streams
+from training import data
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('videos', 8, 'Videos in the synthetic shards.', 1)
@@ -45,8 +46,7 @@ def write_shard(path, videos, frames):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    cli.reject_stray_arguments(argv)
     cores = os.cpu_count()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, 'bench.tfrecord')

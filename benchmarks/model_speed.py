@@ -19,6 +19,7 @@ from absl import app, flags
 
 import i3d
 import model_io
+from common import cli
 from preprocess import model_inputs, samples
 
 FLAGS = flags.FLAGS
@@ -88,8 +89,7 @@ def top5(compute_dtype, clip):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    cli.reject_stray_arguments(argv)
     print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, clip 1x{FLAGS.frames}x224x224x3')
     for variant in ('float32', 'bfloat16', 'plain ops', 'float32 XLA'):
         seconds = time_forward(variant, FLAGS.frames, FLAGS.runs)

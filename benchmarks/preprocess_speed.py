@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 from absl import app, flags
 
+from common import cli
 from preprocess import flow as flow_lib
 from preprocess import schema, video
 
@@ -73,8 +74,7 @@ def jpeg_flow_error(pngs):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    cli.reject_stray_arguments(argv)
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, 'clip.mp4')

@@ -24,7 +24,8 @@ from absl import app, flags
 from tensorflow.python.framework import config as tf_config
 
 import i3d
-from training import cluster, options, streams, trainer
+from common import cli, streams
+from training import cluster, options, trainer
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('runs', 3, 'Timed runs of each (after one warm-up).', 1)
@@ -141,8 +142,7 @@ def compare(kind, frames, size, runs):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    cli.reject_stray_arguments(argv)
     print(
         f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, '
         f'clip 1x{FLAGS.frames}x{FLAGS.size}x{FLAGS.size}x3'

@@ -13,6 +13,8 @@ import os
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TMP_MARK = '.tmp-'  # temporary names are `<final name>.tmp-<pid>`
+# build_shards writes, and every reader lists, TFRecord shards by this name ending.
+SHARD_EXTENSION = '.tfrecord'
 
 
 def repo_path(*parts):

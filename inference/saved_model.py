@@ -11,29 +11,27 @@ import tensorflow as tf
 
 import i3d
 import model_io
-from common import files
+from common import files, streams
 from common import label_map as label_maps
 from inference import whole_video
 
-CHANNELS = {'rgb': 3, 'flow': 2}
 
-
-def _spec(channels, name):
+def _spec(name):
     # Unknown rank on purpose: a loaded signature does not check the shapes it is fed, and
     # with a declared rank TensorFlow folds the rank check away; `_check_clip` checks it.
-    del channels
     return tf.TensorSpec(None, tf.float32, name=name)
 
 
 def _check_clip(x, name):
     """One clear error for a clip that breaks the signature's contract (a loaded signature
     does not check shapes itself)."""
-    contract = f'{name}: expected float32 [batch, frames, height, width, {CHANNELS[name]}]'
+    channels = streams.STREAMS[name].channels
+    contract = f'{name}: expected float32 [batch, frames, height, width, {channels}]'
     # Padded so that reading it cannot fail before the checks have reported.
     shape = tf.concat([tf.shape(x), tf.ones([5], tf.int32)], axis=0)
     checks = [
         tf.debugging.assert_rank(x, 5, message=contract),
-        tf.debugging.assert_equal(shape[4], CHANNELS[name], message=contract),
+        tf.debugging.assert_equal(shape[4], channels, message=contract),
         tf.debugging.assert_positive(shape[0], message=f'{name}: need at least 1 clip (batch 0)'),
         tf.debugging.assert_positive(
             shape[1:4], message=f'{name}: need at least 1 frame of at least 1x1 pixels'
@@ -47,7 +45,7 @@ def _check_clip(x, name):
             x, message=f'{name}: the clip holds NaN or infinite values'
         )
     with tf.control_dependencies([finite]):
-        return tf.ensure_shape(tf.identity(x), [None, None, None, None, CHANNELS[name]])
+        return tf.ensure_shape(tf.identity(x), [None, None, None, None, channels])
 
 
 def _batch(x):
@@ -110,9 +108,7 @@ class I3DExport(tf.Module):
         # rescaled copy of a whole long clip is made.
         scalar = tf.TensorSpec([], tf.float32)
         self.forward = {
-            s: tf.function(
-                self._forward(s), input_signature=[_spec(CHANNELS[s], s), scalar, scalar]
-            )
+            s: tf.function(self._forward(s), input_signature=[_spec(s), scalar, scalar])
             for s in trunks
         }
 
@@ -195,7 +191,7 @@ def _trunk_of(model):
     """The model's network up to Mixed_5c, sharing nothing: its variables copied (the
     checkpoint is read once)."""
     trunk = model_io.build(
-        i3d.InceptionI3d(final_endpoint='Mixed_5c'), model.layers['Conv3d_1a_7x7'].w.shape[3]
+        i3d.InceptionI3d(final_endpoint='Mixed_5c'), model_io.input_channels(model)
     )
     source = {v.name: v for v in model.variables}
     for variable in trunk.variables:
@@ -226,15 +222,15 @@ def build(checkpoints, label_map, chunk_frames=whole_video.DEFAULT_CHUNK_FRAMES)
     module = I3DExport(trunks, classifiers, label_map, chunk_frames)
     signatures = {}
     for stream in checkpoints:
-        fn = tf.function(getattr(module, stream), input_signature=[_spec(CHANNELS[stream], stream)])
+        fn = tf.function(getattr(module, stream), input_signature=[_spec(stream)])
         signatures[stream] = fn.get_concrete_function()
-    if 'rgb' in checkpoints:
-        fn = tf.function(module.rgb_0_1, input_signature=[_spec(3, 'rgb')])
+    if streams.RGB.name in checkpoints:  # TF Hub's and the [0, 1] contracts are RGB's
+        fn = tf.function(module.rgb_0_1, input_signature=[_spec('rgb')])
         signatures['rgb_0_1'] = fn.get_concrete_function()
-        fn = tf.function(module.default, input_signature=[_spec(3, 'rgb_input')])
+        fn = tf.function(module.default, input_signature=[_spec('rgb_input')])
         signatures['default'] = fn.get_concrete_function()
     if len(checkpoints) == 2:
-        fn = tf.function(module.joint, input_signature=[_spec(3, 'rgb'), _spec(2, 'flow')])
+        fn = tf.function(module.joint, input_signature=[_spec('rgb'), _spec('flow')])
         signatures['joint'] = fn.get_concrete_function()
     signatures['class_names'] = tf.function(module.class_names, input_signature=[])
     signatures['class_names'] = signatures['class_names'].get_concrete_function()

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 import i3d
+import model_io
 
 DEFAULT_CHUNK_FRAMES = 256  # ~2.5 GB peak at 224x224 (README); 56% of each chunk is kept
 FEATURE_ENDPOINTS = i3d.VALID_ENDPOINTS[: i3d.VALID_ENDPOINTS.index('Mixed_5c') + 1]
@@ -209,7 +210,7 @@ class Runner:
         self._geometry = geometry(endpoint)
         self._chunk_frames = chunk_frames
         self._endpoint = endpoint
-        channels = model.layers['Conv3d_1a_7x7'].w.shape[3]  # one trace for every chunk
+        channels = model_io.input_channels(model)  # one trace for every chunk
         spec = tf.TensorSpec([1, None, None, None, channels], tf.float32)
         # float32 out: the features and logits are reduced in float32 (also for bfloat16).
         self._forward = tf.function(
@@ -275,7 +276,7 @@ def clip_logits(models, inputs, chunk_frames=DEFAULT_CHUNK_FRAMES):
     Args:
       models: {stream: model through Logits}, e.g. from `model_io.load`.
       inputs: {stream: (frame count, iterator of network input frames)}, e.g. from
-        `inference.streams.clip_inputs`.
+        `inference.clip_input.clip_inputs`.
 
     Raises:
       ValueError: on a frame count mismatch.

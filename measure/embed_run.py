@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from inference import inputs
+from inference.extract import videos as video_lists
 from measure import sources, statistics
 
 
@@ -105,7 +105,7 @@ def statistics_of(
             for index in range(len(videos)):
                 acc.add(videos.array[index], videos.name(index))
             return acc.stats(embedder.protocol)
-    items = inputs.list_videos(spec)
+    items = video_lists.list_videos(spec)
     _check_count(spec, len(items))
     acc = _Accumulator(embedder, batch_size, keep_embeddings, len(items))
     with contextlib.closing(acc):

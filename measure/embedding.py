@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 import model_io
+from common import streams
 
 SIZE = 224
 # The two sampling rules ports use. half_pixel (source = (x + 0.5) x scale - 0.5) is
@@ -65,9 +66,8 @@ class Embedder:
             raise ValueError(f'--resize: legacy or half_pixel, not {resize_mode!r}')
         if num_frames < 1:
             raise ValueError(f'--num_frames: at least 1, not {num_frames}')
-        model, channels = model_io.load(checkpoint)
-        if channels != 3:
-            raise ValueError(f'{checkpoint}: a {channels}-channel model; FVD needs an RGB model')
+        # FVD embeds RGB video: a flow checkpoint is refused before its weights are read.
+        model, _ = model_io.load(checkpoint, stream=streams.RGB.name)
         self.num_frames = num_frames
         self.config = (checkpoint, num_frames, resize_mode)  # to rebuild it on a Beam worker
         self.protocol = {

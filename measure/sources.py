@@ -31,11 +31,12 @@ def first_frames(item, num_frames):
                 timed.close()  # releases the decoder now
                 break
     else:  # the frames a shard stores (already the paper's 25 fps, short side 256)
-        from inference import streams
-        from preprocess import model_inputs, schema
+        from common import streams
+        from inference import clip_input
 
-        example = model_inputs.find_shard_example(item.path, item.media_id)
-        for frame in streams.decode_sliced(example['rgb_encoded'], schema.decode_rgb):
+        example = clip_input.find_shard_example(item.path, item.media_id)
+        encoded = example[streams.RGB.encoded_key]
+        for frame in clip_input.decode_sliced(encoded, streams.RGB.decode, item.path):
             frames.append(np.asarray(frame))
             if len(frames) == num_frames:
                 break

@@ -35,7 +35,7 @@ import cv2
 import tensorflow as tf
 from absl import app, flags
 
-from common import files, label_map
+from common import cli, files, label_map
 from preprocess import per_video, shards, sources
 
 FLAGS = flags.FLAGS
@@ -201,8 +201,7 @@ def summarize(records, elapsed):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f'Unexpected arguments: {argv[1:]} (write booleans as --flag=false)')
+    cli.reject_stray_arguments(argv)
     started = time.monotonic()
     options = per_video.Options(
         flow=FLAGS.flow,

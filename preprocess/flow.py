@@ -13,19 +13,6 @@ import numpy as np
 FLOW_BOUND = 20.0  # Paper: pixel values truncated to the range [-20, 20].
 
 
-def stream_frames(stream, video_frames):
-    """Network frames of `stream` ('rgb' or 'flow') in `video_frames` frames of video.
-
-    The one rule of every frame cap (`evaluate.py --max_frames`, training's
-    `--eval_max_frames`, `evaluate_sample.py`, the shard readers): a cap counts frames
-    of video, and flow field t goes from frame t to t + 1, so N frames hold N - 1 flow
-    fields and both streams of a two-stream prediction see the same stretch of video.
-    """
-    if stream == 'rgb':
-        return video_frames
-    return max(video_frames - 1, 0)
-
-
 def _tvl1():
     # Default parameters, as in the paper (tau 0.25, lambda 0.15, theta 0.3, ...).
     return cv2.optflow.DualTVL1OpticalFlow_create()

@@ -1,8 +1,9 @@
-"""One clip -> network inputs for the RGB and/or flow stream.
+"""Clips stored as network input, one file per stream: DeepMind's preprocessed sample
+GIFs (RGB stored as (x+1)/2, flow as f+0.5 with a zero third channel) and .npy arrays
+([T,H,W,C] or [1,T,H,W,C], used as is).
 
-Accepts a raw video (decoded and preprocessed as in the paper, see `video` and `flow`),
-DeepMind's preprocessed sample GIFs (RGB stored as (x+1)/2, flow as f+0.5 with a zero
-third channel) and .npy arrays of network input ([T,H,W,C] or [1,T,H,W,C], used as is).
+Raw videos and shards take `inference.clip_input`'s path (the preprocessing of
+`video` and `flow`); this module only reads what is already preprocessed.
 """
 
 import os
@@ -11,24 +12,20 @@ import numpy as np
 from absl import logging
 from PIL import Image, ImageSequence
 
-from preprocess import flow as flow_lib
+from common import streams as records
 from preprocess import video
-
-STREAM_CHANNELS = {'rgb': 3, 'flow': 2}
-MAX_TEST_FRAMES = 250  # Paper: test on whole videos of up to ~10 s (250 frames).
 
 
 def _frame_limit(max_frames):
-    return max_frames if max_frames else MAX_TEST_FRAMES
+    return max_frames if max_frames else video.MAX_TEST_FRAMES
 
 
 # A network input this far outside [-1, 1] is almost surely unscaled (e.g. uint8 pixels).
 INPUT_RANGE_WARNING = 1.5
-STREAM_SCALING = {'rgb': 'x / 127.5 - 1 for pixels x', 'flow': 'pixel flow / 20, truncated'}
 
 
-def load_gif(path, stream, max_frames=None):
-    """Reads DeepMind's preprocessed GIF of one stream as network input (float32).
+def load_gif(path, name, max_frames=None):
+    """Reads DeepMind's preprocessed GIF of the stream `name` as network input (float32).
 
     Raises:
       video.VideoError: if the file cannot be read as a GIF, or holds the other stream
@@ -45,19 +42,20 @@ def load_gif(path, stream, max_frames=None):
     except (OSError, ValueError) as e:
         raise video.VideoError(f'{path}: cannot read GIF ({e})') from None
     pixels = np.stack(frames).astype(np.float32) / 255.0
+    stream = records.STREAMS[name]
+    # A stream of fewer than 3 channels (flow) is stored with a constant third one.
     third_constant = bool(np.all(pixels[..., 2] == pixels[0, 0, 0, 2]))
-    if third_constant != (stream == 'flow'):
+    if third_constant != (stream.channels < 3):
         holds, third = ('flow', 'constant') if third_constant else ('RGB', 'not constant')
         raise video.VideoError(
-            f'{path}: holds {holds} (its third channel is {third}), but the {stream} stream '
+            f'{path}: holds {holds} (its third channel is {third}), but the {name} stream '
             'was asked for'
         )
-    if stream == 'rgb':
-        return pixels * 2.0 - 1.0  # stored as (x + 1) / 2
-    return pixels[..., :2] - 0.5  # stored as f + 0.5, third channel zero
+    scale, offset = stream.sample_gif
+    return pixels[..., : stream.channels] * scale + offset
 
 
-def load_npy(path, stream, max_frames=None):
+def load_npy(path, name, max_frames=None):
     """Reads a .npy clip of network input, [T,H,W,C] or DeepMind's [1,T,H,W,C].
 
     Only the frames used are read from disk (memory-mapped). Values far outside
@@ -88,86 +86,9 @@ def load_npy(path, stream, max_frames=None):
             path,
             clip.min(),
             clip.max(),
-            STREAM_SCALING.get(stream, ''),
+            records.STREAMS[name].scaling,
         )
     return clip
-
-
-def from_frames(frames, streams, on_flow_pair=None, flow=None):
-    """RGB uint8 frames at 25 fps, short side 256 -> {stream: centre-cropped input}.
-
-    Args:
-      frames: uint8 [T, H, W, 3].
-      streams: subset of ('rgb', 'flow').
-      on_flow_pair: optional callable invoked once per computed flow pair.
-      flow: precomputed pixel flow [T-1, H, W, 2] (from a shard); computed if None.
-    """
-    out = {}
-    if 'rgb' in streams:
-        out['rgb'] = video.rgb_to_model_input(video.center_crop(frames))
-    if 'flow' in streams:
-        if flow is None:
-            if len(frames) < 2:
-                raise video.VideoError('optical flow needs at least 2 frames')
-            flow = flow_lib.tvl1_flow(frames, on_flow_pair)
-        if len(flow) == 0:
-            raise video.VideoError('no flow frames (shards built with --flow=false?)')
-        out['flow'] = flow_lib.flow_to_model_input(video.center_crop(flow))
-    return out
-
-
-def find_shard_example(path, media_id=None):
-    """The example `media_id` (default: the first) of a shard, parsed but not decoded
-    (`schema.parse_encoded`).
-
-    Raises:
-      video.VideoError: unreadable shard or no such video.
-    """
-    import tensorflow as tf
-
-    from preprocess import schema
-
-    video.check_readable_file(path)
-    try:
-        for serialized in tf.data.TFRecordDataset(path):
-            if media_id is None or schema.media_id(serialized) == media_id:
-                return schema.parse_encoded(serialized)
-    except (tf.errors.OpError, ValueError) as e:
-        raise video.VideoError(f'{path}: unreadable shard ({type(e).__name__})') from None
-    raise video.VideoError(
-        f'{path}: no video' + (f' with media id {media_id!r}' if media_id else '')
-    )
-
-
-def load_shard_example(path, media_id=None, max_frames=None, need_flow=True):
-    """Decoded (rgb uint8, pixel flow) of one video in a TFRecord shard.
-
-    Only the frames used are decoded: the first `max_frames` RGB frames and the flow
-    between them (none when `need_flow` is false).
-
-    Args:
-      path: a shard written by preprocess.build_shards.
-      media_id: which video; default: the first.
-      max_frames: RGB frames to decode (default: all).
-      need_flow: whether to decode the flow frames.
-
-    Raises:
-      video.VideoError: unreadable shard or no such video.
-    """
-    import tensorflow as tf
-
-    from preprocess import schema
-
-    example = find_shard_example(path, media_id)
-    try:
-        rgb = schema.decode_rgb(example['rgb_encoded'][:max_frames]).numpy()
-        flow_count = flow_lib.stream_frames('flow', len(rgb)) if need_flow else 0
-        flow = schema.decode_flow(example['flow_encoded'][:flow_count], rgb.shape[1:3])
-    except tf.errors.OpError as e:
-        raise video.VideoError(
-            f'{path}: undecodable frame ({" ".join(e.message.split())})'
-        ) from None
-    return rgb, flow.numpy()
 
 
 def flow_sibling(path):
@@ -178,48 +99,23 @@ def flow_sibling(path):
     return None
 
 
-def load_streams(path, streams, max_frames=None, flow_path=None, flow_progress=None, media_id=None):
-    """Loads the inputs of the requested streams for one clip.
+def load_preprocessed(path, names, max_frames=None, flow_path=None):
+    """Loads DeepMind-style .gif / .npy clips of the streams `names`, one file each.
 
     Args:
-      path: a raw video, a shard (.tfrecord) from preprocess.build_shards, or a
-        preprocessed .gif / .npy of the first stream requested.
-      streams: subset of ('rgb', 'flow').
+      path: the clip of the first stream requested.
+      names: stream names, subset of ('rgb', 'flow').
       max_frames: frame cap (default: 250, the paper's test length).
-      flow_path: for preprocessed clips, the flow file when `path` is the RGB one;
-        defaults to the `*_flow.*` twin of a `*_rgb.*` file.
-      flow_progress: optional factory, called with the number of flow pairs to compute,
-        returning the callable to invoke once per pair (e.g. a progress bar's update).
-      media_id: for a .tfrecord shard, which video (default: the first).
+      flow_path: the flow file when `path` is the RGB one; defaults to the `*_flow.*`
+        twin of a `*_rgb.*` file.
 
     Returns:
-      {stream: float32 [T, H, W, C]}.
+      {name: float32 [T, H, W, C]}.
 
     Raises:
-      video.VideoError: unreadable or empty input, or wrong number of channels.
+      video.VideoError: unreadable or empty clip, or wrong number of channels.
     """
-    ext = os.path.splitext(path)[1].lower()
-    if media_id is not None and ext != '.tfrecord':
-        raise video.VideoError(f'{path}: --media_id applies only to .tfrecord shards')
-    if ext in ('.gif', '.npy'):
-        return _load_preprocessed(path, streams, max_frames, flow_path)
-    limit = _frame_limit(max_frames)
-    flow, on_flow_pair = None, None
-    if ext == '.tfrecord':
-        frames, flow = load_shard_example(path, media_id, limit, 'flow' in streams)
-    else:
-        frames = video.read_video(path, max_frames=limit)
-        if flow_progress and 'flow' in streams:
-            on_flow_pair = flow_progress(len(frames) - 1)
-    try:
-        return from_frames(frames, streams, on_flow_pair, flow)
-    except video.VideoError as e:
-        raise video.VideoError(f'{path}: {e}') from None
-
-
-def _load_preprocessed(path, streams, max_frames, flow_path):
-    """DeepMind-style .gif / .npy clips, one file per stream."""
-    paths = dict(zip(streams, [path, flow_path or flow_sibling(path)], strict=False))
+    paths = dict(zip(names, [path, flow_path or flow_sibling(path)], strict=False))
     out = {}
     for stream, stream_path in paths.items():
         if stream_path is None:
@@ -235,10 +131,11 @@ def _load_preprocessed(path, streams, max_frames, flow_path):
             raise video.VideoError(f'{stream_path}: a preprocessed clip is a .gif or .npy')
         if clip.shape[0] == 0:
             raise video.VideoError(f'{stream_path}: the clip has no frames')
-        if clip.shape[-1] != STREAM_CHANNELS[stream]:
+        channels = records.STREAMS[stream].channels
+        if clip.shape[-1] != channels:
             raise video.VideoError(
                 f'{stream_path}: has {clip.shape[-1]} channels; the {stream} stream needs '
-                f'{STREAM_CHANNELS[stream]}'
+                f'{channels}'
             )
         out[stream] = clip
     return out

@@ -59,7 +59,7 @@ def plan_digest(planned):
 
 
 def shard_path(prefix, index, count):
-    return f'{prefix}-{index:05d}-of-{count:05d}.tfrecord'
+    return f'{prefix}-{index:05d}-of-{count:05d}{files.SHARD_EXTENSION}'
 
 
 def manifest_text(records):
@@ -109,7 +109,7 @@ def clean_temporaries(prefix):
 def remove_outputs(prefix):
     """Deletes every shard, part, manifest and config of this prefix (--overwrite)."""
     patterns = (
-        f'{prefix}-?????-of-?????.tfrecord*',
+        f'{prefix}-?????-of-?????{files.SHARD_EXTENSION}*',
         f'{prefix}-manifest.jsonl',
         f'{prefix}-config.json',
         f'{prefix}-*{files.TMP_MARK}*',

@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 FPS = 25.0  # Paper: videos are sampled at 25 frames per second.
 SHORT_SIDE = 256  # Paper: frames resized so the smaller side is 256 pixels.
 CROP_SIZE = 224  # Paper: 224x224 crops (centre crop at test time).
+MAX_TEST_FRAMES = 250  # Paper: test on whole videos of up to ~10 s (250 frames at 25 fps).
 VIDEO_EXTENSIONS = (
     '.mp4',
     '.avi',

@@ -16,7 +16,8 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from training import cluster, options, streams
+from common import streams
+from training import cluster, options
 from training.trainer import Trainer
 
 cluster.setup_devices(2)

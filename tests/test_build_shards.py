@@ -17,13 +17,14 @@ import numpy as np
 import order_stats
 import pytest
 import tensorflow as tf
-from videos import index_video, write_video
+from videos import clip_arrays, index_video, write_video
 
 import i3d
 from common import files, label_map
 from common.files import REPO_DIR
+from inference import clip_input
 from preprocess import flow as flow_lib
-from preprocess import model_inputs, schema, shards, sources, video
+from preprocess import schema, shards, sources, video
 
 
 def build(*args, check=True):
@@ -297,10 +298,10 @@ def test_shards_built_without_flow_feed_the_rgb_stream(tmp_path, zoo):
     [shard] = glob.glob(f'{prefix}-*.tfrecord')
     parsed = [schema.parse(s) for s in tf.data.TFRecordDataset(shard)]
     assert len(parsed) == 6 and all(p['flow'].shape[0] == 0 for p in parsed)
-    inputs = model_inputs.load_streams(shard, ['rgb'], media_id='good/ok30')
+    inputs = clip_arrays(shard, ['rgb'], media_id='good/ok30')
     assert inputs['rgb'].shape == (13, 224, 224, 3)
     with pytest.raises(video.VideoError, match='no flow frames'):
-        model_inputs.load_streams(shard, ['flow'], media_id='good/ok30')
+        clip_input.clip_inputs(shard, ['flow'], media_id='good/ok30')
 
 
 # -- Shard plan, kill -9 and resume ----------------------------------------------------
@@ -512,7 +513,7 @@ def test_evaluate_sample_on_raw_video_and_on_its_shard_agree(tmp_path, rgb_weigh
         assert set(np.argsort(shard)[-5:]) == set(np.argsort(raw)[-5:])
         assert np.abs(shard - raw).max() < 0.03 * (raw.max() - raw.min())
     # Flow: the shard holds it quantized to 40/255 px, i.e. within half a level.
-    inputs = {p: model_inputs.load_streams(p, ['flow']) for p in (path, shard_path)}
+    inputs = {p: clip_arrays(p, ['flow'], max_frames=250) for p in (path, shard_path)}
     raw_flow, shard_flow = inputs[path]['flow'], inputs[shard_path]['flow']
     assert raw_flow.shape == shard_flow.shape == (7, 224, 224, 2)
     assert np.abs(raw_flow - shard_flow).max() <= 1 / 255 + 1e-5
@@ -524,7 +525,7 @@ def test_evaluate_sample_on_raw_video_and_on_its_shard_agree(tmp_path, rgb_weigh
     scale = np.abs(flow_logits[0]).max()
     np.testing.assert_allclose(flow_logits[1], flow_logits[0], atol=0.01 * scale)
     with pytest.raises(video.VideoError, match="no video with media id 'nope'"):
-        model_inputs.load_streams(shard_path, ['rgb'], media_id='nope')
+        clip_input.clip_inputs(shard_path, ['rgb'], media_id='nope')
 
 
 def _evaluate_logits(video_path, *args, checkpoint):

@@ -148,7 +148,7 @@ def test_cheap_checks_come_before_any_work(shards, checkpoints, tmp_path):
         output_dir=str(tmp_path / 'file/o'),
     )
     # Streams: the other stream's checkpoint, and streams that could not be fused.
-    _refused(shards, {'flow': checkpoints['rgb']}, 'takes 3-channel input (an RGB checkpoint)')
+    _refused(shards, {'flow': checkpoints['rgb']}, 'takes 3-channel input (for the rgb stream)')
     both = {'rgb': checkpoints['rgb'], 'flow': checkpoints['flow400']}
     _refused(shards, both, 'has 3 classes but')
     _refused(shards, {}, 'give --rgb_checkpoint and/or --flow_checkpoint')

@@ -230,7 +230,7 @@ def test_tf_hub_keras_layer_gets_the_modules_numbers(exported, tmp_path):
 def test_bad_inputs(exported, tmp_path):
     root, checkpoints = exported
     with pytest.raises(
-        ValueError, match=r'takes 2-channel input \(a flow checkpoint\), but the rgb stream has 3'
+        ValueError, match=r'takes 2-channel input \(for the flow stream\), but the rgb stream has 3'
     ):
         saved_model.build({'rgb': checkpoints['flow']}, str(root / 'labels.txt'))
     (tmp_path / 'three.txt').write_text('x\ny\nz\n')

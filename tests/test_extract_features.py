@@ -13,24 +13,24 @@ from unittest import mock
 import numpy as np
 import pytest
 import tensorflow as tf
-from videos import write_video
+from videos import shard_example, write_video
 
 import i3d
 import model_io
-from common import files
+from common import files, streams
 from common.files import REPO_DIR
-from inference import decoding, extract_run, extraction, inputs
+from inference.extract import features, prepare, run, videos
 from preprocess import flow as flow_lib
-from preprocess import model_inputs, shards, video
+from preprocess import shards, video
 
 
 def _run(spec, output_dir, checkpoints, runner='pool', overwrite=False, **settings):
-    """An extraction in-process (extract_run.run); returns (records, skipped, stdout)."""
+    """An extraction in-process (run.run); returns (records, skipped, stdout)."""
     out = io.StringIO()
-    settings = extraction.Settings(**({'window': 8, 'stride': 4} | settings))
+    settings = features.Settings(**({'window': 8, 'stride': 4} | settings))
     paths = {s: checkpoints[s] for s in settings.streams}
     with contextlib.redirect_stdout(out):
-        records, skipped = extract_run.run(
+        records, skipped = run.run(
             str(spec), str(output_dir), settings, paths, 1, runner, '', overwrite
         )
     return records, skipped, out.getvalue()
@@ -40,7 +40,7 @@ def _run(spec, output_dir, checkpoints, runner='pool', overwrite=False, **settin
 def checkpoints(tmp_path_factory):
     folder = tmp_path_factory.mktemp('ckpt')
     paths = {}
-    for stream, channels in model_inputs.STREAM_CHANNELS.items():
+    for stream, channels in ((s.name, s.channels) for s in streams.STREAMS.values()):
         tf.random.set_seed(channels)
         model = model_io.build(i3d.InceptionI3d(num_classes=5), channels)
         paths[stream] = model_io.save(model, str(folder / stream / 'model'))
@@ -72,25 +72,25 @@ def _pooled(checkpoint, clip):
 
 
 def test_windows():
-    assert extraction.windows(20, 8, 4) == [(0, 8), (4, 12), (8, 16), (12, 20)]
-    assert extraction.windows(6, 8, 4) == [(0, 6)]  # shorter than a window: one
-    assert extraction.windows(20, 0, 4) == [(0, 20)]
+    assert features.windows(20, 8, 4) == [(0, 8), (4, 12), (8, 16), (12, 20)]
+    assert features.windows(6, 8, 4) == [(0, 6)]  # shorter than a window: one
+    assert features.windows(20, 0, 4) == [(0, 20)]
 
 
 def test_list_videos(folder, tmp_path):
-    names = [v.name for v in inputs.list_videos(str(folder))]
+    names = [v.name for v in videos.list_videos(str(folder))]
     assert names == ['broken', 'short', os.path.join('a', 'long')]
     listing = tmp_path / 'list.txt'
     listing.write_text(f'{folder}/a/long.avi\n\n# comment\n{folder}/short.avi\n')
-    assert [v.name for v in inputs.list_videos(str(listing))] == ['long', 'short']
+    assert [v.name for v in videos.list_videos(str(listing))] == ['long', 'short']
     listing.write_text(f'{folder}/a/long.avi\n{folder}/missing.avi\n')
     with pytest.raises(ValueError, match=r'list.txt:2: .*missing.avi: no such file'):
-        inputs.list_videos(str(listing))
+        videos.list_videos(str(listing))
     (tmp_path / 'b').mkdir()
     os.symlink(folder / 'short.avi', tmp_path / 'b' / 'long.avi')
     listing.write_text(f'{folder}/a/long.avi\nb/long.avi\n')
     with pytest.raises(ValueError, match='would both write long'):
-        inputs.list_videos(str(listing))
+        videos.list_videos(str(listing))
 
 
 def test_folder_end_to_end_and_resume(folder, checkpoints, tmp_path):
@@ -101,7 +101,8 @@ def test_folder_end_to_end_and_resume(folder, checkpoints, tmp_path):
     times = np.load(out / 'a' / 'long_timestamps_ms.npy')
     assert features.shape == (4, 1024) and features.dtype == np.float32
     np.testing.assert_array_equal(times, [[0, 320], [160, 480], [320, 640], [480, 800]])
-    clip = model_inputs.load_streams(str(folder / 'a' / 'long.avi'), ['rgb'], 100)['rgb']
+    frames = video.read_video(str(folder / 'a' / 'long.avi'), max_frames=100)
+    clip = video.rgb_to_model_input(video.center_crop(frames))  # the paper's preprocessing
     np.testing.assert_allclose(features[1], _pooled(checkpoints['rgb'], clip[4:12]), atol=1e-5)
     assert np.load(out / 'short_rgb.npy').shape == (1, 1024)
     records = [json.loads(line) for line in (out / 'manifest.jsonl').read_text().splitlines()]
@@ -214,7 +215,7 @@ def test_shards_use_stored_flow_and_beam_equals_pool(checkpoints, tmp_path):
         )
         assert '2 ok, 0 failed' in stdout, stdout
         outputs[runner] = out
-    rgb, pixel_flow = model_inputs.load_shard_example(shard, 'class1/v1')
+    rgb, pixel_flow = shard_example(shard, 'class1/v1')
     flow = flow_lib.flow_to_model_input(pixel_flow)
     got = np.load(outputs['pool'] / 'class1' / 'v1_flow.npy')
     assert got.shape == (2, 1024)  # 11 frames: windows [0, 6) and [3, 9)
@@ -235,32 +236,32 @@ def test_interrupted_write_leaves_no_npy_and_is_cleaned(tmp_path, monkeypatch):
 
     monkeypatch.setattr(np, 'save', crash)
     with pytest.raises(OSError):
-        extraction.write_outputs(str(tmp_path), 'v', {'rgb': np.zeros((1, 4))}, np.zeros((1, 2)))
+        features.write_outputs(str(tmp_path), 'v', {'rgb': np.zeros((1, 4))}, np.zeros((1, 2)))
     assert os.listdir(tmp_path) == []
     (tmp_path / 'a').mkdir()
     (tmp_path / 'a' / 'v_rgb.npy.tmp-123').write_bytes(b'left by kill -9')
     (tmp_path / '.work').mkdir()
     (tmp_path / '.work' / '1-2.rgb').write_bytes(b'raw')
-    extract_run.clean_killed_run(str(tmp_path))
+    run.clean_killed_run(str(tmp_path))
     assert os.listdir(tmp_path) == ['a'] and os.listdir(tmp_path / 'a') == []
 
 
 def test_a_second_run_on_the_same_output_dir_is_refused(folder, checkpoints, tmp_path):
     out = tmp_path / 'features'
     out.mkdir()
-    with files.exclusive_lock(str(out / extract_run.LOCK)):  # as a running extraction does
+    with files.exclusive_lock(str(out / run.LOCK)):  # as a running extraction does
         with pytest.raises(ValueError, match='held by another extract_features run'):
             _run(folder, out, checkpoints)
-    assert os.listdir(out) == [extract_run.LOCK]  # nothing written, nothing cleaned
+    assert os.listdir(out) == [run.LOCK]  # nothing written, nothing cleaned
 
 
 def test_checkpoint_problems_are_found_before_any_video_is_decoded(folder, checkpoints, tmp_path):
-    never = mock.patch.object(decoding, 'prepare_task', side_effect=AssertionError('decoded'))
+    never = mock.patch.object(prepare, 'prepare_task', side_effect=AssertionError('decoded'))
     flow = {'streams': ('flow',)}
     with never, pytest.raises(ValueError) as error:
         _run(folder, tmp_path / 'o', {'flow': checkpoints['rgb']}, **flow)
     assert str(error.value) == (
-        f'{checkpoints["rgb"]}: takes 3-channel input (an RGB checkpoint), but the flow stream '
+        f'{checkpoints["rgb"]}: takes 3-channel input (for the rgb stream), but the flow stream '
         'has 2'
     )
     missing = str(tmp_path / 'checkpoints' / 'flow_scratch' / 'model')
@@ -287,10 +288,10 @@ def test_short_logits_windows_give_the_eager_model_s_logits(checkpoints, tmp_pat
     prepared = {'frames': frames, 'rgb': (str(path), rgb.shape)}
     model, _ = model_io.load(checkpoints['rgb'])
     x = video.rgb_to_model_input(rgb)
-    settings = extraction.Settings(window=1, endpoint='Logits')
-    extractor = extraction.Extractor({'rgb': checkpoints['rgb']}, settings)
+    settings = features.Settings(window=1, endpoint='Logits')
+    extractor = features.Extractor({'rgb': checkpoints['rgb']}, settings)
     for window in (1, 2, 7, 8, 9, 16):
-        extractor.settings = extraction.Settings(window=window, stride=window, endpoint='Logits')
+        extractor.settings = features.Settings(window=window, stride=window, endpoint='Logits')
         out, _ = extractor.features(prepared)
         starts = range(0, frames - window + 1, window)
         expected = []
@@ -302,6 +303,6 @@ def test_short_logits_windows_give_the_eager_model_s_logits(checkpoints, tmp_pat
     model.layers['Logits'].conv.b.assign([np.nan] * 5)
     broken = tmp_path / 'broken' / 'model'
     model_io.save(model, str(broken))
-    extractor = extraction.Extractor({'rgb': str(broken)}, settings)
+    extractor = features.Extractor({'rgb': str(broken)}, settings)
     with pytest.raises(ValueError, match='rgb: the model gave non-finite outputs'):
         extractor.features(prepared)

@@ -94,7 +94,7 @@ def test_video_files_are_decoded_at_their_native_size_and_rate(tmp_path, embedde
     test_videos.index_video(folder / 'a.avi', 10, 4, height=40, width=48)
     test_videos.index_video(folder / 'b.avi', 10, 4, height=40, width=48)
     stats = embed_run.statistics_of(str(folder), embedder, workers=1, keep_embeddings=True)
-    from inference.decoding import Video
+    from inference.extract.videos import Video
     from measure import sources
 
     frames = sources.first_frames(Video('a', str(folder / 'a.avi')), 2)

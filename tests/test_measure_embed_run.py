@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from common.files import REPO_DIR
-from inference import inputs
-from inference.decoding import Video
+from inference.extract import videos
+from inference.extract.videos import Video
 from measure import embed_run, embedding, sources
-from preprocess import model_inputs, shards
+from preprocess import shards
 from tests import videos as test_videos
 
 
@@ -67,8 +67,8 @@ def test_shards_give_their_stored_frames(folder, embedder, tmp_path):
     shard = shards.shard_path(str(prefix), 0, 1)
     stats = embed_run.statistics_of(shard, embedder, workers=1, keep_embeddings=True)
     assert stats.moments.n == 3
-    rgb, _ = model_inputs.load_shard_example(shard, 'class0/v0', need_flow=False)
+    rgb, _ = test_videos.shard_example(shard, 'class0/v0')
     frames = sources.first_frames(Video('class0/v0', shard, 'class0/v0'), 2)
     np.testing.assert_array_equal(frames, rgb[:2])
-    index = [v.name for v in inputs.list_videos(shard)].index('class0/v0')
+    index = [v.name for v in videos.list_videos(shard)].index('class0/v0')
     np.testing.assert_allclose(stats.embeddings[index], embedder([frames])[0], rtol=1e-5, atol=1e-5)

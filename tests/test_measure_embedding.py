@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import i3d
 import model_io
 from measure import embedding
 
@@ -99,3 +100,10 @@ def test_input_range_of_the_reference_example(rgb_weights):
     assert got['reference'] == pytest.approx(133.908, abs=1e-3)
     assert got['tutorial'] == pytest.approx(162.720, abs=1e-2)
     assert got['old'] == pytest.approx(10301.4, abs=0.5)
+
+
+def test_a_flow_checkpoint_is_refused_before_its_weights_are_read(tmp_path):
+    model = model_io.build(i3d.InceptionI3d(final_endpoint='Conv3d_1a_7x7'), 2)
+    prefix = model_io.save(model, str(tmp_path / 'flow'))
+    with pytest.raises(ValueError, match=r'flow: takes 2-channel input \(for the flow stream\)'):
+        embedding.Embedder(prefix)

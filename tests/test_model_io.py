@@ -152,11 +152,13 @@ def test_load_refuses_the_other_streams_checkpoint_before_reading_it(tmp_path):
     )
     with (
         mock.patch.object(model_io, 'restore', side_effect=AssertionError('read')),
-        pytest.raises(ValueError, match=r'm: takes 3-channel input \(an RGB checkpoint\), but '),
+        pytest.raises(ValueError, match=r'm: takes 3-channel input \(for the rgb stream\), but '),
     ):
         model_io.load(prefix, final_endpoint='Mixed_3b', stream='flow')
     model, channels = model_io.load(prefix, final_endpoint='Mixed_3b', stream='rgb')
-    assert channels == 3
+    assert channels == model_io.input_channels(model) == 3
+    with pytest.raises(ValueError, match=r'takes 4-channel input \(for no stream\)'):
+        model_io.check_stream(prefix, 4, 'rgb')
 
 
 def _run_dir(tmp_path, steps):

@@ -5,7 +5,7 @@ from unittest import mock
 import cv2
 import numpy as np
 import pytest
-from videos import decode_index, index_frame, index_video, write_video
+from videos import clip_arrays, decode_index, index_frame, index_video, write_video
 
 from preprocess import flow, model_inputs, video
 
@@ -149,22 +149,22 @@ def test_deepmind_gif_is_decoded_back_to_network_range(shared_path):
     assert abs(float(np.median(fl))) < 0.01  # mostly still background, stored as 0.5
 
 
-def test_load_streams_for_preprocessed_and_raw_clips(tmp_path):
+def test_load_preprocessed_and_raw_clips(tmp_path):
     data = np.random.default_rng(0).uniform(-1, 1, (1, 5, 32, 32, 3)).astype(np.float32)
     np.save(tmp_path / 'c_rgb.npy', data)
     np.save(tmp_path / 'c_flow.npy', data[..., :2])
-    out = model_inputs.load_streams(str(tmp_path / 'c_rgb.npy'), ['rgb', 'flow'])
+    out = model_inputs.load_preprocessed(str(tmp_path / 'c_rgb.npy'), ['rgb', 'flow'])
     np.testing.assert_array_equal(out['rgb'], data[0])
     np.testing.assert_array_equal(out['flow'], data[0, ..., :2])
     with pytest.raises(
         video.VideoError, match=r'c_rgb\.npy: has 3 channels; the flow stream needs 2'
     ):
-        model_inputs.load_streams(str(tmp_path / 'c_rgb.npy'), ['flow'])
+        model_inputs.load_preprocessed(str(tmp_path / 'c_rgb.npy'), ['flow'])
     np.save(tmp_path / 'empty.npy', np.zeros((0, 8, 8, 3), np.float32))
     with pytest.raises(video.VideoError, match='empty.npy: the clip has no frames'):
-        model_inputs.load_streams(str(tmp_path / 'empty.npy'), ['rgb'])
+        model_inputs.load_preprocessed(str(tmp_path / 'empty.npy'), ['rgb'])
     path = write_video(tmp_path / 'v.avi', 25, [index_frame(i) for i in range(4)])
-    raw = model_inputs.load_streams(path, ['rgb', 'flow'], max_frames=3)
+    raw = clip_arrays(path, ['rgb', 'flow'], max_frames=3)  # raw videos: inference's path
     assert raw['rgb'].shape == (3, 224, 224, 3) and raw['flow'].shape == (2, 224, 224, 2)
     assert raw['flow'].min() >= -1 and raw['flow'].max() <= 1
 

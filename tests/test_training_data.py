@@ -8,9 +8,10 @@ import order_stats
 import pytest
 import tensorflow as tf
 
+from common import streams
 from preprocess import flow as flow_lib
 from preprocess import schema, shards, sources
-from training import data, streams
+from training import data
 
 
 def _example(frames=5, height=40, width=48, flow=True, label=1):
@@ -353,11 +354,11 @@ def test_shards_dealt_in_class_order_are_refused_for_training(tmp_path):
 
 def test_frame_caps_count_video_frames_for_both_streams_as_evaluate_sample_does(tmp_path):
     """evaluate.py --max_frames=N once gave flow N fields, evaluate_sample N - 1."""
-    from inference import streams as clip_streams
+    from inference import clip_input
 
     shard = _shard(tmp_path / 'e.tfrecord', [_example(frames=7)])  # 7 frames, 6 fields
     for cap in (2, 3, 6, 7, 9):
-        inputs, _ = clip_streams.clip_inputs(shard, ['rgb', 'flow'], max_frames=cap)
+        inputs, _ = clip_input.clip_inputs(shard, ['rgb', 'flow'], max_frames=cap)
         for stream in (streams.RGB, streams.FLOW):
             views = next(iter(data.eval_dataset([shard], stream, 32, max_frames=cap)))['views']
             expected = min(cap, 7) if stream is streams.RGB else min(cap - 1, 6)
@@ -365,4 +366,4 @@ def test_frame_caps_count_video_frames_for_both_streams_as_evaluate_sample_does(
     with pytest.raises(ValueError, match=r'--max_frames=1: the flow stream needs at least 2'):
         data.eval_dataset([shard], streams.FLOW, 32, max_frames=1)
     assert data.eval_frame_cap(streams.RGB, 1) == 1
-    assert flow_lib.stream_frames('rgb', 5) == 5 and flow_lib.stream_frames('flow', 5) == 4
+    assert streams.RGB.frames_in(5) == 5 and streams.FLOW.frames_in(5) == 4

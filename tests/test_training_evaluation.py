@@ -6,7 +6,8 @@ import tensorflow as tf
 from test_training_data import _example, _shard
 
 import i3d
-from training import data, evaluation, streams
+from common import streams
+from training import data, evaluation
 
 
 def test_predict_on_videos_of_every_length_equals_the_eager_model(tmp_path):

@@ -10,8 +10,8 @@ import tensorflow as tf
 
 import i3d
 import model_io
-from common import files, label_map
-from training import evaluation, loop, options, run_dir, streams
+from common import files, label_map, streams
+from training import evaluation, loop, options, run_dir
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ import tensorflow as tf
 
 import i3d
 import model_io
-from training import options, streams
+from common import streams
+from training import options
 from training.trainer import Trainer, init_from_checkpoint
 
 
@@ -49,7 +50,9 @@ def test_fine_tune_rgb_scratch_to_three_classes_with_a_frozen_backbone(rgb_weigh
 
 def test_init_checkpoint_of_another_stream_is_refused(rgb_weights):
     model = model_io.build(i3d.InceptionI3d(num_classes=3), 2)
-    with pytest.raises(ValueError, match='3-channel checkpoint for another stream'):
+    with pytest.raises(
+        ValueError, match=r'takes 3-channel input \(for the rgb stream\), but the flow stream'
+    ):
         init_from_checkpoint(model, rgb_weights)
 
 

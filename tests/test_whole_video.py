@@ -9,7 +9,7 @@ from videos import write_video
 
 import i3d
 import model_io
-from inference import streams, whole_video
+from inference import clip_input, whole_video
 
 SIZE = 32  # Mixed_5c is 1x1 at 32x32: fast, and the Logits pool is clamped as at 224
 
@@ -141,14 +141,14 @@ def test_real_weights_chunked(rgb_weights):
 def test_stream_input_matches_loaded_clip(tmp_path):
     frames = np.random.default_rng(4).integers(0, 255, (30, 48, 64, 3), np.uint8)
     path = write_video(tmp_path / 'v.avi', 25, frames)
-    count, rgb = streams.stream_input(path, 'rgb')
-    from preprocess import model_inputs
+    count, rgb = clip_input.stream_input(path, 'rgb')
+    from preprocess import video
 
-    loaded = model_inputs.load_streams(path, ['rgb'], 1000)['rgb']
+    loaded = video.rgb_to_model_input(video.center_crop(video.read_video(path)))
     assert count == len(loaded) == 30
     np.testing.assert_array_equal(np.stack(list(rgb)), loaded)
     # one frame to spare: cut and flagged
-    cut, was_cut = streams.first_frames({'rgb': loaded[:11]}, 10, path)
+    cut, was_cut = clip_input.first_frames({'rgb': loaded[:11]}, 10, path)
     assert was_cut and len(cut['rgb']) == 10
 
 
@@ -183,7 +183,7 @@ def test_evaluate_sample_says_when_cut_and_runs_whole_videos(model, tmp_path):
     assert code == 0 and 'longer than 10 frames; using the first 10' in err
     code, whole, err = _evaluate(*common, '--num_frames=0')
     assert code == 0 and 'longer' not in err
-    clip = streams.clip_inputs(path, ['rgb'])[0]['rgb']
+    clip = clip_input.clip_inputs(path, ['rgb'])[0]['rgb']
     logits = model(np.stack(list(clip[1]))[None], is_training=False)[0][0].numpy()
     norms = [float(text.splitlines()[0].split()[-1]) for text in (cut, whole)]
     assert norms[1] == pytest.approx(np.linalg.norm(logits), abs=1e-4)

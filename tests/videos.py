@@ -39,3 +39,25 @@ def write_video(path, fps, frames, codec='MJPG'):
 
 def index_video(path, fps, count, codec='MJPG', **size):
     return write_video(path, fps, [index_frame(i % 256, **size) for i in range(count)], codec)
+
+
+def shard_example(shard, media_id):
+    """(RGB uint8, pixel flow) of one example of a shard, decoded by the tf.data reader
+    (`schema.parse`): a reference independent of inference's clip-input path."""
+    import tensorflow as tf
+
+    from preprocess import schema
+
+    for serialized in tf.data.TFRecordDataset(shard):
+        if schema.media_id(serialized) == media_id:
+            example = schema.parse(serialized)
+            return example['rgb'].numpy(), example['flow'].numpy()
+    raise KeyError(media_id)
+
+
+def clip_arrays(path, names, **kwargs):
+    """{stream: float32 [T, H, W, C]} of a clip through `clip_input.clip_inputs`, whole."""
+    from inference import clip_input
+
+    inputs, _ = clip_input.clip_inputs(path, names, **kwargs)
+    return {name: np.stack(list(frames)) for name, (_, frames) in inputs.items()}

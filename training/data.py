@@ -21,16 +21,15 @@ import sys
 
 import tensorflow as tf
 
+from common import files as common_files
 from common import label_map as label_maps
-from preprocess import flow as flow_lib
-from preprocess import schema, shards
+from preprocess import schema, shards, video
 
 AUTOTUNE = tf.data.AUTOTUNE
-EVAL_MAX_FRAMES = 250  # Paper: test on the whole video, ~10 s at 25 fps.
 # Shuffle buffer in serialized videos (a 10 s Kinetics video is ~5-10 MB with flow): at
 # least this many, and at least one per shard (see `shuffle_buffer_size`).
 SHUFFLE_BUFFER = 32
-_SHARD_NAME = re.compile(r'(.*)-\d{5}-of-\d{5}\.tfrecord$')
+_SHARD_NAME = re.compile(r'(.*)-\d{5}-of-\d{5}' + re.escape(common_files.SHARD_EXTENSION) + '$')
 
 
 def pattern_parts(pattern):
@@ -54,7 +53,7 @@ def list_files(pattern):
     for part in parts:
         path = os.path.expanduser(part)
         if os.path.isdir(path):
-            example = os.path.join(part, '*.tfrecord')
+            example = os.path.join(part, '*' + common_files.SHARD_EXTENSION)
             raise ValueError(f'{part}: a folder, not shard files (did you mean {example!r}?)')
         matched = [f for f in glob.glob(path) if not os.path.isdir(f)]
         if not matched:
@@ -140,9 +139,7 @@ def label_difference(theirs, ours):
 def _frames(example, stream, indices):
     """Decodes the frames `indices` of the stream -> float32 [n, H, W, C] in [-1, 1]."""
     encoded = tf.gather(example[stream.encoded_key], indices)
-    if stream.name == 'rgb':
-        return stream.to_model_input(schema.decode_rgb(encoded))
-    return stream.to_model_input(schema.decode_flow(encoded))
+    return stream.to_model_input(stream.decode(encoded))
 
 
 def _window_indices(length, num_frames, seed):
@@ -158,7 +155,7 @@ def train_clip(example, stream, num_frames, crop_size, seed):
 
     Args:
       example: output of `schema.parse_encoded`.
-      stream: a `training.streams.Stream`.
+      stream: a `common.streams.Stream`.
       num_frames, crop_size: clip size.
       seed: stateless seed, int32/int64 [2].
     """
@@ -309,7 +306,7 @@ def train_dataset(
 
     Args:
       files: shard paths.
-      stream: a `training.streams.Stream`.
+      stream: a `common.streams.Stream`.
       num_frames, crop_size: clip size.
       global_batch: clips per step over all workers and replicas.
       seed: int; the whole pipeline is a function of it.
@@ -374,7 +371,7 @@ def eval_frame_cap(stream, max_frames):
     Raises:
       ValueError: if the cap leaves the stream no frame.
     """
-    cap = flow_lib.stream_frames(stream.name, max_frames)
+    cap = stream.frames_in(max_frames)
     if cap < 1:
         raise ValueError(
             f'--max_frames={max_frames}: the {stream.name} stream needs at least 2 frames of '
@@ -384,13 +381,13 @@ def eval_frame_cap(stream, max_frames):
 
 
 def eval_dataset(
-    files, stream, crop_size, max_frames=EVAL_MAX_FRAMES, test_crops=1, test_flip=False
+    files, stream, crop_size, max_frames=video.MAX_TEST_FRAMES, test_crops=1, test_flip=False
 ):
     """Each video once, in file order: dict views [V, T, crop, crop, C], label, media_id,
     shard (the file it is in).
 
     `max_frames` counts frames of video: the flow stream gets the N - 1 fields between
-    the first N frames (`flow.stream_frames`), the same stretch as the RGB stream.
+    the first N frames (`Stream.frames_in`), the same stretch as the RGB stream.
 
     Videos that cannot give this stream's clip (a 1-frame video has no flow; frames
     smaller than the crop) are skipped with a warning naming the shard and the video.
@@ -442,7 +439,7 @@ def check_shards(files, stream, crop_size, log=None):
 
     Args:
       files: shard paths.
-      stream: a `training.streams.Stream`.
+      stream: a `common.streams.Stream`.
       crop_size: crop side in pixels.
       log: called with each warning line (default: stderr).
 

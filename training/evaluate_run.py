@@ -10,8 +10,9 @@ import tempfile
 import tensorflow as tf
 
 import model_io
-from common import files
-from training import data, evaluation, streams
+from common import files, streams
+from preprocess import video
+from training import data, evaluation
 
 
 def table(results):
@@ -46,7 +47,7 @@ def run(
     output_dir=None,
     label_map=None,
     crop_size=224,
-    max_frames=data.EVAL_MAX_FRAMES,
+    max_frames=video.MAX_TEST_FRAMES,
     test_crops=1,
     test_flip=False,
     compute_dtype=tf.float32,

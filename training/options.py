@@ -8,6 +8,8 @@ import dataclasses
 
 from absl import app, flags
 
+from common import cli
+from preprocess import video
 from training import data
 
 OPTIMIZERS = ('adam', 'sgd')
@@ -50,7 +52,7 @@ class Config:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 5
     summary_every: int = 10
-    eval_max_frames: int = data.EVAL_MAX_FRAMES
+    eval_max_frames: int = video.MAX_TEST_FRAMES
     shuffle_buffer: int = 0  # 0 = data.shuffle_buffer_size's: max(32, number of shards)
 
     def schedule(self):
@@ -171,7 +173,7 @@ def define_flags(stream):
     flags.DEFINE_integer('keep_checkpoints', 5, 'Checkpoints kept in --model_dir.', 1)
     flags.DEFINE_integer('summary_every', 10, 'TensorBoard summaries every N steps.', 1)
     flags.DEFINE_integer(
-        'eval_max_frames', data.EVAL_MAX_FRAMES, 'Evaluation: first N frames of each video.', 1
+        'eval_max_frames', video.MAX_TEST_FRAMES, 'Evaluation: first N frames of each video.', 1
     )
     flags.DEFINE_integer(
         'shuffle_buffer',
@@ -187,10 +189,7 @@ def from_flags(argv, values):
     Raises:
       app.UsageError: stray arguments (e.g. `--flag false` with a space).
     """
-    if len(argv) > 1:
-        raise app.UsageError(
-            f'Unexpected arguments: {argv[1:]} (write boolean flags as --flag=false)'
-        )
+    cli.reject_stray_arguments(argv)
     fields = {f.name for f in dataclasses.fields(Config)}
     config = Config(**{name: values[name].value for name in fields})
     try:

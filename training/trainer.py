@@ -12,6 +12,7 @@ import tensorflow as tf
 
 import i3d
 import model_io
+from common import streams
 from training import batch_norm, forward
 from training.optimization import PiecewiseConstant, conv_weights, l2_term, make_optimizer
 
@@ -25,11 +26,10 @@ def init_from_checkpoint(model, path, log=print):
     Raises:
       ValueError: missing, damaged or unusable checkpoint, or different input channels.
     """
+    stream = streams.of_channels(model_io.input_channels(model))
     model_io.verify(model_io.resolve(path))
-    source, channels = model_io.load(path)
+    source, _ = model_io.load(path, stream=stream.name)
     mine = {v.name: v for v in model.variables}
-    if model.layers['Conv3d_1a_7x7'].w.shape[3] != channels:
-        raise ValueError(f'{path}: a {channels}-channel checkpoint for another stream')
     skipped = []
     for variable in source.variables:
         target = mine.get(variable.name)

@@ -1,6 +1,6 @@
 """extract_features as an Apache Beam pipeline, for clusters.
 
-Each worker loads the models once (`DoFn.setup`) and runs `extraction.process` (the same
+Each worker loads the models once (`DoFn.setup`) and runs `features.process` (the same
 per-video functions as the local pool: decode, flow, model, atomic .npy writes) on its
 videos; the records come back to the launching process for the manifest. Input videos and
 --output_dir must be paths every worker can open.
@@ -15,7 +15,7 @@ import apache_beam as beam
 import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from inference import extraction
+from inference.extract import features
 
 
 class _Extract(beam.DoFn):
@@ -25,11 +25,11 @@ class _Extract(beam.DoFn):
         self._output_dir = output_dir
 
     def setup(self):
-        self._extractor = extraction.Extractor(self._checkpoints, self._settings)
+        self._extractor = features.Extractor(self._checkpoints, self._settings)
         self._work_dir = tempfile.mkdtemp(prefix='i3d-extract-')
 
     def process(self, item):
-        yield extraction.process(self._extractor, item, self._output_dir, self._work_dir)
+        yield features.process(self._extractor, item, self._output_dir, self._work_dir)
 
 
 def run(checkpoints, settings, videos, output_dir, runner, beam_options, log):

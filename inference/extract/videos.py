@@ -1,17 +1,32 @@
-"""What extract_features reads: a folder, a list file, or build_shards shards -> Videos.
+"""What extract_features reads: a folder, a list file, or build_shards shards -> Videos,
+and the manifest record of each.
 
 Output names follow the input: `<folder>/a/b.mp4` -> `a/b` (sub-folders kept, so equal
 file names in two folders do not collide), a listed file -> its base name, a shard
 example -> its media id (e.g. `ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01`).
 """
 
+import dataclasses
 import glob
 import os
 
-from inference.decoding import Video
+from common.files import SHARD_EXTENSION
 from preprocess.video import VIDEO_EXTENSIONS
 
-SHARD_EXTENSION = '.tfrecord'
+
+@dataclasses.dataclass(frozen=True)
+class Video:
+    """One video to extract: a file, or an example (`media_id`) of a build_shards shard."""
+
+    name: str  # output name below --output_dir, e.g. 'class/clip' -> class/clip_rgb.npy
+    path: str
+    media_id: str | None = None
+
+
+def record(item, status, **fields):
+    """The manifest record of a video (one JSON line of manifest.jsonl)."""
+    identity = {'video': item.name, 'path': item.path, 'media_id': item.media_id}
+    return identity | {'status': status} | fields
 
 
 def _is_input(name):

@@ -1,9 +1,10 @@
 """The model half of extract_features: windows (or the whole clip) -> .npy outputs.
 
-`decoding.prepare` (in the pool's worker processes) leaves a video's network input in raw
-files; here the model runs over windows of them, batched (or over the whole clip, exactly,
-through `whole_video.Runner`), and the `.npy` outputs are written atomically. `process`
-does both halves in one process (the Beam runner).
+`prepare.prepare` (in the pool's worker processes) leaves a video's pixels in raw files;
+here each stream's record turns windows of them into network input, the model runs over
+them, batched (or over the whole clip, exactly, through `whole_video.Runner`), and the
+`.npy` outputs are written atomically. `process` does both halves in one process (the
+Beam runner).
 """
 
 import dataclasses
@@ -16,8 +17,9 @@ import tensorflow as tf
 import i3d
 import model_io
 from common import files
-from inference import decoding, whole_video
-from preprocess import flow as flow_lib
+from common import streams as records
+from inference import whole_video
+from inference.extract import prepare, videos
 from preprocess import video
 
 MS_PER_FRAME = 1000.0 / video.FPS
@@ -57,10 +59,6 @@ def _load_models(checkpoints, endpoint):
     return {s: model_io.load(p, final_endpoint=final, stream=s)[0] for s, p in checkpoints.items()}
 
 
-def _channels(model):
-    return model.layers['Conv3d_1a_7x7'].w.shape[3]
-
-
 class Extractor:
     """The models of a run and their traced functions (built once, used for every video)."""
 
@@ -81,7 +79,9 @@ class Extractor:
                     return i3d.classifier_input(out[1][endpoint])
                 return tf.reduce_mean(out[1][endpoint], axis=(1, 2, 3))
 
-            spec = tf.TensorSpec([None, None, None, None, _channels(model)], tf.float32)
+            spec = tf.TensorSpec(
+                [None, None, None, None, model_io.input_channels(model)], tf.float32
+            )
             self._forward[stream] = tf.function(forward, input_signature=[spec])
             self._runners[stream] = whole_video.Runner(
                 model, settings.chunk_frames, endpoint if pooled else 'Mixed_5c'
@@ -99,15 +99,16 @@ class Extractor:
         """
         ranges = windows(prepared['frames'], self.settings.window, self.settings.stride)
         out = {}
-        for stream in self.settings.streams:
-            path, shape = prepared[stream]
-            data = np.memmap(path, decoding.DTYPES[stream], 'r', shape=shape)
-            frames = video.rgb_to_model_input if stream == 'rgb' else np.asarray
+        for name in self.settings.streams:
+            stream = records.STREAMS[name]
+            path, shape = prepared[name]
+            data = np.memmap(path, stream.pixel_dtype, 'r', shape=shape)
+            frames = stream.model_input
             # Flow field t goes from frame t to t + 1: a window's frames have one fewer.
-            clips = [(s, s + max(1, flow_lib.stream_frames(stream, e - s))) for s, e in ranges]
+            clips = [(s, s + max(1, stream.frames_in(e - s))) for s, e in ranges]
             if self.settings.window == 0:
                 count = shape[0]
-                rows = [self._whole(stream, (frames(data[i]) for i in range(count)), count)]
+                rows = [self._whole(name, (frames(data[i]) for i in range(count)), count)]
             else:
                 rows = []
                 for k in range(0, len(clips), self.settings.batch_size):
@@ -116,10 +117,10 @@ class Extractor:
                     if len(lengths) > 1:  # only the short-video window can differ
                         batch = batch[:1]
                     x = np.stack([frames(data[s:e]) for s, e in batch])
-                    rows.extend(self._forward[stream](tf.constant(x)).numpy())
-            out[stream] = np.stack(rows).astype(np.float32)
-            if not np.all(np.isfinite(out[stream])):  # NaN weights: refuse, never write them
-                raise ValueError(f'{stream}: the model gave non-finite outputs')
+                    rows.extend(self._forward[name](tf.constant(x)).numpy())
+            out[name] = np.stack(rows).astype(np.float32)
+            if not np.all(np.isfinite(out[name])):  # NaN weights: refuse, never write them
+                raise ValueError(f'{name}: the model gave non-finite outputs')
             del data
         timestamps = np.array(ranges, np.float64) * MS_PER_FRAME
         return out, timestamps
@@ -140,10 +141,10 @@ def finish(extractor, item, prepared, output_dir, started):
         arrays, timestamps = extractor.features(prepared)
         write_outputs(output_dir, item.name, arrays, timestamps)
     except (ValueError, OSError, tf.errors.OpError) as e:
-        return decoding.record(item, 'failed', reason=f'{type(e).__name__}: {e}')
+        return videos.record(item, 'failed', reason=f'{type(e).__name__}: {e}')
     finally:
-        decoding.remove(prepared)
-    return decoding.record(
+        prepare.remove(prepared)
+    return videos.record(
         item,
         'ok',
         frames=prepared['frames'],
@@ -155,5 +156,5 @@ def finish(extractor, item, prepared, output_dir, started):
 def process(extractor, item, output_dir, work_dir):
     """Both halves in this process (the Beam runner)."""
     started = time.monotonic()
-    prepared, failed = decoding.prepare_or_fail(item, extractor.settings.streams, work_dir)
+    prepared, failed = prepare.prepare_or_fail(item, extractor.settings.streams, work_dir)
     return failed or finish(extractor, item, prepared, output_dir, started)

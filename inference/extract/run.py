@@ -12,8 +12,8 @@ import shutil
 import sys
 import time
 
-from common import files
-from inference import decoding, extraction, inputs
+from common import files, streams
+from inference.extract import features, prepare, videos
 
 MANIFEST = 'manifest.jsonl'
 CONFIG = 'extract_config.json'
@@ -64,11 +64,11 @@ def run_pool(extractor, todo, output_dir, workers, log):
     bar = tqdm(total=len(tasks), unit='video', file=sys.stderr, dynamic_ncols=True)
     frames, started = 0, time.monotonic()
     results = pool.ordered_map(
-        decoding.prepare_task, tasks, workers, decoding.crashed_task, _init_worker
+        prepare.prepare_task, tasks, workers, prepare.crashed_task, _init_worker
     )
     with contextlib.closing(results), contextlib.closing(bar):
         for (item, _, _), (begun, prepared, failed) in results:
-            result = failed or extraction.finish(extractor, item, prepared, output_dir, begun)
+            result = failed or features.finish(extractor, item, prepared, output_dir, begun)
             log(result)
             frames += result.get('frames', 0)
             rate = frames / (time.monotonic() - started)
@@ -86,7 +86,7 @@ def run(
     beam_options='',
     overwrite=False,
 ):
-    """Extracts the features of the videos of `spec` (see inputs.list_videos), printing a
+    """Extracts the features of the videos of `spec` (see videos.list_videos), printing a
     summary.
 
     Returns:
@@ -96,32 +96,31 @@ def run(
       ValueError: bad settings, no videos, a checkpoint problem, other settings in the
         folder.
     """
-    streams = settings.streams
-    if not streams or set(streams) - {'rgb', 'flow'} or len(set(streams)) < len(streams):
-        raise ValueError(f'--streams: rgb, flow or rgb,flow, not {",".join(streams)}')
-    if settings.window == 1 and 'flow' in streams:
-        raise ValueError('--window=1: a flow window needs at least 2 frames')
-    videos = inputs.list_videos(spec)
-    extractor = extraction.Extractor(checkpoints, settings)
+    for stream in streams.parse(settings.streams):
+        if settings.window and settings.window <= stream.frame_lag:
+            raise ValueError(
+                f'--window={settings.window}: a {stream.name} window needs at least '
+                f'{stream.frame_lag + 1} frames'
+            )
+    listed = videos.list_videos(spec)
+    extractor = features.Extractor(checkpoints, settings)
     os.makedirs(output_dir, exist_ok=True)
     lock = os.path.join(output_dir, LOCK)
     with files.exclusive_lock(lock, 'another extract_features run on this --output_dir'):
         return _run_locked(
-            videos, extractor, output_dir, checkpoints, workers, runner, beam_options, overwrite
+            listed, extractor, output_dir, checkpoints, workers, runner, beam_options, overwrite
         )
 
 
 def _run_locked(
-    videos, extractor, output_dir, checkpoints, workers, runner, beam_options, overwrite
+    listed, extractor, output_dir, checkpoints, workers, runner, beam_options, overwrite
 ):
     settings = extractor.settings
-    streams = settings.streams
+    names = settings.streams
     check_config(output_dir, dataclasses.asdict(settings) | {'checkpoints': checkpoints}, overwrite)
-    done = (
-        [] if overwrite else [v for v in videos if extraction.is_done(output_dir, v.name, streams)]
-    )
-    todo = [v for v in videos if v not in done]
-    print(f'{len(videos)} videos ({len(done)} already done); runner {runner}')
+    done = [] if overwrite else [v for v in listed if features.is_done(output_dir, v.name, names)]
+    todo = [v for v in listed if v not in done]
+    print(f'{len(listed)} videos ({len(done)} already done); runner {runner}')
     clean_killed_run(output_dir)
     records = []
     started = time.monotonic()
@@ -135,9 +134,9 @@ def _run_locked(
         if todo and runner == 'pool':
             run_pool(extractor, todo, output_dir, workers or os.cpu_count() or 1, log)
         elif todo:
-            from inference import beam_extract
+            from inference.extract import beam
 
-            beam_extract.run(checkpoints, settings, todo, output_dir, runner, beam_options, log)
+            beam.run(checkpoints, settings, todo, output_dir, runner, beam_options, log)
     failed = [r for r in records if r['status'] != 'ok']
     print(
         f'{len(records) - len(failed)} ok, {len(failed)} failed, {len(done)} skipped; '

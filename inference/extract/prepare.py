@@ -1,0 +1,84 @@
+"""The decoding half of extract_features: one video -> its streams' pixels in work files.
+
+Runs in the pool's worker processes (which therefore never import TensorFlow for a video
+file): streams a video's centre-cropped pixels (`clip_input.pixels`: RGB uint8, flow
+float32 pixels, TV-L1 computed here or read from a build_shards shard) into raw files of
+a work folder, so memory stays bounded whatever the video's length; `features`
+memory-maps them and turns them into network input.
+"""
+
+import os
+import time
+
+import numpy as np
+
+from common import streams as records
+from inference import clip_input
+from inference.extract import videos
+from preprocess import video
+
+
+def prepare(item, names, work_dir):
+    """Writes the pixels of the streams `names` of `item` to raw files in `work_dir`.
+
+    Returns:
+      {'frames': frames of video, name: (raw file, [count, H, W, C])}.
+
+    Raises:
+      video.VideoError: unreadable or empty video, or too short for a stream (flow:
+        fewer than 2 frames).
+    """
+    os.makedirs(work_dir, exist_ok=True)
+    base = os.path.join(work_dir, f'{os.getpid()}-{time.monotonic_ns()}')
+    outs = {name: open(f'{base}.{name}', 'wb') for name in names}  # noqa: SIM115
+    count, shapes, lengths = 0, {}, dict.fromkeys(names, 0)
+    try:
+        for frame in clip_input.pixels(item.path, names, item.media_id):
+            count += 1
+            for name, array in frame.items():
+                dtype = records.STREAMS[name].pixel_dtype
+                outs[name].write(np.ascontiguousarray(array, dtype).tobytes())
+                shapes[name], lengths[name] = array.shape, lengths[name] + 1
+        short = [name for name in names if not lengths[name]]
+        if short:
+            raise video.VideoError(
+                'no decodable frames'
+                if count == 0
+                else f'{count} frame: too short for the {short[0]} stream'
+            )
+    except BaseException:
+        for f in outs.values():
+            f.close()
+            os.remove(f.name)
+        raise
+    for f in outs.values():
+        f.close()
+    prepared = {'frames': count}
+    for name in names:
+        prepared[name] = (f'{base}.{name}', (lengths[name], *shapes[name]))
+    return prepared
+
+
+def remove(prepared):
+    """Deletes the raw files of a prepared video."""
+    for key, value in prepared.items():
+        if key != 'frames' and os.path.exists(value[0]):
+            os.remove(value[0])
+
+
+def prepare_or_fail(item, names, work_dir):
+    """Decoding half; never raises: (prepared or None, failure record or None)."""
+    try:
+        return prepare(item, names, work_dir), None
+    except Exception as e:  # noqa: BLE001 - a failed video is recorded, the run goes on
+        return None, videos.record(item, 'failed', reason=f'{type(e).__name__}: {e}')
+
+
+def prepare_task(task):
+    """Pool worker entry: (item, names, work_dir) -> (start time, prepared, failure)."""
+    item, names, work_dir = task
+    return time.monotonic(), *prepare_or_fail(item, names, work_dir)
+
+
+def crashed_task(task):
+    return time.monotonic(), None, videos.record(task[0], 'failed', reason='worker process died')
