@@ -12,7 +12,14 @@ accuracy:
     rgb       3783  0.xxxx  0.xxxx      0.xxxx
     ...
 
-and then writes <stream>_predictions.csv (one row per video) and <stream>_confusion.csv to
+then, for each, its ten most frequent confusions:
+
+    rgb: the 10 most frequent confusions (true -> predicted: videos)
+      <true class> -> <predicted class>: <videos>
+      ...
+
+and then writes <stream>_predictions.csv (one row per video), <stream>_confusion.csv and
+<stream>_confusion.png (row-normalised, classes ordered so that confusions cluster) to
 --output_dir; a progress bar (videos, videos/s, ETA) runs on stderr meanwhile. Before any
 evaluation it checks the shards, the checkpoints' streams and classes, the label maps
 (beside every shard pattern, and --label_map: one set of classes, the checkpoints') and
@@ -31,7 +38,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string('data', None, 'Shards to evaluate: glob(s), comma-separated.', required=True)
 flags.DEFINE_string('rgb_checkpoint', None, 'RGB checkpoint (a training --model_dir or prefix).')
 flags.DEFINE_string('flow_checkpoint', None, 'Flow checkpoint (a training --model_dir or prefix).')
-flags.DEFINE_string('output_dir', None, 'Where the CSV reports go (default: no files).')
+flags.DEFINE_string('output_dir', None, 'Where the CSV and PNG reports go (default: no files).')
 flags.DEFINE_string('label_map', None, 'Class names; default: label_map.txt beside the shards.')
 flags.DEFINE_integer('crop_size', 224, 'Centre crop side (paper: 224).', 1)
 flags.DEFINE_integer(

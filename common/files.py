@@ -74,17 +74,23 @@ def make_folder(path, target=None):
     return path
 
 
-def remove_stale_temporaries(path):
-    """Removes `<path>.tmp-<pid>` files or folders whose writer (process `pid`) is dead.
+def remove_stale_temporaries(path, suffix=''):
+    """Removes `<path>.tmp-<pid><suffix>` files or folders whose writer (process `pid`) is
+    dead.
 
     A killed writer leaves its temporary name behind; a live one (another run writing the
     same output right now) keeps it. Local paths only.
+
+    Args:
+      path: the final name.
+      suffix: what follows the pid in the temporary names (e.g. '.mp4', for writers that
+        pick the format by the extension).
     """
     import glob
     import shutil
 
-    for tmp in glob.glob(glob.escape(path) + TMP_MARK + '*'):
-        pid = tmp[len(path) + len(TMP_MARK) :]
+    for tmp in glob.glob(glob.escape(path) + TMP_MARK + '*' + glob.escape(suffix)):
+        pid = tmp[len(path) + len(TMP_MARK) : len(tmp) - len(suffix)]
         if not pid.isdigit() or _alive(int(pid)):
             continue
         if os.path.isdir(tmp) and not os.path.islink(tmp):

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 import i3d
 import model_io
+from common import pictures
 from preprocess import schema
 from training import evaluate_run, evaluation
 
@@ -89,10 +90,21 @@ def test_both_streams_and_their_fusion_with_reports_and_a_progress_bar(
         ['flow', '6'],
         ['joint', '6'],
     ]
-    assert lines[1] == f'reports in {tmp_path / "out"}'
+    assert lines[-1] == f'reports in {tmp_path / "out"}'
     with open(tmp_path / 'out' / 'joint_predictions.csv') as f:
         rows = f.read().splitlines()
     assert len(rows) == 7 and rows[1].split(',')[:2] == ['v0', 'jump']
+    # After the table, each stream's most frequent confusions: those of its confusion CSV.
+    assert len(lines) == 5
+    for name, report in zip(('rgb', 'flow', 'joint'), lines[1:4], strict=True):
+        with open(tmp_path / 'out' / f'{name}_confusion.csv') as f:
+            matrix = [list(map(int, r.split(',')[1:])) for r in f.read().splitlines()[1:]]
+        head, *found = report.splitlines()
+        assert head == f'{name}: the 10 most frequent confusions (true -> predicted: videos)'
+        expected = pictures.confusion_lines(np.array(matrix), CLASSES)
+        assert found == [f'  {line}' for line in expected]
+        with open(tmp_path / 'out' / f'{name}_confusion.png', 'rb') as f:
+            assert f.read(8) == b'\x89PNG\r\n\x1a\n'
     bar = capsys.readouterr().err
     for stream in ('rgb', 'flow'):  # videos, total (from the manifest parts), rate
         assert f'{stream}: 100%' in bar and '6/6' in bar and 'video/s' in bar

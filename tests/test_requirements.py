@@ -42,3 +42,14 @@ def test_tensorboard_is_a_dependency_and_runs():
     script = os.path.join(os.path.dirname(sys.executable), 'tensorboard')
     result = subprocess.run([script, '--version'], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == _pins('requirements.txt')['tensorboard']
+
+
+def test_matplotlib_is_a_dependency_and_draws_without_a_display():
+    """The confusion pictures are always written (evaluate.py, training's TensorBoard)."""
+    assert 'matplotlib' in _pins('requirements.txt')
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(1, 1), dpi=10)
+    FigureCanvasAgg(figure).draw()
+    assert figure.canvas.get_width_height() == (10, 10)

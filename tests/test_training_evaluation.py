@@ -49,3 +49,36 @@ def test_accuracies():
     found = evaluation.accuracies(labels, logits)
     assert found['top1'] == 0.5 and found['top5'] == 1.0 and found['videos'] == 4
     assert found['mean_class'] == pytest.approx((1 + 0 + 0.5) / 3)
+
+
+def test_confusion_report_lists_the_ten_most_frequent_confusions_of_a_known_table():
+    # 12 confusions of distinct counts 1..12 (true c -> predicted c + 1), 5 correct per class.
+    labels, predicted = [], []
+    for c in range(12):
+        labels += [c] * (c + 1 + 5)
+        predicted += [(c + 1) % 13] * (c + 1) + [c] * 5
+    names = [f'class{c}' for c in range(13)]
+    logits = np.eye(13, dtype=np.float32)[predicted]
+    report = evaluation.confusion_report('rgb', np.array(labels), logits, names)
+    assert report.splitlines() == [
+        'rgb: the 10 most frequent confusions (true -> predicted: videos)',
+        *(f'  class{c} -> class{c + 1}: {c + 1}' for c in range(11, 1, -1)),
+    ]
+
+
+def test_reports_are_both_csvs_and_the_picture(tmp_path):
+    labels = np.array([0, 0, 1, 2])
+    logits = np.eye(3, dtype=np.float32)[[0, 1, 1, 2]]
+    written = evaluation.write_reports(
+        str(tmp_path), 'flow', ['a', 'b', 'c', 'd'], labels, logits, ['x', 'y', 'z']
+    )
+    assert [p.rsplit('/', 1)[1] for p in written] == [
+        'flow_predictions.csv',
+        'flow_confusion.csv',
+        'flow_confusion.png',
+    ]
+    with open(written[2], 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.rsplit('/', 1)[1] for p in written
+    )

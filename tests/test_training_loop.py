@@ -2,6 +2,7 @@
 that comes before the first step (flags, label maps, resume settings, locks, folders)."""
 
 import os
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import tensorflow as tf
 import i3d
 import model_io
 from common import files, label_map, streams
-from training import loop, options, run_dir
+from training import evaluation, loop, options, run_dir
 
 
 def test_l2_term_is_half_the_sum_of_squared_conv_kernels():
@@ -247,3 +248,29 @@ def test_deterministic_without_a_seed_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(ValueError, match='--deterministic needs --seed'):
         loop.run(config, streams.RGB)
     assert not (tmp_path / 'run').exists()
+
+
+def test_each_evaluation_writes_its_confusion_matrix_into_tensorboard(dataset):
+    """The evaluations' predictions are given (the model's would cost minutes here)."""
+    config = _config(
+        dataset,
+        eval_data=str(dataset / 'test' / '*.tfrecord'),
+        train_steps=2,
+        eval_every=1,
+        freeze_backbone=True,
+    )
+    predicted = (['a', 'b', 'c'], np.array([0, 1, 2]), np.eye(3, dtype=np.float32)[[0, 2, 2]])
+    with mock.patch.object(evaluation, 'predict', return_value=predicted) as predict:
+        loop.run(config, streams.RGB, log=lambda _: None)
+    assert predict.call_count == 2
+    images = {}
+    for path in tf.io.gfile.glob(str(dataset / 'run' / 'events.out.tfevents.*')):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag == 'eval/confusion':
+                    assert value.metadata.plugin_data.plugin_name == 'images'
+                    images[event.step] = tf.make_ndarray(value.tensor)
+    assert sorted(images) == [1, 2]  # the scheduled evaluation and the final one
+    for width, height, png in images.values():
+        decoded = tf.io.decode_png(png).numpy()
+        assert decoded.shape[:2] == (int(height), int(width)) and int(width) > 300

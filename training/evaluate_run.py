@@ -52,8 +52,8 @@ def run(
     compute_dtype=tf.float32,
     out=print,
 ):
-    """Evaluates the streams (and their fusion) on the shards; prints the table via `out`
-    first, then writes the reports.
+    """Evaluates the streams (and their fusion) on the shards; prints the table and each
+    stream's ten most frequent confusions via `out` first, then writes the reports.
 
     Everything that can be checked without the model's work is checked first: the
     shards, the checkpoints' streams and classes, the label maps, the output folder.
@@ -61,7 +61,7 @@ def run(
     Args:
       pattern: shard glob(s), comma-separated.
       checkpoints: {'rgb' and/or 'flow': checkpoint path}.
-      output_dir: where the CSV reports go, or None.
+      output_dir: where the CSV and PNG reports go, or None.
       label_map: class names file; None: the label_map.txt beside the shards.
       Other args: see the flags.
 
@@ -103,6 +103,8 @@ def run(
         name: evaluation.accuracies(labels, logits) for name, (_, labels, logits) in outputs.items()
     }
     out(table(results))
+    for name, (_, labels, logits) in outputs.items():
+        out(evaluation.confusion_report(name, labels, logits, names))
     if output_dir:
         try:
             for name, (ids, labels, logits) in outputs.items():

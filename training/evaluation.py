@@ -1,4 +1,5 @@
-"""Video-level evaluation: per-video logits over a split, accuracies, CSV reports.
+"""Video-level evaluation: per-video logits over a split, accuracies, CSV and PNG reports,
+the most frequent confusions.
 
 Used by `evaluate.py` (each stream and their fusion) and by training (--eval_data).
 """
@@ -11,7 +12,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from common import files
+from common import files, pictures
 
 
 def predict(model, dataset, total=None, desc='evaluate', should_stop=None):
@@ -90,7 +91,7 @@ def confusion(labels, logits, num_classes):
 
 
 def write_reports(output_dir, name, ids, labels, logits, class_names):
-    """Writes <name>_predictions.csv, <name>_confusion.csv (and .png if matplotlib is there).
+    """Writes <name>_predictions.csv, <name>_confusion.csv and <name>_confusion.png.
 
     Returns:
       The paths written.
@@ -119,18 +120,14 @@ def write_reports(output_dir, name, ids, labels, logits, class_names):
         writer.writerow(['true \\ predicted', *class_names])
         for name_, row in zip(class_names, matrix, strict=True):
             writer.writerow([name_, *row])
-    written = [predictions, confusion_csv]
-    try:
-        import matplotlib  # optional: not a dependency of this project
-
-        matplotlib.use('Agg')
-        from matplotlib import pyplot as plt
-    except ImportError:
-        return written
-    fig, ax = plt.subplots(figsize=(8, 8))
-    ax.imshow(matrix, cmap='Blues')
-    ax.set(xlabel='predicted', ylabel='true', title=name)
     png = os.path.join(output_dir, f'{name}_confusion.png')
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
-    return [*written, png]
+    pictures.write_confusion_png(png, matrix, class_names, name)
+    return [predictions, confusion_csv, png]
+
+
+def confusion_report(name, labels, logits, class_names, k=10):
+    """The lines printed after the table: the `k` most frequent confusions of `name`."""
+    matrix = confusion(labels, logits, len(class_names))
+    found = pictures.confusion_lines(matrix, class_names, k)
+    head = f'{name}: the {k} most frequent confusions (true -> predicted: videos)'
+    return '\n'.join([head, *(f'  {line}' for line in found)])

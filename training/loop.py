@@ -534,6 +534,9 @@ def _run_locked(config, stream, strategy, model_dir, who, found, stops, log):
             f'step {step}: eval top-1 {found["top1"]:.4f} top-5 {found["top5"]:.4f} '
             f'({found["videos"]} videos)'
         )
+        if chief:
+            names = class_names or [str(c) for c in range(num_classes)]
+            _confusion_image(writer, step, evaluation.confusion(labels, logits, num_classes), names)
         return {f'eval/{k}': v for k, v in found.items() if k != 'videos'}
 
     writer = tf.summary.create_file_writer(model_dir) if chief else tf.summary.create_noop_writer()
@@ -690,4 +693,24 @@ def _summaries(writer, step, metrics):
         for name, value in _logged(metrics).items():
             tag = name if '/' in name else f'train/{name}'
             tf.summary.write(tag, tf.constant(value, tf.float32), metadata=_SCALAR_METADATA)
+    writer.flush()
+
+
+# TensorBoard's image plugin reads a string tensor [width, height, PNG...] (as
+# tensorboard's own `image` summary writes it).
+_IMAGE_METADATA = summary_pb2.SummaryMetadata(
+    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name='images'),
+    data_class=summary_pb2.DATA_CLASS_BLOB_SEQUENCE,
+)
+
+
+def _confusion_image(writer, step, matrix, class_names):
+    """The evaluation's confusion matrix (evaluate.py's picture) as image `eval/confusion`."""
+    from common import pictures
+
+    png = pictures.confusion_png(matrix, class_names, f'eval at step {step}')
+    width, height = pictures.png_size(png)
+    with writer.as_default(step=step):
+        tensor = tf.constant([str(width).encode(), str(height).encode(), png])
+        tf.summary.write('eval/confusion', tensor, metadata=_IMAGE_METADATA)
     writer.flush()

@@ -1,0 +1,346 @@
+"""Pictures: flow in colour, captioned frames, GIF/MP4 files, and confusion matrices.
+
+The one drawing module of the repository (`preprocess/show.py`, `evaluate.py`, training's
+TensorBoard images). It draws what it is given: the arrays come from the functions that
+feed the model, so a picture cannot disagree with the network's input.
+
+Flow colours: hue is the direction in image coordinates (x right, y down: right = red,
+down = chartreuse, left = cyan, up = violet), saturation the magnitude as a fraction of a
+bound (the network's +-20 px truncation), value 1: still pixels are white.
+"""
+
+import io
+import os
+import struct
+import textwrap
+
+import cv2
+import numpy as np
+
+from common import files
+
+ANIMATION_EXTENSIONS = ('.gif', '.mp4')
+CAPTION_HEIGHT = 24  # pixels; even, as MPEG-4 encoders want even frame sizes
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+_FONT_SCALE = 0.42
+
+
+def flow_to_rgb(flow, bound):
+    """Pixel flow [..., H, W, 2] (x, y) -> uint8 RGB [..., H, W, 3] on the colour wheel.
+
+    Args:
+      flow: float pixel displacements; channel 0 is x (right), 1 is y (down).
+      bound: the magnitude drawn fully saturated (larger ones too).
+    """
+    flow = np.asarray(flow, np.float32)
+    fx, fy = flow[..., 0], flow[..., 1]
+    angle = np.degrees(np.arctan2(fy, fx)) % 360.0
+    magnitude = np.hypot(fx, fy)
+    hsv = np.empty((*flow.shape[:-1], 3), np.uint8)
+    hsv[..., 0] = np.round(angle / 2.0).astype(np.int64) % 180  # OpenCV hue: degrees / 2
+    hsv[..., 1] = np.round(np.clip(magnitude / bound, 0.0, 1.0) * 255.0).astype(np.uint8)
+    hsv[..., 2] = 255
+    flat = hsv.reshape(-1, 1, 3)
+    return cv2.cvtColor(flat, cv2.COLOR_HSV2RGB).reshape(hsv.shape)
+
+
+def color_wheel(size, bound=1.0):
+    """The legend of `flow_to_rgb`: a disc of radius `bound` on a white square."""
+    grid = (np.arange(size, dtype=np.float32) + 0.5) / size * 2.0 - 1.0
+    fy, fx = np.meshgrid(grid, grid, indexing='ij')
+    wheel = flow_to_rgb(np.stack([fx, fy], axis=-1) * bound, bound)
+    wheel[np.hypot(fx, fy) > 1.0] = 255
+    return wheel
+
+
+def caption(text, width, height=CAPTION_HEIGHT, legend=False):
+    """A black strip `width` wide with one line of white text (and the flow legend).
+
+    Args:
+      text: the line; cut with '...' where it would not fit.
+      width: pixels.
+      height: pixels.
+      legend: draw `color_wheel` at the right end.
+    """
+    strip = np.zeros((height, width, 3), np.uint8)
+    room = width - 8 - (height if legend else 0)
+    while text and cv2.getTextSize(text, _FONT, _FONT_SCALE, 1)[0][0] > room:
+        text = text[:-4] + '...' if len(text) > 4 else ''
+    baseline = (height + cv2.getTextSize('0', _FONT, _FONT_SCALE, 1)[0][1]) // 2
+    cv2.putText(strip, text, (4, baseline), _FONT, _FONT_SCALE, (255, 255, 255), 1, cv2.LINE_AA)
+    if legend:
+        side = height - 4
+        strip[2 : 2 + side, width - side - 2 : width - 2] = color_wheel(side)
+    return strip
+
+
+def blank_like(panel, level=64):
+    """A dark grey panel of `panel`'s shape: no picture there (not "no motion": white)."""
+    return np.full_like(panel, level)
+
+
+def write_animation(path, frames, fps):
+    """Writes uint8 RGB frames [T, H, W, 3] as a GIF or an MP4 (MPEG-4), atomically.
+
+    Args:
+      path: ends in .gif or .mp4; local.
+      frames: a sequence of equally sized uint8 RGB frames.
+      fps: display rate.
+
+    Raises:
+      ValueError: another extension, no frames, or a file that cannot be written.
+    """
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in ANIMATION_EXTENSIONS:
+        raise ValueError(f'{path}: writes .gif or .mp4, not {ext or "no extension"}')
+    if not len(frames):
+        raise ValueError(f'{path}: no frames to write')
+    write = _write_gif if ext == '.gif' else _write_mp4
+    try:
+        return _write_local(path, lambda tmp: write(tmp, frames, fps))
+    except OSError as e:
+        raise ValueError(f'{path}: cannot write ({e.strerror or e})') from None
+
+
+def _write_local(path, write):
+    """Calls `write(temporary path)`, then renames the file to `path` (local paths only).
+
+    Unlike `files.atomic_output`, needs no TensorFlow, and the temporary name ends in the
+    target's extension (OpenCV picks the container by it).
+
+    Raises:
+      ValueError: naming `path`, when its folder cannot be made.
+      OSError: when the file cannot be written.
+    """
+    files.make_folder(os.path.dirname(os.path.abspath(path)), target=path)
+    ext = os.path.splitext(path)[1]
+    files.remove_stale_temporaries(path, ext)  # left by a writer killed with -9
+    tmp = files.temporary_name(path) + ext
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _write_gif(path, frames, fps):
+    from PIL import Image
+
+    images = [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
+    images[0].save(
+        path,
+        format='GIF',
+        save_all=True,
+        append_images=images[1:],
+        duration=round(1000.0 / fps),
+        loop=0,
+        optimize=False,
+    )
+
+
+def _write_mp4(path, frames, fps):
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps, (width, height))
+    if not writer.isOpened():
+        raise OSError(f'OpenCV has no MPEG-4 encoder for {width}x{height} frames')
+    try:
+        for frame in frames:
+            writer.write(np.ascontiguousarray(frame[..., ::-1]))  # OpenCV writes BGR
+    finally:
+        writer.release()
+
+
+def top_confusions(matrix, k=10):
+    """The `k` most frequent off-diagonal cells of a [true, predicted] count matrix.
+
+    Returns:
+      [(true class, predicted class, count)], count > 0, most frequent first; equal counts
+      in (true, predicted) index order.
+    """
+    matrix = np.asarray(matrix)
+    true, predicted = np.nonzero(matrix)
+    cells = [
+        (int(t), int(p), int(matrix[t, p])) for t, p in zip(true, predicted, strict=True) if t != p
+    ]
+    cells.sort(key=lambda cell: (-cell[2], cell[0], cell[1]))
+    return cells[:k]
+
+
+def confusion_lines(matrix, class_names, k=10):
+    """Lines `true -> predicted: count` of `top_confusions`, or one saying there are none."""
+    found = top_confusions(matrix, k)
+    if not found:
+        return ['no confusions: every video predicted as its own class']
+    return [f'{class_names[t]} -> {class_names[p]}: {n}' for t, p, n in found]
+
+
+def cluster_order(matrix):
+    """An order of the classes that puts classes confused with each other side by side.
+
+    Average-linkage agglomerative clustering of the symmetrised confusion counts: the two
+    groups most confused per pair of members are joined, end to end in the orientation
+    whose touching classes are most confused, until no two groups are confused. Groups
+    are then laid out by their lowest class index, so an unconfused class keeps its place
+    among the others.
+
+    Returns:
+      int array, a permutation of range(len(matrix)).
+    """
+    counts = np.asarray(matrix, np.float64)
+    n = len(counts)
+    pair = counts + counts.T
+    np.fill_diagonal(pair, 0.0)
+    link = pair.copy()  # total confusion between groups a and b
+    groups = [[i] for i in range(n)]
+    active = np.ones(n, bool)
+    for _ in range(n - 1):
+        sizes = np.array([max(len(g), 1) for g in groups], np.float64)
+        score = link / np.outer(sizes, sizes)
+        score[~active, :] = -1.0
+        score[:, ~active] = -1.0
+        np.fill_diagonal(score, -1.0)
+        a, b = np.unravel_index(np.argmax(score), score.shape)
+        if score[a, b] <= 0:
+            break
+        left, right = groups[a], groups[b]
+        joins = [left + right, left + right[::-1], left[::-1] + right, left[::-1] + right[::-1]]
+        cut = len(left)
+        groups[a] = max(joins, key=lambda g: pair[g[cut - 1], g[cut]])  # first of equals
+        groups[b] = []
+        link[a, :] += link[b, :]
+        link[:, a] = link[a, :]
+        link[a, a] = 0.0
+        link[b, :] = link[:, b] = 0.0
+        active[b] = False
+    laid_out = sorted((g for g in groups if g), key=min)
+    return np.array([i for g in laid_out for i in g], np.int64)
+
+
+CELL_INCHES = 0.13  # one class's row and column; 101 classes -> ~13 inches of matrix
+DPI = 150
+LABEL_POINTS = 6.0  # class names: ~12 px tall at DPI, in a 19.5 px cell
+COUNT_POINTS = 4.2  # in a CELL_INCHES cell; larger cells get larger numbers
+TITLE_POINTS = 8.0
+MAX_ANNOTATED = 150  # above this many classes the counts would not fit in the cells
+
+
+def confusion_png(matrix, class_names, title):
+    """The confusion matrix as PNG bytes: row-normalised rates, counts written in.
+
+    Rows are true classes, columns predicted ones, both in `cluster_order`; each cell's
+    colour is the share of the true class's videos predicted as the column's class (a
+    square-root scale, so that one confusion in twenty is visible beside a full
+    diagonal), and each non-zero cell holds its count (up to MAX_ANNOTATED classes).
+    A row label gives the class's number of videos.
+
+    Args:
+      matrix: int [classes, classes], [true, predicted] counts.
+      class_names: one per class.
+      title: first line of the title (e.g. the stream).
+    """
+    # matplotlib's object API, not pyplot: no global figure state or backend to switch.
+    from matplotlib import colors
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    matrix = np.asarray(matrix, np.int64)
+    n = len(matrix)
+    if matrix.shape != (n, n) or len(class_names) != n:
+        raise ValueError(f'a {matrix.shape} matrix for {len(class_names)} class names')
+    order = cluster_order(matrix)
+    counts = matrix[np.ix_(order, order)]
+    names = [class_names[i] for i in order]
+    videos = counts.sum(axis=1)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        rates = np.where(videos[:, None] > 0, counts / videos[:, None], np.nan)
+    longest = max((len(f'{name} (0000)') for name in names), default=10)
+    margin = 0.6 + longest * LABEL_POINTS * 0.55 / 72.0  # inches for the labels
+    side = max(n * CELL_INCHES, 3.0)
+    width, height = margin + side + 1.2, margin + side + 0.9
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((margin / width, margin / height, side / width, side / height))
+    bar_axes = fig.add_axes(
+        ((margin + side + 0.2) / width, margin / height, 0.15 / width, side / height)
+    )
+    cmap = colors.LinearSegmentedColormap.from_list('rates', ['#ffffff', '#08306b'])
+    cmap = cmap.with_extremes(bad='#d9d9d9')  # a class without videos
+    image = ax.imshow(
+        np.ma.masked_invalid(rates),
+        cmap=cmap,
+        norm=colors.PowerNorm(0.5, vmin=0.0, vmax=1.0),
+        interpolation='nearest',
+        aspect='equal',
+    )
+    ticks = np.arange(n)
+    # parse_math=False: a class name is text, even with '$' in it (mathtext could fail on it).
+    ax.set_xticks(ticks, names, rotation=90, fontsize=LABEL_POINTS, parse_math=False)
+    ax.set_yticks(
+        ticks,
+        [f'{name} ({v})' for name, v in zip(names, videos, strict=True)],
+        fontsize=LABEL_POINTS,
+        parse_math=False,
+    )
+    # Cell borders as two line collections (minor ticks would cost seconds at 101 classes).
+    edges = np.arange(n + 1) - 0.5
+    ax.hlines(edges, -0.5, n - 0.5, color='#e0e0e0', linewidth=0.3)
+    ax.vlines(edges, -0.5, n - 0.5, color='#e0e0e0', linewidth=0.3)
+    ax.tick_params(length=1.5, width=0.4, pad=1.5)
+    ax.set_xlabel('predicted class', fontsize=TITLE_POINTS)
+    ax.set_ylabel('true class (its videos)', fontsize=TITLE_POINTS)
+    correct = int(np.trace(matrix))
+    total = int(matrix.sum())
+    accuracy = f'{correct / total:.1%}' if total else 'n/a'
+    explained = (
+        f'{title}: {total} videos, top-1 {accuracy}. Colour: share of the true class '
+        'predicted as each class; numbers: videos; classes ordered so that confusions cluster.'
+    )
+    ax.set_title(
+        textwrap.fill(explained, int((side + 0.4) * 72 / (TITLE_POINTS * 0.6))),
+        fontsize=TITLE_POINTS,
+        parse_math=False,
+    )
+    count_points = min(COUNT_POINTS * side / n / CELL_INCHES, 9.0)  # fills small cells too
+    if n <= MAX_ANNOTATED:
+        for t, p in zip(*np.nonzero(counts), strict=True):
+            dark = rates[t, p] > 0.25  # past the middle of the square-root scale
+            ax.text(
+                p,
+                t,
+                str(counts[t, p]),
+                ha='center',
+                va='center',
+                fontsize=count_points,
+                color='white' if dark else '#08306b',
+            )
+    bar = fig.colorbar(image, cax=bar_axes, ticks=[0, 0.05, 0.25, 0.5, 1])
+    bar.ax.tick_params(labelsize=6)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format='png', dpi=DPI)
+    return buffer.getvalue()
+
+
+def png_size(png):
+    """(width, height) of PNG bytes, read from the header."""
+    if png[:8] != b'\x89PNG\r\n\x1a\n':
+        raise ValueError('not a PNG')
+    return struct.unpack('>II', png[16:24])
+
+
+def write_confusion_png(path, matrix, class_names, title):
+    """`confusion_png` written to `path` atomically. Returns the path.
+
+    Raises:
+      OSError: when the file cannot be written.
+    """
+    png = confusion_png(matrix, class_names, title)
+    if '://' in path:  # gs:// and other filesystems TensorFlow knows
+        return files.write_atomic(path, png)
+
+    def write(tmp):
+        with open(tmp, 'wb') as f:
+            f.write(png)
+
+    return _write_local(path, write)

@@ -1,0 +1,204 @@
+"""Shows what the network sees: its input frames beside their TV-L1 flow, as a GIF or MP4.
+
+    python -m preprocess.show --video=clip.mp4 --output=clip.gif
+    python -m preprocess.show --video=data/ucf101/test-00000-of-00064.tfrecord \
+        --media_id=ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01 --output=clip.mp4
+    python -m preprocess.show --video=v_CricketShot_g04_c01_rgb.gif --output=cricket.gif
+
+writes one picture per network frame: on the left the RGB input (25 fps, short side 256,
+the 224x224 centre crop), on the right the flow input from this frame to the next (TV-L1,
+truncated to +-20 px) on the colour wheel: hue = direction (right red, down chartreuse,
+left cyan, up violet), saturation = magnitude, full at 20 px; still pixels are white. A
+caption gives the frame index and its time at 25 fps; the last frame, which has no next
+one, shows a dark flow panel. The arrays are those `evaluate_sample.py` feeds the model
+(`preprocess.model_inputs.load_streams`), turned back into pixels, so what is drawn is the
+network's input, not a second preprocessing of the clip. Prints the path written.
+"""
+
+import os
+import sys
+
+import numpy as np
+from absl import app, flags
+
+from common import files, pictures
+from preprocess import flow as flow_lib
+from preprocess import model_inputs, video
+
+# The clip is held whole (frames, flow, pictures): ~2 GB at this many 256x340 frames.
+MAX_FRAMES = 1000
+
+
+def define_flags(flag_values=flags.FLAGS):
+    """Defines this tool's flags in `flag_values`.
+
+    Called only when the module runs as a program: scripts that define a --video of their
+    own (evaluate_sample.py) can then be imported beside this module (absl refuses a flag
+    defined twice).
+    """
+    flags.DEFINE_string(
+        'video',
+        None,
+        'Raw video (.mp4, .avi, ...), shard (.tfrecord), or preprocessed .gif / .npy network '
+        'input (DeepMind style: one file per stream).',
+        required=True,
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        'output',
+        None,
+        'The picture to write: .gif or .mp4.',
+        required=True,
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        'media_id',
+        None,
+        'When --video is a .tfrecord shard: the video to show (default: the first).',
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        'flow_video',
+        None,
+        'Preprocessed flow .gif/.npy when --video is a preprocessed RGB clip (default: its '
+        '*_flow twin).',
+        flag_values=flag_values,
+    )
+    flags.DEFINE_list(
+        'streams',
+        ['rgb', 'flow'],
+        'Streams to draw: rgb, flow or both (a flow-only .gif/.npy: --streams=flow; shards '
+        'built with --flow=false: --streams=rgb).',
+        flag_values=flag_values,
+    )
+    flags.DEFINE_integer(
+        'max_frames',
+        model_inputs.MAX_TEST_FRAMES,
+        'First N frames of video (paper: test on up to 250; at most 1000, ~2 GB in memory).',
+        lower_bound=1,
+        upper_bound=MAX_FRAMES,
+        flag_values=flag_values,
+    )
+
+
+def to_pixels(inputs):
+    """Network inputs {stream: float32 [T, H, W, C] in [-1, 1]} -> {stream: uint8 RGB}.
+
+    RGB undoes `video.rgb_to_model_input`; flow undoes `flow.flow_to_model_input` (back to
+    pixels, +-20) and is drawn with `pictures.flow_to_rgb` at that bound.
+    """
+    out = {}
+    if 'rgb' in inputs:
+        rgb = (np.clip(inputs['rgb'], -1.0, 1.0) + 1.0) * (255.0 / 2.0)
+        out['rgb'] = np.round(rgb).astype(np.uint8)
+    if 'flow' in inputs:
+        pixel_flow = inputs['flow'] * flow_lib.FLOW_BOUND
+        out['flow'] = pictures.flow_to_rgb(pixel_flow, flow_lib.FLOW_BOUND)
+    return out
+
+
+def compose(panels, fps=video.FPS):
+    """{stream: uint8 [T_s, H, W, 3]} -> captioned frames [T, H + caption, W * streams, 3].
+
+    Frame k shows RGB frame k beside flow k (from frame k to k + 1); where a stream has no
+    frame k (flow ends one frame early), its panel is dark grey.
+    """
+    order = [s for s in ('rgb', 'flow') if s in panels]
+    count = max(len(panels[s]) for s in order)
+    flow_count = len(panels['flow']) if 'flow' in panels else 0
+    height, width = panels[order[0]].shape[1:3]
+    for s in order[1:]:
+        if panels[s].shape[1:3] != (height, width):
+            raise video.VideoError(
+                f'the streams differ in size: {panels[order[0]].shape[1:3]} and '
+                f'{panels[s].shape[1:3]}'
+            )
+    frames = []
+    for k in range(count):
+        row = [
+            panels[s][k] if k < len(panels[s]) else pictures.blank_like(panels[s][0]) for s in order
+        ]
+        text = f'frame {k} of {count}  t = {k / fps:.2f} s'
+        if 'flow' in panels:
+            text += f'   flow {k}->{k + 1}' if k < flow_count else '   no flow (last frame)'
+        bar = pictures.caption(text, width * len(order), legend='flow' in panels)
+        frames.append(np.concatenate([np.concatenate(row, axis=1), bar], axis=0))
+    return frames
+
+
+class _FlowBar:
+    """TV-L1 progress on stderr (the slow part on a raw video), closed before any output."""
+
+    def __init__(self):
+        self._bar = None
+
+    def __call__(self, pairs):
+        """`model_inputs.load_streams`' flow_progress: the callable to invoke per pair."""
+        if pairs < 1:  # nothing to compute: load_streams refuses the clip
+            return None
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=pairs, desc='TV-L1 flow', unit='pair', file=sys.stderr, leave=False)
+        return self._bar.update
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+
+
+def show(path, output, streams=('rgb', 'flow'), media_id=None, flow_path=None, max_frames=None):
+    """Writes the picture of a clip's network input to `output`. Returns its frame count.
+
+    Args:
+      path: a raw video, a shard (.tfrecord) or a preprocessed .gif / .npy.
+      output: .gif or .mp4 to write.
+      streams: subset of ('rgb', 'flow').
+      media_id: for a shard, which video (default: the first).
+      flow_path: for a preprocessed RGB clip, its flow file (default: the `*_flow` twin).
+      max_frames: frames of video to use (default: 250).
+
+    Raises:
+      ValueError: a one-line reason naming the file or flag.
+    """
+    streams = list(dict.fromkeys(streams))
+    unknown = [s for s in streams if s not in model_inputs.STREAM_CHANNELS]
+    if unknown or not streams:
+        raise ValueError(f'--streams: {",".join(unknown) or "none"}; give rgb, flow or both')
+    ext = os.path.splitext(output)[1].lower()
+    if ext not in pictures.ANIMATION_EXTENSIONS:
+        raise ValueError(f'{output}: --output must end in .gif or .mp4')
+    if os.path.isdir(output):
+        raise ValueError(f'{output}: --output is a folder')
+    files.check_folder(os.path.dirname(os.path.abspath(output)), target=output)
+    streams = [s for s in ('rgb', 'flow') if s in streams]
+    bar = _FlowBar()
+    try:
+        inputs = model_inputs.load_streams(
+            path, streams, max_frames, flow_path, bar, media_id=media_id
+        )
+    finally:
+        bar.close()
+    frames = compose(to_pixels(inputs))
+    pictures.write_animation(output, frames, video.FPS)
+    return len(frames)
+
+
+def main(argv, flag_values=flags.FLAGS):
+    if len(argv) > 1:
+        raise app.UsageError(
+            f'Unexpected arguments: {argv[1:]} (write boolean flags as --flag=false)'
+        )
+    f = flag_values
+    try:
+        count = show(f.video, f.output, f.streams, f.media_id, f.flow_video, f.max_frames)
+    except ValueError as e:
+        sys.exit(f'error: {e}')
+    except KeyboardInterrupt:  # the picture is renamed into place only when complete
+        print(f'interrupted: {f.output} not written', file=sys.stderr)
+        sys.exit(128 + 2)
+    print(f'wrote {f.output} ({count} frame{"" if count == 1 else "s"})')
+
+
+if __name__ == '__main__':
+    define_flags()
+    app.run(main)
