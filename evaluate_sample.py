@@ -30,7 +30,7 @@ from absl import app, flags
 
 import model_io
 from common import files, label_map
-from inference import clip_input, whole_video
+from inference import clip_input, explain, whole_video
 from preprocess import model_inputs, samples
 
 # DeepMind's checkpoint of each eval type's stream: (scratch, ImageNet-pretrained). No
@@ -107,6 +107,21 @@ flags.DEFINE_enum(
     'float32',
     ['float32', 'bfloat16'],
     'Convolution precision; bfloat16 is ~2x faster on CPUs with AVX512-BF16.',
+)
+flags.DEFINE_string(
+    'explain',
+    None,
+    'Also write the Grad-CAM of the class (--explain_class, default the top one) over the '
+    'input frames, RGB and flow side by side, to this .mp4 or .gif (inference/explain.py).',
+)
+flags.DEFINE_string(
+    'explain_class', None, 'With --explain: the class explained, an index or a name.'
+)
+flags.DEFINE_enum(
+    'explain_endpoint',
+    'Mixed_5c',
+    list(explain.whole_video.FEATURE_ENDPOINTS),
+    'With --explain: the layer explained (Mixed_4f: twice the resolution in space and time).',
 )
 
 
@@ -253,7 +268,17 @@ def main(argv):
         for name in inputs:
             if clip_input.computes(video, name):  # TV-L1 is the slow part
                 inputs[name] = _with_progress(*inputs[name])
-        logits = whole_video.clip_logits(models, inputs)
+        if FLAGS.explain:
+            logits, _ = explain.explain(
+                models,
+                inputs,
+                FLAGS.explain,
+                labels,
+                explain.resolve_class(FLAGS.explain_class, labels),
+                FLAGS.explain_endpoint,
+            )
+        else:
+            logits = whole_video.clip_logits(models, inputs)
     except ValueError as e:
         sys.exit(f'error: {e}')
     print(report(logits, labels, FLAGS.top_k))
