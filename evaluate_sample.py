@@ -239,6 +239,8 @@ def main(argv):
             f'Unexpected arguments: {argv[1:]} (write boolean flags as --flag=false)'
         )
     try:
+        if not FLAGS.explain and (FLAGS.explain_class or FLAGS['explain_endpoint'].present):
+            raise ValueError('--explain_class and --explain_endpoint need --explain=<.mp4|.gif>')
         ckpts = stream_checkpoints(
             FLAGS.eval_type,
             FLAGS.checkpoint,
