@@ -246,7 +246,8 @@ def _frames(clips, heats, title):
             cam, stride = heats[s]
             heat = frame_heat(cam, stride, k, pixels.shape[:2], scales[s])
             row.append(pictures.heat_overlay(pixels, heat))
-        text = f'{title}  frame {k} of {count}  t = {k / video.FPS:.2f} s  ({"+".join(order)})'
+        # Frame and time first: one 224 px panel cuts the rest of the line.
+        text = f'{k}/{count} {k / video.FPS:.2f}s {title}'
         bar = pictures.caption(text, width * len(order))
         yield np.concatenate([np.concatenate(row, axis=1), bar], axis=0)
 
@@ -307,7 +308,7 @@ def explain(models, inputs, output, labels, class_index=None, endpoint=DEFAULT_E
             os.mkdir(sub)
             cam = GradCam(model, endpoint)
             heats[stream] = (cam.steps(clips[stream], class_index, sub), cam.stride)
-        title = f'Grad-CAM {endpoint}: {labels[class_index]} (class {class_index})'
+        title = f'{endpoint} {labels[class_index]} ({class_index})'
         pictures.write_animation(output, _frames(clips, heats, title), video.FPS)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
