@@ -4,6 +4,7 @@
     python evaluate_sample.py --video=clip.mp4      # any video: 25 fps, resize, crop
     python evaluate_sample.py --eval_type=joint --imagenet_pretrained --video=clip.mp4
     python evaluate_sample.py --eval_type=rgb600    # Kinetics-600 (rgb_scratch_kin600)
+    python evaluate_sample.py --explain=cam.mp4     # also Grad-CAM of the top class
 
 prints
 
