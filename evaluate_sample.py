@@ -4,6 +4,7 @@
     python evaluate_sample.py --video=clip.mp4      # any video: 25 fps, resize, crop
     python evaluate_sample.py --eval_type=joint --imagenet_pretrained --video=clip.mp4
     python evaluate_sample.py --eval_type=rgb600    # Kinetics-600 (rgb_scratch_kin600)
+    python evaluate_sample.py --explain=cam.mp4     # also Grad-CAM of the top class
 
 prints
 
@@ -30,7 +31,7 @@ from absl import app, flags
 
 import model_io
 from common import cli, files, label_map
-from inference import clip_input, whole_video
+from inference import clip_input, explain, whole_video
 from preprocess import samples
 from preprocess import video as video_lib
 
@@ -108,6 +109,21 @@ flags.DEFINE_enum(
     'float32',
     ['float32', 'bfloat16'],
     'Convolution precision; bfloat16 is ~2x faster on CPUs with AVX512-BF16.',
+)
+flags.DEFINE_string(
+    'explain',
+    None,
+    'Also write the Grad-CAM of the class (--explain_class, default the top one) over the '
+    'input frames, RGB and flow side by side, to this .mp4 or .gif (inference/explain.py).',
+)
+flags.DEFINE_string(
+    'explain_class', None, 'With --explain: the class explained, an index or a name.'
+)
+flags.DEFINE_enum(
+    'explain_endpoint',
+    'Mixed_5c',
+    list(explain.whole_video.FEATURE_ENDPOINTS),
+    'With --explain: the layer explained (Mixed_4f: twice the resolution in space and time).',
 )
 
 
@@ -210,6 +226,8 @@ def report(logits, labels, top_k):
 def main(argv):
     cli.reject_stray_arguments(argv)
     try:
+        if not FLAGS.explain and (FLAGS.explain_class or FLAGS['explain_endpoint'].present):
+            raise ValueError('--explain_class and --explain_endpoint need --explain=<.mp4|.gif>')
         ckpts = stream_checkpoints(
             FLAGS.eval_type,
             FLAGS.checkpoint,
@@ -239,7 +257,17 @@ def main(argv):
         for name in inputs:
             if clip_input.computes(video, name):  # TV-L1 is the slow part
                 inputs[name] = _with_progress(*inputs[name])
-        logits = whole_video.clip_logits(models, inputs)
+        if FLAGS.explain:
+            logits, _ = explain.explain(
+                models,
+                inputs,
+                FLAGS.explain,
+                labels,
+                explain.resolve_class(FLAGS.explain_class, labels),
+                FLAGS.explain_endpoint,
+            )
+        else:
+            logits = whole_video.clip_logits(models, inputs)
     except ValueError as e:
         sys.exit(f'error: {e}')
     print(report(logits, labels, FLAGS.top_k))

@@ -10,6 +10,7 @@ bound (the network's +-20 px truncation), value 1: still pixels are white.
 """
 
 import io
+import itertools
 import os
 import struct
 import textwrap
@@ -79,12 +80,33 @@ def blank_like(panel, level=64):
     return np.full_like(panel, level)
 
 
+def heat_overlay(pixels, heat, opacity=0.5):
+    """uint8 RGB [H, W, 3] with a heat map [H, W] in [0, 1] blended over it (jet colours:
+    blue = cold, red = hot; where the heat is 0 the picture is only dimmed by `opacity`)."""
+    heat = np.clip(np.nan_to_num(np.asarray(heat, np.float32)), 0.0, 1.0)
+    colours = cv2.applyColorMap(np.round(heat * 255.0).astype(np.uint8), cv2.COLORMAP_JET)
+    colours = colours[..., ::-1].astype(np.float32)  # OpenCV's maps are BGR
+    mixed = (1.0 - opacity) * np.asarray(pixels, np.float32) + opacity * colours
+    return np.round(mixed).astype(np.uint8)
+
+
+def check_animation_path(path):
+    """Raises ValueError unless `path` can become a .gif or .mp4 (before any work)."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in ANIMATION_EXTENSIONS:
+        raise ValueError(f'{path}: writes .gif or .mp4, not {ext or "no extension"}')
+    if os.path.isdir(path):
+        raise ValueError(f'{path}: is a folder')
+    files.check_folder(os.path.dirname(os.path.abspath(path)), target=path)
+
+
 def write_animation(path, frames, fps):
     """Writes uint8 RGB frames [T, H, W, 3] as a GIF or an MP4 (MPEG-4), atomically.
 
     Args:
       path: ends in .gif or .mp4; local.
-      frames: a sequence of equally sized uint8 RGB frames.
+      frames: equally sized uint8 RGB frames: a sequence, or an iterable (an MP4 is then
+        written frame by frame, in bounded memory; a GIF holds every frame).
       fps: display rate.
 
     Raises:
@@ -93,8 +115,11 @@ def write_animation(path, frames, fps):
     ext = os.path.splitext(path)[1].lower()
     if ext not in ANIMATION_EXTENSIONS:
         raise ValueError(f'{path}: writes .gif or .mp4, not {ext or "no extension"}')
-    if not len(frames):
+    iterator = iter(frames)
+    first = next(iterator, None)
+    if first is None:
         raise ValueError(f'{path}: no frames to write')
+    frames = itertools.chain([first], iterator)
     write = _write_gif if ext == '.gif' else _write_mp4
     try:
         return _write_local(path, lambda tmp: write(tmp, frames, fps))
@@ -129,6 +154,8 @@ def _write_gif(path, frames, fps):
     from PIL import Image
 
     images = [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
+    if not images:
+        raise OSError('no frames')
     images[0].save(
         path,
         format='GIF',
@@ -141,7 +168,10 @@ def _write_gif(path, frames, fps):
 
 
 def _write_mp4(path, frames, fps):
-    height, width = frames[0].shape[:2]
+    frames = iter(frames)
+    first = next(frames)
+    frames = itertools.chain([first], frames)
+    height, width = first.shape[:2]
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps, (width, height))
     if not writer.isOpened():
         raise OSError(f'OpenCV has no MPEG-4 encoder for {width}x{height} frames')

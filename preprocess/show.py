@@ -11,7 +11,7 @@ truncated to +-20 px) on the colour wheel: hue = direction (right red, down char
 left cyan, up violet), saturation = magnitude, full at 20 px; still pixels are white. A
 caption gives the frame index and its time at 25 fps; the last frame, which has no next
 one, shows a dark flow panel. The arrays are those `evaluate_sample.py` feeds the model
-(`preprocess.model_inputs.load_streams`), turned back into pixels, so what is drawn is the
+(`inference.clip_input.clip_inputs`), turned back into pixels, so what is drawn is the
 network's input, not a second preprocessing of the clip. Prints the path written.
 """
 
@@ -21,9 +21,11 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from common import files, pictures
+from common import cli, files, pictures
+from common import streams as records
+from inference import clip_input
 from preprocess import flow as flow_lib
-from preprocess import model_inputs, video
+from preprocess import video
 
 # The clip is held whole (frames, flow, pictures): ~2 GB at this many 256x340 frames.
 MAX_FRAMES = 1000
@@ -73,7 +75,7 @@ def define_flags(flag_values=flags.FLAGS):
     )
     flags.DEFINE_integer(
         'max_frames',
-        model_inputs.MAX_TEST_FRAMES,
+        video.MAX_TEST_FRAMES,
         'First N frames of video (paper: test on up to 250; at most 1000, ~2 GB in memory).',
         lower_bound=1,
         upper_bound=MAX_FRAMES,
@@ -126,26 +128,6 @@ def compose(panels, fps=video.FPS):
     return frames
 
 
-class _FlowBar:
-    """TV-L1 progress on stderr (the slow part on a raw video), closed before any output."""
-
-    def __init__(self):
-        self._bar = None
-
-    def __call__(self, pairs):
-        """`model_inputs.load_streams`' flow_progress: the callable to invoke per pair."""
-        if pairs < 1:  # nothing to compute: load_streams refuses the clip
-            return None
-        from tqdm import tqdm
-
-        self._bar = tqdm(total=pairs, desc='TV-L1 flow', unit='pair', file=sys.stderr, leave=False)
-        return self._bar.update
-
-    def close(self):
-        if self._bar is not None:
-            self._bar.close()
-
-
 def show(path, output, streams=('rgb', 'flow'), media_id=None, flow_path=None, max_frames=None):
     """Writes the picture of a clip's network input to `output`. Returns its frame count.
 
@@ -161,7 +143,7 @@ def show(path, output, streams=('rgb', 'flow'), media_id=None, flow_path=None, m
       ValueError: a one-line reason naming the file or flag.
     """
     streams = list(dict.fromkeys(streams))
-    unknown = [s for s in streams if s not in model_inputs.STREAM_CHANNELS]
+    unknown = [s for s in streams if s not in records.STREAMS]
     if unknown or not streams:
         raise ValueError(f'--streams: {",".join(unknown) or "none"}; give rgb, flow or both')
     ext = os.path.splitext(output)[1].lower()
@@ -171,23 +153,31 @@ def show(path, output, streams=('rgb', 'flow'), media_id=None, flow_path=None, m
         raise ValueError(f'{output}: --output is a folder')
     files.check_folder(os.path.dirname(os.path.abspath(output)), target=output)
     streams = [s for s in ('rgb', 'flow') if s in streams]
-    bar = _FlowBar()
-    try:
-        inputs = model_inputs.load_streams(
-            path, streams, max_frames, flow_path, bar, media_id=media_id
-        )
-    finally:
-        bar.close()
+    inputs, _ = clip_input.clip_inputs(
+        path, streams, media_id, flow_path, max_frames or video.MAX_TEST_FRAMES
+    )
+    inputs = {name: _frames(path, name, *inputs[name]) for name in streams}
     frames = compose(to_pixels(inputs))
     pictures.write_animation(output, frames, video.FPS)
     return len(frames)
 
 
+def _frames(path, name, count, frames):
+    """A stream's network input as one array; TV-L1 (the slow part) shows a progress bar."""
+    if clip_input.computes(path, name):
+        from tqdm import tqdm
+
+        with tqdm(total=count, desc='TV-L1 flow', unit='pair', file=sys.stderr, leave=False) as bar:
+            out = []
+            for frame in frames:
+                out.append(frame)
+                bar.update(1)
+        return np.stack(out)
+    return np.stack(list(frames))
+
+
 def main(argv, flag_values=flags.FLAGS):
-    if len(argv) > 1:
-        raise app.UsageError(
-            f'Unexpected arguments: {argv[1:]} (write boolean flags as --flag=false)'
-        )
+    cli.reject_stray_arguments(argv)
     f = flag_values
     try:
         count = show(f.video, f.output, f.streams, f.media_id, f.flow_video, f.max_frames)

@@ -106,3 +106,33 @@ def write_shard(path, videos, manifest=True, seed=0):
         with open(f'{path}.manifest.jsonl', 'w') as f:
             f.writelines(json.dumps(r) + '\n' for r in records)
     return str(path)
+
+
+def disc_frames(direction, rng, frames=16, size=112, radius=14, speed=4, textured=True, row=None):
+    """A bright disc moving `direction` ('left' or 'right') over a still background (a
+    texture, or mid-grey: the network input 0).
+
+    `row` is the disc centre's row (default: random).
+
+    Returns:
+      (uint8 frames [T, size, size, 3], bool masks [T, size, size] of the disc).
+    """
+    if textured:
+        background = texture(rng, size, size)[:size, :size]
+    else:
+        background = np.full((size, size, 3), 127.5, np.float32)
+    y = rng.integers(radius + 4, size - radius - 4) if row is None else row
+    travel = speed * (frames - 1)
+    x0 = (size - travel) // 2  # both directions cover the same path: only the order differs
+    sign = 1 if direction == 'right' else -1
+    if sign < 0:
+        x0 += travel
+    rows, cols = np.mgrid[:size, :size]
+    out, masks = [], []
+    for t in range(frames):
+        mask = (rows - y) ** 2 + (cols - (x0 + sign * speed * t)) ** 2 <= radius**2
+        frame = background.copy()
+        frame[mask] = (255, 230, 40)
+        out.append(frame)
+        masks.append(mask)
+    return np.stack(out).astype(np.uint8), np.stack(masks)

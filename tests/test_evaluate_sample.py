@@ -337,3 +337,35 @@ def test_sample_dir_override(monkeypatch, tmp_path, shared_path):
     folder = os.path.dirname(shared_path('data', 'v_CricketShot_g04_c01_rgb.gif'))
     monkeypatch.setenv('I3D_SAMPLE_DIR', folder)
     assert samples.sample_path('flow') == os.path.join(folder, 'v_CricketShot_g04_c01_flow.gif')
+
+
+def test_explain_writes_grad_cam_of_both_streams(tmp_path, tiny_checkpoints):
+    path = write_video(tmp_path / 'clip.avi', 25, [index_frame(i * 7) for i in range(4)])
+    ckpts = (
+        f'--rgb_checkpoint={tiny_checkpoints["rgb"]}',
+        f'--flow_checkpoint={tiny_checkpoints["flow"]}',
+    )
+    out = tmp_path / 'cam.mp4'
+    code, report, error = _run(
+        f'--video={path}', '--eval_type=joint', *ckpts, f'--explain={out}', '--explain_class=3'
+    )
+    assert code == 0, error
+    assert report.startswith('Norm of logits: ')
+    cap = cv2.VideoCapture(str(out))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    assert len(frames) == 4  # every RGB frame; flow's panel is grey on the last
+    assert frames[0].shape[:2] == (224 + 24, 2 * 224)
+    for args, message in (
+        ((f'--explain={tmp_path}/cam.txt',), 'cam.txt: writes .gif or .mp4'),
+        ((f'--explain={out}', '--explain_class=nope'), "--explain_class: 'nope' is not a class"),
+        ((f'--explain={out}', '--explain_class=400'), '--explain_class: 400 is not in [0, 399]'),
+        (('--explain_class=1',), '--explain_class and --explain_endpoint need --explain'),
+    ):
+        code, report, error = _run(f'--video={path}', '--eval_type=joint', *ckpts, *args)
+        assert code == 1 and report == '', args
+        assert error.startswith('error: ') and message in error and '\n' not in error, error
