@@ -5,7 +5,10 @@ import os
 import subprocess
 import sys
 
+import cli
 import pytest
+from motion_videos import write_dataset
+from runs import TINY
 
 from common.files import REPO_DIR, repo_path
 
@@ -77,3 +80,37 @@ def rgb_weights():
             check=True,
         )
     return WEIGHTS
+
+
+@pytest.fixture(scope='session')
+def motion_shards(tmp_path_factory):
+    """Folder of build_shards' train-* (10 videos per class) and test-* (5 per class) shards
+    of tests/motion_videos.py's classes, with flow, 2 shards each, short side 40."""
+    root = tmp_path_factory.mktemp('motion')
+    for split, per_class, seed in (('train', 10, 0), ('test', 5, 1)):
+        videos = write_dataset(root / f'{split}_videos', per_class, seed)
+        cli.check(
+            'preprocess.build_shards',
+            '--source=folder',
+            f'--input_dir={videos}',
+            f'--output={root / "shards" / split}',
+            '--num_shards=2',
+            '--short_side=40',
+        )
+    return root / 'shards'
+
+
+@pytest.fixture(scope='session')
+def motion_rgb_run(motion_shards, tmp_path_factory):
+    """--model_dir of a 2-step train_rgb.py run on `motion_shards` (one device, TINY clips):
+    a checkpoint of the motion classes for the evaluation tests."""
+    model_dir = tmp_path_factory.mktemp('motion_rgb_run')
+    cli.check(
+        'train_rgb',
+        f'--train_data={motion_shards}/train-*.tfrecord',
+        f'--model_dir={model_dir}',
+        '--strategy=one_device',
+        '--train_steps=2',
+        *TINY,
+    )
+    return model_dir
