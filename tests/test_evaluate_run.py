@@ -42,8 +42,12 @@ def write_shards(folder, labels, names=CLASSES, manifest=True):
                 serialized = _example(f'v{i}', label)
                 writer.write(serialized)
                 records.append(
-                    {'media_id': f'v{i}', 'label_index': label, 'status': 'ok',
-                     'bytes': len(serialized)}
+                    {
+                        'media_id': f'v{i}',
+                        'label_index': label,
+                        'status': 'ok',
+                        'bytes': len(serialized),
+                    }
                 )
         if manifest:  # as build_shards writes it (the reader checks the shard's size)
             with open(path + '.manifest.jsonl', 'w') as f:
