@@ -1,5 +1,6 @@
-"""Shared fixtures: ../shared reference data, the real Kinetics-400 weights, and a guard
-that fails any test leaving files in the repository tree (tests write under tmp_path)."""
+"""Shared fixtures: ../shared reference data, the real Kinetics-400 weights, the motion
+shards and a short RGB run of the training tests, and a guard that fails any test leaving
+files in the repository tree (tests write under tmp_path)."""
 
 import os
 import subprocess
@@ -114,3 +115,25 @@ def motion_rgb_run(motion_shards, tmp_path_factory):
         *TINY,
     )
     return model_dir
+
+
+# The test files that take longest (`pytest --durations`), in that order, start first. xdist
+# (--dist loadfile) hands each idle worker the next whole file, so longest-first lets the two
+# workers finish together; its own order (most tests first, which pyproject's
+# --no-loadscope-reorder turns off) left the few-test training files for the end, run by one
+# worker while the other idled.
+LONGEST_FIRST = (
+    'test_train_rgb.py',
+    'test_train_flow.py',
+    'test_evaluate.py',
+    'test_build_shards.py',
+    'test_export_saved_model.py',
+    'test_evaluate_sample.py',
+    'test_extract_features.py',
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Puts the LONGEST_FIRST files first, in that order; the others keep theirs."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
