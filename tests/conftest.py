@@ -117,9 +117,9 @@ def motion_rgb_run(motion_shards, tmp_path_factory):
     return model_dir
 
 
-# The test files that take longest (`pytest --durations`), in that order, start first. xdist
-# (--dist loadfile) hands each idle worker the next whole file, so longest-first lets the two
-# workers finish together; its own order (most tests first, which pyproject's
+# The test files that take longest (refresh from `pytest --durations=0`), in that order,
+# start first. xdist (--dist loadfile) hands each idle worker the next whole file, so
+# longest-first lets the two workers finish together; its own order (most tests first, which pyproject's
 # --no-loadscope-reorder turns off) left the few-test training files for the end, run by one
 # worker while the other idled.
 LONGEST_FIRST = (
