@@ -1,11 +1,15 @@
-"""Shared fixtures: ../shared reference data, the real Kinetics-400 weights, and a guard
-that fails any test leaving files in the repository tree (tests write under tmp_path)."""
+"""Shared fixtures: ../shared reference data, the real Kinetics-400 weights, the motion
+shards and a short RGB run of the training tests, and a guard that fails any test leaving
+files in the repository tree (tests write under tmp_path)."""
 
 import os
 import subprocess
 import sys
 
+import cli
 import pytest
+from motion_videos import write_dataset
+from runs import TINY
 
 from common.files import REPO_DIR, repo_path
 
@@ -77,3 +81,59 @@ def rgb_weights():
             check=True,
         )
     return WEIGHTS
+
+
+@pytest.fixture(scope='session')
+def motion_shards(tmp_path_factory):
+    """Folder of build_shards' train-* (10 videos per class) and test-* (5 per class) shards
+    of tests/motion_videos.py's classes, with flow, 2 shards each, short side 40."""
+    root = tmp_path_factory.mktemp('motion')
+    for split, per_class, seed in (('train', 10, 0), ('test', 5, 1)):
+        videos = write_dataset(root / f'{split}_videos', per_class, seed)
+        cli.check(
+            'preprocess.build_shards',
+            '--source=folder',
+            f'--input_dir={videos}',
+            f'--output={root / "shards" / split}',
+            '--num_shards=2',
+            '--short_side=40',
+        )
+    return root / 'shards'
+
+
+@pytest.fixture(scope='session')
+def motion_rgb_run(motion_shards, tmp_path_factory):
+    """--model_dir of a 2-step train_rgb.py run on `motion_shards` (one device, TINY clips):
+    a checkpoint of the motion classes for the evaluation tests."""
+    model_dir = tmp_path_factory.mktemp('motion_rgb_run')
+    cli.check(
+        'train_rgb',
+        f'--train_data={motion_shards}/train-*.tfrecord',
+        f'--model_dir={model_dir}',
+        '--strategy=one_device',
+        '--train_steps=2',
+        *TINY,
+    )
+    return model_dir
+
+
+# The test files that take longest (refresh from `pytest --durations=0`), in that order,
+# start first. xdist (--dist loadfile) hands each idle worker the next whole file, so
+# longest-first lets the two workers finish together; xdist's own order (most tests first,
+# which pyproject's --no-loadscope-reorder turns off) left the few-test training files for
+# the end, run by one worker while the other idled.
+LONGEST_FIRST = (
+    'test_train_rgb.py',
+    'test_train_flow.py',
+    'test_evaluate.py',
+    'test_build_shards.py',
+    'test_export_saved_model.py',
+    'test_evaluate_sample.py',
+    'test_extract_features.py',
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Puts the LONGEST_FIRST files first, in that order; the others keep theirs."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

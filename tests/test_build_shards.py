@@ -11,7 +11,9 @@ import signal
 import subprocess
 import sys
 import time
+from unittest import mock
 
+import cli
 import cv2
 import numpy as np
 import order_stats
@@ -28,16 +30,20 @@ from preprocess import schema, shards, sources, video
 
 
 def build(*args, check=True):
-    """Runs the shard builder as a user does; returns the CompletedProcess."""
-    result = subprocess.run(
+    """Runs the shard builder as `python -m preprocess.build_shards` does, in this process
+    (tests/cli.py); returns its cli.Result."""
+    run = cli.check if check else cli.run
+    return run('preprocess.build_shards', *args)
+
+
+def build_process(*args):
+    """The shard builder in a process of its own, as a user runs it."""
+    return subprocess.run(
         [sys.executable, '-m', 'preprocess.build_shards', *args],
         cwd=REPO_DIR,
         capture_output=True,
         text=True,
     )
-    if check and result.returncode != 0:
-        raise AssertionError(f'build_shards failed:\n{result.stdout}\n{result.stderr[-3000:]}')
-    return result
 
 
 def manifest(prefix):
@@ -102,7 +108,10 @@ def zoo(tmp_path_factory):
 
 def test_zoo_each_video_gets_a_record_and_the_run_goes_on(zoo, tmp_path):
     prefix = str(tmp_path / 'out' / 'zoo')
-    result = build(f'--input_dir={zoo}', f'--output={prefix}', '--num_shards=4', '--flow=false')
+    # The script's subprocess smoke test: its real entry point, exit code and output.
+    result = build_process(
+        f'--input_dir={zoo}', f'--output={prefix}', '--num_shards=4', '--flow=false'
+    )
     records = manifest(prefix)
     statuses = {k: r['status'] for k, r in records.items()}
     assert statuses == {
@@ -224,48 +233,29 @@ def test_overwrite_never_changes_the_label_map_a_sibling_was_built_with(tmp_path
     assert '(1 already done)' in again.stdout
 
 
-# Runs build_shards with TFRecord writes failing as on a full disk.
-_FULL_DISK = """
-import sys
-from unittest import mock
-import tensorflow as tf
-from absl import app
-from preprocess import build_shards
+class _FullDisk(tf.io.TFRecordWriter):
+    """TFRecord writes failing as on a full disk."""
 
-class FullDisk(tf.io.TFRecordWriter):
     def write(self, record):
         raise tf.errors.ResourceExhaustedError(None, None, 'No space left on device')
 
-with mock.patch.object(tf.io, 'TFRecordWriter', FullDisk):
-    app.run(build_shards.main, argv=sys.argv)
-"""
 
-
-# Runs build_shards as a user without write permission in the output folder (tests run as
-# root, who may write anywhere).
-_READ_ONLY = """
-import os, sys
-from unittest import mock
-from absl import app
-from preprocess import build_shards
-
-def denied(path, *args, **kwargs):
+def _denied(path, *args, **kwargs):
+    """os.open for a user without write permission (tests run as root, who may write anywhere)."""
     raise PermissionError(13, 'Permission denied', path)
-
-with mock.patch.object(os, 'open', denied):
-    app.run(build_shards.main, argv=sys.argv)
-"""
 
 
 def test_unwritable_output_is_one_line_and_leaves_no_temporaries(tmp_path, zoo):
     prefix = str(tmp_path / 'o' / 'p')
-    full = subprocess.run(
-        [sys.executable, '-c', _FULL_DISK, f'--input_dir={zoo}', f'--output={prefix}']
-        + ['--flow=false', '--num_shards=2', '--workers=1'],
-        cwd=REPO_DIR,
-        capture_output=True,
-        text=True,
-    )
+    with mock.patch.object(tf.io, 'TFRecordWriter', _FullDisk):
+        full = build(
+            f'--input_dir={zoo}',
+            f'--output={prefix}',
+            '--flow=false',
+            '--num_shards=2',
+            '--workers=1',
+            check=False,
+        )
     assert full.returncode == 1
     [line] = [x for x in full.stderr.splitlines() if x.startswith('error:')]
     assert line == (
@@ -281,13 +271,10 @@ def test_unwritable_output_is_one_line_and_leaves_no_temporaries(tmp_path, zoo):
     assert under_a_file.returncode == 1 and 'Traceback' not in under_a_file.stderr
     assert f'error: {tmp_path}/file: not a folder (the --output prefix' in under_a_file.stderr
     (tmp_path / 'ro').mkdir()
-    unwritable = subprocess.run(
-        [sys.executable, '-c', _READ_ONLY, f'--input_dir={zoo}', f'--output={tmp_path}/ro/p']
-        + ['--flow=false'],
-        cwd=REPO_DIR,
-        capture_output=True,
-        text=True,
-    )
+    with mock.patch.object(os, 'open', _denied):
+        unwritable = build(
+            f'--input_dir={zoo}', f'--output={tmp_path}/ro/p', '--flow=false', check=False
+        )
     assert unwritable.returncode == 1 and 'Traceback' not in unwritable.stderr
     assert f'error: {tmp_path}/ro/p.lock: Permission denied' in unwritable.stderr
 
@@ -529,20 +516,13 @@ def test_evaluate_sample_on_raw_video_and_on_its_shard_agree(tmp_path, rgb_weigh
 
 
 def _evaluate_logits(video_path, *args, checkpoint):
-    """All 400 logits printed by evaluate_sample.py, in class-index order."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            'evaluate_sample.py',
-            f'--video={video_path}',
-            '--top_k=400',
-            f'--checkpoint={checkpoint}',
-            *args,
-        ],
-        cwd=REPO_DIR,
-        capture_output=True,
-        text=True,
-        check=True,
+    """All 400 logits printed by evaluate_sample.py (run in this process), in class-index order."""
+    result = cli.check(
+        'evaluate_sample',
+        f'--video={video_path}',
+        '--top_k=400',
+        f'--checkpoint={checkpoint}',
+        *args,
     )
     labels = label_map.read(os.path.join(REPO_DIR, 'data', 'label_map.txt'))
     logits = {

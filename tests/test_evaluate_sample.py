@@ -3,7 +3,6 @@
 import contextlib
 import functools
 import http.server
-import io
 import os
 import re
 import shutil
@@ -12,11 +11,11 @@ import subprocess
 import sys
 import threading
 
+import cli
 import cv2
 import numpy as np
 import pytest
 from absl import flags
-from absl.testing import flagsaver
 from videos import index_frame, write_video
 
 import evaluate_sample
@@ -39,15 +38,8 @@ GOLDEN_TOP3 = [
 
 
 def _run(*args):
-    """Runs main() in-process; returns (exit code, stdout, error message)."""
-    out = io.StringIO()
-    with flagsaver.flagsaver(), contextlib.redirect_stdout(out):
-        FLAGS(['evaluate_sample.py', *args])
-        try:
-            evaluate_sample.main(['evaluate_sample.py'])
-            return 0, out.getvalue(), ''
-        except SystemExit as e:
-            return 1, out.getvalue(), str(e.code)
+    """evaluate_sample.main in-process: (exit code, stdout, error message)."""
+    return cli.call_main(evaluate_sample, *args)
 
 
 def test_cricket_golden_with_real_weights(rgb_weights, shared_path):

@@ -9,6 +9,7 @@ import sys
 import textwrap
 from unittest import mock
 
+import cli
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -264,17 +265,11 @@ def test_output_problems_are_found_before_any_checkpoint_is_read(tmp_path):
     saved_model.check_output(str(existing), True)  # a SavedModel may be replaced
     assert (not_saved_model / 'notes.txt').read_text() == 'precious'
     # The script checks the output first: the missing checkpoint is not reached.
-    result = subprocess.run(
-        [
-            sys.executable,
-            'export_saved_model.py',
-            f'--rgb_checkpoint={tmp_path}/no_such_checkpoint',
-            f'--output={tmp_path / "file"}',
-            '--overwrite',
-        ],
-        cwd=REPO_DIR,
-        capture_output=True,
-        text=True,
+    result = cli.run(
+        'export_saved_model',
+        f'--rgb_checkpoint={tmp_path}/no_such_checkpoint',
+        f'--output={tmp_path / "file"}',
+        '--overwrite',
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from unittest import mock
 
+import cli
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -140,26 +141,22 @@ def test_folder_end_to_end_and_resume(folder, checkpoints, tmp_path):
 def test_command_line(folder, checkpoints, tmp_path):
     """The script as a user runs it: flags, summary, exit codes, one-line errors."""
 
-    def cli(*args):
-        return subprocess.run(
-            [
-                sys.executable,
-                'extract_features.py',
-                f'--input={folder / "short.avi"}',
-                f'--output_dir={tmp_path / "o"}',
-                f'--rgb_checkpoint={checkpoints["rgb"]}',
-                *args,
-            ],
-            cwd=REPO_DIR,
-            capture_output=True,
-            text=True,
-        )
-
-    result = cli('--window=4', '--stride=2')
+    common = [
+        f'--input={folder / "short.avi"}',
+        f'--output_dir={tmp_path / "o"}',
+        f'--rgb_checkpoint={checkpoints["rgb"]}',
+    ]
+    # The script's subprocess smoke test; the refusal below runs in this process (tests/cli.py).
+    result = subprocess.run(
+        [sys.executable, 'extract_features.py', *common, '--window=4', '--stride=2'],
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert '1 ok, 0 failed, 0 skipped' in result.stdout
     assert np.load(tmp_path / 'o' / 'short_rgb.npy').shape == (2, 1024)
-    result = cli('--streams=rgb,depth')
+    result = cli.run('extract_features', *common, '--streams=rgb,depth')
     assert result.returncode == 1
     assert (
         result.stderr.strip().splitlines()[-1]
@@ -185,20 +182,13 @@ def test_shards_use_stored_flow_and_beam_equals_pool(checkpoints, tmp_path):
         frames = rng.integers(0, 255, (10 + n, 24, 32, 3), np.uint8)
         write_video(tmp_path / 'in' / f'class{n}' / f'v{n}.avi', 25, frames)
     prefix = tmp_path / 'shards' / 'test'
-    subprocess.run(
-        [
-            sys.executable,
-            '-m',
-            'preprocess.build_shards',
-            f'--input_dir={tmp_path / "in"}',
-            f'--output={prefix}',
-            '--num_shards=1',
-            '--short_side=24',
-            '--rgb_format=png',
-        ],
-        cwd=REPO_DIR,
-        check=True,
-        capture_output=True,
+    cli.check(
+        'preprocess.build_shards',
+        f'--input_dir={tmp_path / "in"}',
+        f'--output={prefix}',
+        '--num_shards=1',
+        '--short_side=24',
+        '--rgb_format=png',
     )
     shard = shards.shard_path(str(prefix), 0, 1)
     outputs = {}

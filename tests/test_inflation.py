@@ -2,17 +2,14 @@
 "boring video" check against a 2D Inception-v1 in TF-slim's checkpoint layout, the slim name
 map, the flow-stream initialisation and the command line."""
 
-import contextlib
-import io
 import os
 import shutil
 
+import cli
 import numpy as np
 import pytest
 import tensorflow as tf
 import tf1_checkpoints
-from absl import flags
-from absl.testing import flagsaver
 
 import i3d
 import import_weights
@@ -22,15 +19,8 @@ BN_EPS = 1e-3  # slim's inception_arg_scope, as DeepMind's Sonnet 1 BatchNorm
 
 
 def _main(*args):
-    """Runs import_weights.main in-process; returns (exit code, stdout, error message)."""
-    out = io.StringIO()
-    with flagsaver.flagsaver(), contextlib.redirect_stdout(out):
-        flags.FLAGS(['import_weights.py', *args])
-        try:
-            import_weights.main(['import_weights.py'])
-            return 0, out.getvalue(), ''
-        except SystemExit as e:
-            return 1, out.getvalue(), str(e.code)
+    """import_weights.main in-process: (exit code, stdout, error message)."""
+    return cli.call_main(import_weights, *args)
 
 
 def _slim_units():

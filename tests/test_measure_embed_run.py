@@ -1,13 +1,10 @@
 """measure/embed_run.py and beam_embed.py: a set's statistics from shards (their stored
 frames) and on Beam's DirectRunner equal the pool's."""
 
-import subprocess
-import sys
-
+import cli
 import numpy as np
 import pytest
 
-from common.files import REPO_DIR
 from inference.extract import videos
 from inference.extract.videos import Video
 from measure import embed_run, embedding, sources
@@ -48,21 +45,14 @@ def test_beam_reports_a_short_video_by_name(folder, embedder, tmp_path):
 
 def test_shards_give_their_stored_frames(folder, embedder, tmp_path):
     prefix = tmp_path / 'shards' / 'test'
-    subprocess.run(
-        [
-            sys.executable,
-            '-m',
-            'preprocess.build_shards',
-            f'--input_dir={folder}',
-            f'--output={prefix}',
-            '--num_shards=1',
-            '--short_side=24',
-            '--rgb_format=png',
-            '--flow=false',
-        ],
-        cwd=REPO_DIR,
-        check=True,
-        capture_output=True,
+    cli.check(
+        'preprocess.build_shards',
+        f'--input_dir={folder}',
+        f'--output={prefix}',
+        '--num_shards=1',
+        '--short_side=24',
+        '--rgb_format=png',
+        '--flow=false',
     )
     shard = shards.shard_path(str(prefix), 0, 1)
     stats = embed_run.statistics_of(shard, embedder, workers=1, keep_embeddings=True)

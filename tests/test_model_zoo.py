@@ -2,18 +2,16 @@
 (`make weights-deepmind`), and evaluate_sample.py's --eval_type=rgb600 and
 --imagenet_pretrained defaults."""
 
-import contextlib
-import io
 import os
 import shutil
 import subprocess
 
+import cli
 import numpy as np
 import pytest
 import tensorflow as tf
 import tf1_checkpoints
 from absl import flags
-from absl.testing import flagsaver
 
 import evaluate_sample
 import i3d
@@ -26,15 +24,8 @@ FLAGS = flags.FLAGS
 
 
 def _main(module, *args):
-    """Runs module.main in-process; returns (exit code, stdout, error message)."""
-    out = io.StringIO()
-    with flagsaver.flagsaver(), contextlib.redirect_stdout(out):
-        FLAGS([f'{module.__name__}.py', *args])
-        try:
-            module.main([f'{module.__name__}.py'])
-            return 0, out.getvalue(), ''
-        except SystemExit as e:
-            return 1, out.getvalue(), str(e.code)
+    """module.main in-process: (exit code, stdout, error message)."""
+    return cli.call_main(module, *args)
 
 
 def _fake_kinetics_i3d(root, shared_path):

@@ -1,10 +1,11 @@
-"""train_rgb.py, train_flow.py and evaluate.py end to end on tiny shards of build_shards.
+"""train_rgb.py end to end on tiny shards of build_shards (conftest's `motion_shards`).
 
-Synthetic videos whose class is the direction of motion (tests/motion_videos.py); clips
-of 8 frames, 32 px crops. Covers: 2 replicas, checkpoints, kill -9 and resume with the
-same losses, evaluate.py (each stream and the fusion), evaluate_sample.py on a trained
-checkpoint, MultiWorkerMirroredStrategy with two local workers, the flow stream learning
-motion from scratch, and bad data stopping in one line.
+Covers: 2 replicas, checkpoints, kill -9 and resume with the same losses,
+MultiWorkerMirroredStrategy with two local workers, SIGTERM / Ctrl-C, and bad data
+stopping in one line. Runs go through tests/cli.py in this process, except those that
+need a process of their own: the 2-replica run (the CPU is split into logical devices
+before TensorFlow starts, which this process did long ago; it is also the script's
+subprocess smoke test), the runs killed or signalled, and the two workers at once.
 """
 
 import json
@@ -15,62 +16,41 @@ import subprocess
 import sys
 import time
 
+import cli
 import numpy as np
 import pytest
 import tensorflow as tf
-from motion_videos import CLASSES, write_dataset, write_rgb_only_shard
+from runs import TINY, losses
 
 from common.files import REPO_DIR
 
-TINY = ['--num_frames=8', '--crop_size=32', '--batch_size=4', '--seed=7']
+
+def run(script, *args, check=True):
+    """`python <script> *args` in this process (tests/cli.py); fails unless it exits with 0
+    when `check`."""
+    module = script.removesuffix('.py')
+    return cli.check(module, *args) if check else cli.run(module, *args)
 
 
-def run(script, *args, env=None, check=True):
+def run_process(*args):
+    """`python train_rgb.py *args` in a process of its own; fails unless it exits with 0."""
     result = subprocess.run(
-        [sys.executable, script, *args], cwd=REPO_DIR, capture_output=True, text=True, env=env
+        [sys.executable, 'train_rgb.py', *args], cwd=REPO_DIR, capture_output=True, text=True
     )
-    if check and result.returncode != 0:
-        raise AssertionError(f'{script} failed:\n{result.stdout}\n{result.stderr[-3000:]}')
+    if result.returncode != 0:
+        raise AssertionError(f'train_rgb.py failed:\n{result.stdout}\n{result.stderr[-3000:]}')
     return result
 
 
-def losses(model_dir):
-    """{step: loss} of train_log.jsonl, which must hold one line per step."""
-    with open(os.path.join(model_dir, 'train_log.jsonl')) as f:
-        steps = [(r['step'], r['loss']) for r in map(json.loads, f)]
-    assert [s for s, _ in steps] == list(range(1, len(steps) + 1)), steps
-    return dict(steps)
-
-
 @pytest.fixture(scope='module')
-def shards(tmp_path_factory):
-    root = tmp_path_factory.mktemp('motion')
-    for split, per_class, seed in (('train', 10, 0), ('test', 5, 1)):
-        videos = write_dataset(root / f'{split}_videos', per_class, seed)
-        result = subprocess.run(
-            [
-                sys.executable,
-                '-m',
-                'preprocess.build_shards',
-                '--source=folder',
-                f'--input_dir={videos}',
-                f'--output={root / "shards" / split}',
-                '--num_shards=2',
-                '--short_side=40',
-            ],
-            cwd=REPO_DIR,
-            capture_output=True,
-            text=True,
-        )
-        assert result.returncode == 0, result.stderr[-2000:]
-    return root / 'shards'
+def shards(motion_shards):
+    return motion_shards
 
 
-def test_bad_train_data_stops_with_one_line(tmp_path, shards):
+def test_bad_train_data_stops_with_one_line(tmp_path):
     cases = {
         'no files': ('train_rgb.py', str(tmp_path / 'none-*.tfrecord'), 'no files match'),
         'not TFRecord': ('train_rgb.py', str(tmp_path / 'x.tfrecord'), 'not a TFRecord file'),
-        'RGB-only': ('train_flow.py', write_rgb_only_shard(tmp_path / 'r.tfrecord'), 'no flow'),
     }
     (tmp_path / 'x.tfrecord').write_text('hello, I am text')
     for name, (script, pattern, message) in cases.items():
@@ -91,8 +71,7 @@ def test_bad_train_data_stops_with_one_line(tmp_path, shards):
 def rgb_run(shards, tmp_path_factory):
     """train_rgb.py, 2 replicas, 4 steps, checkpoints at 2 and 4, --deterministic."""
     model_dir = tmp_path_factory.mktemp('rgb_run')
-    run(
-        'train_rgb.py',
+    run_process(
         f'--train_data={shards}/train-*.tfrecord',
         f'--model_dir={model_dir}',
         '--cpu_replicas=2',
@@ -136,7 +115,7 @@ def test_rgb_two_replicas_checkpoint_and_resume_after_kill(rgb_run, shards, tmp_
     process.wait()
     assert not os.path.exists(killed / 'ckpt-4.index')
     (killed / 'ckpt-3_temp').mkdir()  # as a save killed half-way leaves it
-    resumed = run(*args[1:])
+    resumed = run_process(*args[2:])
     assert 'resumed from' in resumed.stderr
     # Steps 1-2 come from a second run of the command, 3-4 from its resumed run: with
     # --deterministic all are bit-equal to the uninterrupted run, and so is every
@@ -152,68 +131,6 @@ def test_rgb_two_replicas_checkpoint_and_resume_after_kill(rgb_run, shards, tmp_
             tf.train.load_variable(ours, name), tf.train.load_variable(theirs, name), name
         )
     assert not [name for name in os.listdir(killed) if '_temp' in name or '.tmp-' in name]
-
-
-def test_evaluate_and_evaluate_sample_load_the_trained_checkpoint(rgb_run, shards, tmp_path):
-    out = tmp_path / 'eval'
-    result = run(
-        'evaluate.py',
-        f'--data={shards}/test-*.tfrecord',
-        f'--rgb_checkpoint={rgb_run}',
-        f'--output_dir={out}',
-        '--crop_size=32',
-        '--test_crops=3',
-        '--test_flip',
-    )
-    header, rgb = result.stdout.splitlines()[:2]
-    assert header.split() == ['stream', 'videos', 'top-1', 'top-5', 'mean-class']
-    assert rgb.split()[:2] == ['rgb', '15']
-    with open(out / 'rgb_predictions.csv') as f:
-        rows = f.read().splitlines()
-    assert len(rows) == 16 and rows[0].startswith('media_id,label,predicted')
-    with open(out / 'rgb_confusion.csv') as f:
-        matrix = [list(map(int, r.split(',')[1:])) for r in f.read().splitlines()[1:]]
-    assert np.array(matrix).sum() == 15 and np.array(matrix).sum(axis=1).tolist() == [5, 5, 5]
-    sample = run(
-        'evaluate_sample.py',
-        f'--checkpoint={rgb_run}',
-        f'--label_map={shards}/label_map.txt',
-        f'--video={shards}/test-00000-of-00002.tfrecord',
-        '--top_k=3',
-    )
-    assert sample.stdout.startswith('Norm of logits: ')
-    assert sorted(line.split()[-1] for line in sample.stdout.splitlines()[-3:]) == sorted(CLASSES)
-
-
-def test_flow_learns_the_direction_of_motion_from_scratch(shards, rgb_run, tmp_path):
-    """Chance is 1/3; a single frame cannot tell the classes apart, flow can."""
-    model_dir = tmp_path / 'flow'
-    result = run(
-        'train_flow.py',
-        f'--train_data={shards}/train-*.tfrecord',
-        f'--eval_data={shards}/test-*.tfrecord',
-        f'--model_dir={model_dir}',
-        '--train_steps=80',
-        '--learning_rate=1e-3',
-        '--precise_bn_batches=6',
-        '--num_frames=8',
-        '--crop_size=32',
-        '--batch_size=6',
-        '--seed=3',
-    )
-    log = losses(model_dir)
-    evaluation = run(
-        'evaluate.py',
-        f'--data={shards}/test-*.tfrecord',
-        f'--flow_checkpoint={model_dir}',
-        f'--rgb_checkpoint={rgb_run}',
-        '--crop_size=32',
-    )
-    rows = {line.split()[0]: line.split() for line in evaluation.stdout.splitlines()[1:4]}
-    print(result.stderr.strip().splitlines()[-2], rows, log[1], log[80])
-    assert set(rows) == {'rgb', 'flow', 'joint'}
-    # Measured: 0.87 (13 of 15); P(>= 9 of 15 | chance 1/3) < 1%.
-    assert float(rows['flow'][2]) >= 0.6
 
 
 def _free_port():
