@@ -177,7 +177,7 @@ def test_command_line_and_one_line_refusals(tmp_path):
             f'error: {tmp_path}/folder.gif: --output is a folder'
         ),
         (f'--video={tmp_path}/one.avi', f'--output={tmp_path}/b.gif'): (
-            f'error: {tmp_path}/one.avi: optical flow needs at least 2 frames'
+            f'error: {tmp_path}/one.avi: 1 frame: the flow stream needs 2'
         ),
     }
     (tmp_path / 'folder.gif').mkdir()
