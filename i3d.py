@@ -17,6 +17,8 @@ Differences from the original (also listed in README.md):
   every path; TensorFlow's CPU kernel sends it to all of them (see `max_pool`).
 """
 
+import typing
+
 import sonnet as snt
 import tensorflow as tf
 
@@ -82,19 +84,80 @@ class Sonnet1MovingAverage(snt.ExponentialMovingAverage):
         self._counter.assign(EMA_SETTLED_COUNTER)
 
 
-def batch_norm(name='batch_norm'):
-    """DeepMind's BatchNorm: offset, no scale, eps 1e-3, Sonnet 1 moving averages."""
+class BatchNorm(snt.BaseBatchNorm):
+    """DeepMind's BatchNorm (offset, no scale, eps 1e-3, Sonnet 1 moving averages).
+
+    Called as Sonnet's: `bn(x, is_training, test_local_stats)`. Two additions, both
+    chosen by the caller rather than by a second walk of the network:
+    - `cross_replica` (fixed when the model is built, as PySlowFast's `get_norm` and
+      MoViNet's `use_sync_bn`): in training mode the batch moments are all-reduced
+      over the replicas of the current `tf.distribute` replica context, as
+      `snt.distribute.CrossReplicaBatchNorm` does, so every replica normalizes with
+      (and its moving averages take) the moments of the global batch. Local statistics
+      (`test_local_stats`) stay local.
+    - `moments`: a list to which the call appends the (mean, variance) it normalized
+      with (precise BN collects batch moments this way).
+    """
+
+    def __init__(self, moving_mean, moving_variance, cross_replica=False, name='batch_norm'):
+        super().__init__(
+            create_scale=False,
+            create_offset=True,
+            moving_mean=moving_mean,
+            moving_variance=moving_variance,
+            eps=BN_EPS,
+            name=name,
+        )
+        self._cross_replica = cross_replica
+
+    @property
+    def cross_replica(self) -> bool:
+        return self._cross_replica
+
+    def __call__(self, inputs, is_training, test_local_stats=False, moments=None):
+        """Normalizes `inputs` (float32, channels last).
+
+        Args:
+          inputs: the tensor to normalize.
+          is_training: Python bool; batch moments, and the moving averages take them.
+          test_local_stats: Python bool; batch moments without updating the moving
+            averages when not `is_training` (else the moving averages normalize).
+          moments: None, or a list to append the (mean, variance) used to.
+        """
+        if moments is None and not (self._cross_replica and is_training):
+            return super().__call__(inputs, is_training, test_local_stats)
+        self._initialize(inputs)
+        if is_training and self._cross_replica:
+            mean, variance = _global_moments(inputs, self._axis)
+        elif is_training or test_local_stats:
+            mean, variance = tf.nn.moments(inputs, self._axis, keepdims=True)
+        else:
+            mean, variance = self.moving_mean.value, self.moving_variance.value
+        if moments is not None:
+            moments.append((mean, variance))
+        out = tf.nn.batch_normalization(inputs, mean, variance, self.offset, None, self._eps)
+        if is_training:
+            self._update_statistics(mean, variance)
+        return out
+
+
+def _global_moments(x, axes):
+    """Mean and variance of `x` over `axes` and over every replica of the replica context
+    (equal per-replica batches: the mean of the replicas' E[x] and E[x^2])."""
+    local = tf.stack(
+        [tf.reduce_mean(x, axes, keepdims=True), tf.reduce_mean(tf.square(x), axes, keepdims=True)]
+    )
+    context = tf.distribute.get_replica_context()
+    mean, square = tf.unstack(context.all_reduce(tf.distribute.ReduceOp.MEAN, local))
+    return mean, tf.maximum(square - tf.square(mean), 0.0)
+
+
+def batch_norm(name='batch_norm', cross_replica=False):
+    """DeepMind's BatchNorm (`BatchNorm`), its moving averages nested under its name."""
     with tf.name_scope(name):  # as snt.BatchNorm does, so the EMAs nest under it
         moving_mean = Sonnet1MovingAverage(BN_DECAY, 0.0, name='moving_mean')
         moving_variance = Sonnet1MovingAverage(BN_DECAY, 1.0, name='moving_variance')
-    return snt.BaseBatchNorm(
-        create_scale=False,
-        create_offset=True,
-        moving_mean=moving_mean,
-        moving_variance=moving_variance,
-        eps=BN_EPS,
-        name=name,
-    )
+    return BatchNorm(moving_mean, moving_variance, cross_replica=cross_replica, name=name)
 
 
 # Channels (b0, b1a, b1b, b2a, b2b, b3) of each Inception block, from DeepMind's i3d.py.
@@ -235,6 +298,7 @@ class Unit3D(snt.Module):
         activation_fn=tf.nn.relu,
         use_batch_norm: bool = True,
         use_bias: bool = False,
+        sync_batch_norm: bool = False,
         name: str = 'unit_3d',
     ):
         super().__init__(name=name)
@@ -243,7 +307,7 @@ class Unit3D(snt.Module):
         self._stride = tuple(stride)
         self._activation_fn = activation_fn
         self._use_bias = use_bias
-        self._bn = batch_norm() if use_batch_norm else None
+        self._bn = batch_norm(cross_replica=sync_batch_norm) if use_batch_norm else None
 
     @property
     def kernel_shape(self) -> tuple[int, int, int]:
@@ -259,7 +323,7 @@ class Unit3D(snt.Module):
         return self._use_bias
 
     @property
-    def batch_norm(self) -> snt.BaseBatchNorm | None:
+    def batch_norm(self) -> BatchNorm | None:
         """The BatchNorm after the convolution (`offset`, `moving_mean`, ...), or None."""
         return self._bn
 
@@ -279,7 +343,10 @@ class Unit3D(snt.Module):
             if self._use_bias:
                 self.b = tf.Variable(tf.zeros((self._output_channels,)), name='b')
 
-    def __call__(self, inputs: tf.Tensor, is_training: bool) -> tf.Tensor:
+    def __call__(
+        self, inputs: tf.Tensor, is_training: bool, test_local_stats: bool = False, moments=None
+    ) -> tf.Tensor:
+        """Conv, BatchNorm (`BatchNorm.__call__`'s arguments), activation."""
         self._create_variables(inputs)
         dtype = inputs.dtype
         net = tf.nn.conv3d(inputs, tf.cast(self.w, dtype), (1, *self._stride, 1), padding='SAME')
@@ -287,7 +354,8 @@ class Unit3D(snt.Module):
             net = tf.nn.bias_add(net, tf.cast(self.b, dtype))
         if self._bn is not None:
             # Statistics and their moving averages are kept in float32.
-            net = tf.cast(self._bn(tf.cast(net, tf.float32), is_training=is_training), dtype)
+            normalized = self._bn(tf.cast(net, tf.float32), is_training, test_local_stats, moments)
+            net = tf.cast(normalized, dtype)
         if self._activation_fn is not None:
             net = self._activation_fn(net)
         return net
@@ -296,10 +364,12 @@ class Unit3D(snt.Module):
 class Branch(snt.Module):
     """A chain of units, optionally behind a 3x3x3 stride-1 max pool (Inception branch 3)."""
 
-    def __init__(self, units, pool_first: bool = False, name: str = 'branch'):
+    def __init__(
+        self, units, pool_first: bool = False, sync_batch_norm: bool = False, name: str = 'branch'
+    ):
         super().__init__(name=name)
         self._pool_first = pool_first
-        self._units = [Unit3D(c, k, name=n) for n, c, k in units]
+        self._units = [Unit3D(c, k, sync_batch_norm=sync_batch_norm, name=n) for n, c, k in units]
 
     @property
     def pool_first(self) -> bool:
@@ -309,41 +379,46 @@ class Branch(snt.Module):
     def units(self) -> tuple[Unit3D, ...]:
         return tuple(self._units)
 
-    def __call__(self, inputs: tf.Tensor, is_training: bool) -> tf.Tensor:
+    def __call__(self, inputs: tf.Tensor, *batch_norm_args) -> tf.Tensor:
+        """`batch_norm_args`: (is_training, test_local_stats, moments) of `Unit3D`."""
         net = max_pool(inputs, (3, 3, 3), (1, 1, 1)) if self._pool_first else inputs
         for unit in self._units:
-            net = unit(net, is_training)
+            net = unit(net, *batch_norm_args)
         return net
 
 
 class MixedBlock(snt.Module):
     """Inception block: four branches concatenated on channels."""
 
-    def __init__(self, channels: tuple[int, ...], name: str):
+    def __init__(self, channels: tuple[int, ...], name: str, sync_batch_norm: bool = False):
         super().__init__(name=name)
         b0, b1a, b1b, b2a, b2b, b3 = channels
         # The released checkpoints name Mixed_5b's second 3x3 conv `Conv3d_0a_3x3`
         # (a typo in the original code); every other block says `Conv3d_0b_3x3`.
         b2_conv = 'Conv3d_0a_3x3' if name == 'Mixed_5b' else 'Conv3d_0b_3x3'
+        sync = {'sync_batch_norm': sync_batch_norm}
         self._branches = [
-            Branch([('Conv3d_0a_1x1', b0, (1, 1, 1))], name='Branch_0'),
+            Branch([('Conv3d_0a_1x1', b0, (1, 1, 1))], name='Branch_0', **sync),
             Branch(
                 [('Conv3d_0a_1x1', b1a, (1, 1, 1)), ('Conv3d_0b_3x3', b1b, (3, 3, 3))],
                 name='Branch_1',
+                **sync,
             ),
             Branch(
                 [('Conv3d_0a_1x1', b2a, (1, 1, 1)), (b2_conv, b2b, (3, 3, 3))],
                 name='Branch_2',
+                **sync,
             ),
-            Branch([('Conv3d_0b_1x1', b3, (1, 1, 1))], pool_first=True, name='Branch_3'),
+            Branch([('Conv3d_0b_1x1', b3, (1, 1, 1))], pool_first=True, name='Branch_3', **sync),
         ]
 
     @property
     def branches(self) -> tuple[Branch, ...]:
         return tuple(self._branches)
 
-    def __call__(self, inputs: tf.Tensor, is_training: bool) -> tf.Tensor:
-        return tf.concat([b(inputs, is_training) for b in self._branches], axis=4)
+    def __call__(self, inputs: tf.Tensor, *batch_norm_args) -> tf.Tensor:
+        """`batch_norm_args`: (is_training, test_local_stats, moments) of `Unit3D`."""
+        return tf.concat([b(inputs, *batch_norm_args) for b in self._branches], axis=4)
 
 
 def logits_pool(net: tf.Tensor) -> tf.Tensor:
@@ -396,28 +471,58 @@ class Logits(snt.Module):
         return self._conv
 
     def __call__(
-        self, inputs: tf.Tensor, is_training: bool, dropout_keep_prob: float = 1.0
+        self,
+        inputs: tf.Tensor,
+        is_training: bool,
+        dropout_keep_prob: float = 1.0,
+        dropout_seed: tf.Tensor | None = None,
     ) -> tf.Tensor:
+        """Logits [batch, classes] (or [batch, h, w, classes] without `spatial_squeeze`).
+
+        Args:
+          inputs: Mixed_5c.
+          is_training: Python bool; dropout only when true.
+          dropout_keep_prob: keep probability of the dropout.
+          dropout_seed: None (a stateful `tf.nn.dropout`), or a stateless seed [2]: the
+            mask then depends on the seed only (a resumed run replays it).
+        """
         net = logits_pool(inputs)
         if is_training and dropout_keep_prob < 1.0:
-            net = tf.nn.dropout(net, rate=1.0 - dropout_keep_prob)
+            rate = 1.0 - dropout_keep_prob
+            if dropout_seed is None:
+                net = tf.nn.dropout(net, rate=rate)
+            else:
+                net = tf.nn.experimental.stateless_dropout(net, rate=rate, seed=dropout_seed)
         logits = tf.cast(self._conv(net, is_training), tf.float32)
         if self._spatial_squeeze:
             logits = tf.squeeze(logits, (2, 3), name='SpatialSqueeze')
         return tf.reduce_mean(logits, axis=1)
 
 
-# Every stage of InceptionI3d is called as stage(net, is_training, dropout_keep_prob).
+class _Call(typing.NamedTuple):
+    """What one `InceptionI3d.__call__` asks of its stages."""
+
+    batch_norm: tuple  # (is_training, test_local_stats, moments) of every BatchNorm
+    is_training: bool  # dropout
+    dropout_keep_prob: float
+    dropout_seed: tf.Tensor | None
+
+
+# Every stage of InceptionI3d is called as stage(net, call), `call` a `_Call`.
 def _pool_stage(window, stride):
-    return lambda net, is_training, dropout_keep_prob: max_pool(net, window, stride)
+    return lambda net, call: max_pool(net, window, stride)
 
 
 def _layer_stage(layer):
-    return lambda net, is_training, dropout_keep_prob: layer(net, is_training)
+    return lambda net, call: layer(net, *call.batch_norm)
 
 
-def _softmax_stage(net, is_training, dropout_keep_prob):
-    del is_training, dropout_keep_prob
+def _logits_stage(layer):
+    return lambda net, call: layer(net, call.is_training, call.dropout_keep_prob, call.dropout_seed)
+
+
+def _softmax_stage(net, call):
+    del call
     return tf.nn.softmax(net)
 
 
@@ -438,6 +543,7 @@ class InceptionI3d(snt.Module):
         final_endpoint: str = 'Logits',
         name: str = 'inception_i3d',
         compute_dtype: tf.DType = tf.float32,
+        sync_batch_norm: bool = False,
     ):
         """Builds the layers up to `final_endpoint`.
 
@@ -449,6 +555,10 @@ class InceptionI3d(snt.Module):
           name: Module (and variable scope) name. DeepMind's checkpoints use
             `inception_i3d`.
           compute_dtype: tf.float32 (default) or tf.bfloat16 for the convolutions.
+          sync_batch_norm: BatchNorm in training mode takes its batch moments over
+            every replica of the `tf.distribute` replica context (`BatchNorm`'s
+            `cross_replica`), not over the replica's own batch. Not part of the
+            variables: a checkpoint loads into either.
 
         Raises:
           ValueError: if `final_endpoint` is not a valid endpoint.
@@ -461,6 +571,8 @@ class InceptionI3d(snt.Module):
         self._num_classes = num_classes
         self._final_endpoint = final_endpoint
         self._compute_dtype = tf.as_dtype(compute_dtype)
+        self._sync_batch_norm = sync_batch_norm
+        sync = {'sync_batch_norm': sync_batch_norm}
         # Only modules with variables live in `layers`; every endpoint is a stage.
         self.layers = {}
         stages = []
@@ -469,13 +581,14 @@ class InceptionI3d(snt.Module):
                 stage = _pool_stage(*POOLS[endpoint])
             elif endpoint in STEM_CONVS:
                 channels, kernel, stride = STEM_CONVS[endpoint]
-                self.layers[endpoint] = Unit3D(channels, kernel, stride, name=endpoint)
+                self.layers[endpoint] = Unit3D(channels, kernel, stride, name=endpoint, **sync)
                 stage = _layer_stage(self.layers[endpoint])
             elif endpoint in MIXED_CHANNELS:
-                self.layers[endpoint] = MixedBlock(MIXED_CHANNELS[endpoint], name=endpoint)
+                self.layers[endpoint] = MixedBlock(MIXED_CHANNELS[endpoint], endpoint, **sync)
                 stage = _layer_stage(self.layers[endpoint])
             elif endpoint == 'Logits':
-                self.layers[endpoint] = stage = Logits(num_classes, spatial_squeeze)
+                self.layers[endpoint] = Logits(num_classes, spatial_squeeze)
+                stage = _logits_stage(self.layers[endpoint])
             else:  # Predictions
                 stage = _softmax_stage
             stages.append((endpoint, stage))
@@ -492,6 +605,15 @@ class InceptionI3d(snt.Module):
     @property
     def compute_dtype(self) -> tf.DType:
         return self._compute_dtype
+
+    @property
+    def sync_batch_norm(self) -> bool:
+        return self._sync_batch_norm
+
+    @property
+    def batch_norms(self) -> tuple[BatchNorm, ...]:
+        """Every BatchNorm, in `named_units` order (the order a call uses them in)."""
+        return tuple(u.batch_norm for _, u in self.named_units() if u.batch_norm is not None)
 
     def named_units(self):
         """Yields (scope, Unit3D) for every convolution, in DeepMind's naming and order.
@@ -524,21 +646,56 @@ class InceptionI3d(snt.Module):
         return conv.w, conv.b
 
     def __call__(
-        self, inputs: tf.Tensor, is_training: bool, dropout_keep_prob: float = 1.0
+        self,
+        inputs: tf.Tensor,
+        is_training: bool,
+        dropout_keep_prob: float = 1.0,
+        *,
+        freeze_batch_norm: bool = False,
+        test_local_stats: bool = False,
+        batch_norm_moments: list | None = None,
+        dropout_seed: tf.Tensor | None = None,
     ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """Runs the network.
 
+        `is_training` is DeepMind's: batch statistics (whose moving averages are updated)
+        and dropout. The BatchNorm arguments are Sonnet's `BatchNorm.__call__`'s, passed
+        to every BatchNorm; the training loop's modes are:
+        - training: `is_training=True`;
+        - `--freeze_bn` / `--freeze_backbone`: `is_training=True, freeze_batch_norm=True`
+          (dropout, BatchNorm with its moving statistics, which stay as they are);
+        - precise BN: `is_training=False, test_local_stats=True, batch_norm_moments=[]`
+          (batch moments, nothing updated, the moments collected).
+
         Args:
           inputs: [batch, frames, height, width, channels] float tensor in [-1, 1].
-          is_training: Python bool; batch statistics and dropout when true.
+          is_training: Python bool; BatchNorm in training mode and dropout when true.
           dropout_keep_prob: Keep probability of the dropout before the classifier.
+          freeze_batch_norm: Python bool; BatchNorm in inference mode even when
+            `is_training` (dropout is still applied).
+          test_local_stats: Python bool; BatchNorm in inference mode normalizes with the
+            batch moments (without updating the moving ones) instead of the moving ones.
+          batch_norm_moments: None, or a list to which every BatchNorm appends the
+            (mean, variance) it normalized with, in `batch_norms` order.
+          dropout_seed: None (stateful dropout), or a stateless seed [2] (int32/int64)
+            that alone decides the dropout mask.
 
         Returns:
           (output of `final_endpoint`, dict of every endpoint up to it).
         """
+        call = _Call(
+            batch_norm=(
+                is_training and not freeze_batch_norm,
+                test_local_stats,
+                batch_norm_moments,
+            ),
+            is_training=is_training,
+            dropout_keep_prob=dropout_keep_prob,
+            dropout_seed=dropout_seed,
+        )
         net = tf.cast(inputs, self._compute_dtype)
         end_points = {}
         for endpoint, stage in self._stages:
-            net = stage(net, is_training, dropout_keep_prob)
+            net = stage(net, call)
             end_points[endpoint] = net
         return net, end_points

@@ -271,6 +271,111 @@ def test_batch_norm_train_uses_batch_statistics_and_updates_moving_averages():
     np.testing.assert_allclose(out_eval, expected_eval, atol=1e-4)
 
 
+def _moving(model):
+    return [v.numpy().copy() for v in model.variables if 'moving' in v.name]
+
+
+def test_frozen_batch_norm_uses_and_keeps_the_moving_statistics_with_dropout_on():
+    # --freeze_bn / --freeze_backbone: dropout as in training, BatchNorm as in inference.
+    model = i3d.InceptionI3d(num_classes=5)
+    x = _clip((2, 8, 32, 32, 3), seed=2)
+    inference, _ = model(x, is_training=False)
+    before = _moving(model)
+    frozen, _ = model(x, is_training=True, freeze_batch_norm=True)
+    np.testing.assert_array_equal(frozen, inference)  # keep 1.0: no dropout either
+    for a, b in zip(before, _moving(model), strict=True):
+        np.testing.assert_array_equal(a, b)
+    seed = tf.constant([4, 2], tf.int64)
+    dropped, _ = model(x, True, 0.5, freeze_batch_norm=True, dropout_seed=seed)
+    scale = np.abs(inference).max()  # small: the initial moving statistics are (0, 1)
+    assert np.abs(dropped - inference).max() > 0.1 * scale
+    training, _ = model(x, is_training=True)
+    assert np.abs(training - inference).max() > 10 * scale  # the modes differ
+
+
+def test_stateless_dropout_depends_only_on_its_seed():
+    model = i3d.InceptionI3d(num_classes=5)
+    x = _clip((2, 8, 32, 32, 3), seed=3)
+
+    def run(seed):
+        out, _ = model(x, True, 0.5, freeze_batch_norm=True, dropout_seed=tf.constant(seed))
+        return out.numpy()
+
+    tf.random.set_seed(1)
+    first = run([7, 1])
+    tf.random.set_seed(2)  # the global seed does not matter
+    np.testing.assert_array_equal(run([7, 1]), first)
+    assert np.abs(run([7, 2]) - first).max() > 1e-4
+    no_dropout, _ = model(x, False, 0.5, dropout_seed=tf.constant([7, 1]))
+    np.testing.assert_array_equal(no_dropout, model(x, is_training=False)[0])
+
+
+def test_local_statistics_normalize_with_the_batch_and_collect_its_moments():
+    # Precise BN's mode: training-mode outputs, moving statistics untouched, moments given.
+    model = i3d.InceptionI3d(final_endpoint='Mixed_3b')
+    x = _clip((2, 4, 32, 32, 3), seed=4) * 2.0 + 0.3
+    model(x, is_training=False)
+    before = _moving(model)
+    found = []
+    local, _ = model(x, False, test_local_stats=True, batch_norm_moments=found)
+    for a, b in zip(before, _moving(model), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert len(found) == len(model.batch_norms) == 9
+    training, _ = model(x, is_training=True)
+    np.testing.assert_allclose(local, training, atol=1e-5)
+    unit = model.layers['Conv3d_1a_7x7']
+    pre = tf.nn.conv3d(x, unit.w, (1, 2, 2, 2, 1), 'SAME')
+    mean, variance = tf.nn.moments(pre, (0, 1, 2, 3), keepdims=True)
+    np.testing.assert_allclose(found[0][0], mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(found[0][1], variance, rtol=1e-5, atol=1e-6)
+
+
+def test_activation_fn_and_spatial_squeeze_are_honoured_in_training_mode():
+    unit = i3d.Unit3D(4, activation_fn=tf.nn.tanh, name='u')
+    x = _clip((2, 2, 4, 4, 3), seed=5)
+    out = unit(x, is_training=True)
+    assert float(tf.reduce_min(out)) < -0.1  # tanh, not ReLU
+    normalized = unit.batch_norm(tf.nn.conv3d(x, unit.w, (1,) * 5, 'SAME'), False, True)
+    np.testing.assert_allclose(out, tf.nn.tanh(normalized), atol=1e-6)
+    model = i3d.InceptionI3d(num_classes=5, spatial_squeeze=False)
+    logits, _ = model(_clip((2, 8, 32, 32, 3)), is_training=True, dropout_keep_prob=0.5)
+    assert logits.shape == (2, 1, 1, 5)
+
+
+def test_bfloat16_training_keeps_variables_gradients_and_statistics_float32():
+    model = i3d.InceptionI3d(num_classes=5, compute_dtype=tf.bfloat16)
+    x = _clip((2, 8, 32, 32, 3), seed=6)
+    model(x, is_training=False)
+    unit = model.layers['Conv3d_1a_7x7']
+    before = unit.batch_norm.moving_mean.value.numpy().copy()
+    seed = tf.constant([1, 2], tf.int64)
+    with tf.GradientTape() as tape:
+        logits, _ = model(x, True, 0.5, dropout_seed=seed)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits([1, 3], logits))
+    grads = tape.gradient(loss, model.trainable_variables)
+    assert logits.dtype == tf.float32
+    assert all(v.dtype == tf.float32 for v in model.variables if v.dtype.is_floating)
+    assert all(g is not None and g.dtype == tf.float32 for g in grads)
+    after = unit.batch_norm.moving_mean.value
+    assert after.dtype == tf.float32 and not np.allclose(after.numpy(), before)
+
+
+def test_sync_batch_norm_is_plain_batch_norm_on_one_replica_and_not_in_the_variables():
+    x = _clip((2, 4, 32, 32, 3), seed=7)
+    plain = i3d.InceptionI3d(final_endpoint='Mixed_3b')
+    synced = i3d.InceptionI3d(final_endpoint='Mixed_3b', sync_batch_norm=True)
+    plain(x, is_training=False)
+    synced(x, is_training=False)
+    assert [v.name for v in synced.variables] == [v.name for v in plain.variables]
+    for a, b in zip(synced.variables, plain.variables, strict=True):
+        a.assign(b)
+    assert synced.sync_batch_norm and all(bn.cross_replica for bn in synced.batch_norms)
+    # One replica: the global moments are the batch's (E[x^2] - E[x]^2 rounds differently).
+    np.testing.assert_allclose(synced(x, True)[0], plain(x, True)[0], rtol=1e-4, atol=1e-4)
+    for a, b in zip(_moving(synced), _moving(plain), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
 def test_every_trainable_variable_gets_a_gradient():
     model = i3d.InceptionI3d(num_classes=5)
     x = _clip((2, 16, 64, 64, 3))

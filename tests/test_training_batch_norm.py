@@ -5,7 +5,7 @@ import tensorflow as tf
 
 import i3d
 import model_io
-from training import batch_norm, forward
+from training import batch_norm
 
 
 def test_precise_bn_makes_inference_equal_training_mode_on_that_batch():
@@ -14,13 +14,13 @@ def test_precise_bn_makes_inference_equal_training_mode_on_that_batch():
     with strategy.scope():
         model = model_io.build(i3d.InceptionI3d(num_classes=4), 2)
     clips = tf.random.stateless_uniform((3, 8, 32, 32, 2), (1, 1), -1, 1)
-    training = forward.logits(model, clips, forward.TRAIN).numpy()
-    before = forward.logits(model, clips, forward.FROZEN).numpy()
+    training = model(clips, is_training=True)[0].numpy()
+    before = model(clips, is_training=False)[0].numpy()
     assert np.abs(before - training).max() > 0.1  # initial statistics (0, 1) do not match
     # Two batches, each this batch: the average of their moments is its moments.
     updated = batch_norm.precise_bn(model, strategy, iter([clips, clips]), 2)
     assert updated == 57
-    after = forward.logits(model, clips, forward.FROZEN).numpy()
+    after = model(clips, is_training=False)[0].numpy()
     np.testing.assert_allclose(after, training, rtol=1e-3, atol=1e-3)
 
 

@@ -4,8 +4,9 @@
   copies silently drift apart (measured: max difference 2.25 after 3 steps). Variables
   created inside `replica_consistent_variables()` aggregate non-trainable updates: the
   float statistics by MEAN over replicas, integer counters from the first replica.
-- `sync_norm(...)`: batch moments over all replicas (all-reduced), as
-  snt.distribute.CrossReplicaBatchNorm; the moving averages then get identical updates.
+- Sync BN is the model's own (`i3d.InceptionI3d(sync_batch_norm=True)`): batch moments
+  over all replicas (all-reduced), as snt.distribute.CrossReplicaBatchNorm; the moving
+  averages then get identical updates.
 - Precise BN (PySlowFast): the moving statistics recomputed exactly as the average of
   the per-replica batch moments over N training batches, instead of a 0.999 EMA that on
   short runs lags far behind the weights.
@@ -15,9 +16,6 @@ import contextlib
 
 import numpy as np
 import tensorflow as tf
-
-import i3d
-from training import forward
 
 
 def _creator(next_creator, **kwargs):
@@ -41,44 +39,17 @@ def replica_consistent_variables():
         yield
 
 
-def _normalize(bn, x, mean, variance):
-    return tf.nn.batch_normalization(x, mean, variance, bn.offset, None, i3d.BN_EPS)
-
-
-def sync_norm(bn, x):
-    """Training-mode BatchNorm with moments over every replica (call in replica context)."""
-    axes = list(range(len(x.shape) - 1))
-    ctx = tf.distribute.get_replica_context()
-    # keepdims: Sonnet's statistics are shaped [1, 1, 1, 1, C].
-    local = tf.stack(
-        [tf.reduce_mean(x, axes, keepdims=True), tf.reduce_mean(tf.square(x), axes, keepdims=True)]
-    )
-    mean, square = tf.unstack(ctx.all_reduce(tf.distribute.ReduceOp.MEAN, local))
-    variance = tf.maximum(square - tf.square(mean), 0.0)
-    bn.moving_mean.update(mean)
-    bn.moving_variance.update(variance)
-    return _normalize(bn, x, mean, variance)
-
-
 def moments_step(model, strategy):
     """tf.function(per-replica clips) -> replica-averaged [(mean, var)] per BatchNorm.
 
     Layers are normalized with their batch moments, as in training, and the moments are
-    those each BatchNorm saw; nothing is updated.
+    those each BatchNorm (`model.batch_norms`) saw on its replica's batch; nothing is
+    updated.
     """
-    modules = []
 
     def replica_fn(clips):
         found = []
-
-        def collect(bn, x):
-            mean, variance = tf.nn.moments(x, list(range(len(x.shape) - 1)), keepdims=True)
-            found.append((mean, variance))
-            if len(modules) < len(found):
-                modules.append(bn)
-            return _normalize(bn, x, mean, variance)
-
-        forward.logits(model, clips, collect)
+        model(clips, is_training=False, test_local_stats=True, batch_norm_moments=found)
         return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.MEAN, found)
 
     @tf.function(autograph=False)  # plain Python over layers, as the training step
@@ -86,7 +57,7 @@ def moments_step(model, strategy):
         averaged = strategy.run(replica_fn, (clips,))
         return [tuple(strategy.experimental_local_results(v)[0] for v in pair) for pair in averaged]
 
-    return step, modules
+    return step
 
 
 def precise_bn(model, strategy, batches, num_batches):
@@ -101,7 +72,7 @@ def precise_bn(model, strategy, batches, num_batches):
     Returns:
       Number of BatchNorm layers updated.
     """
-    step, modules = moments_step(model, strategy)
+    step, modules = moments_step(model, strategy), model.batch_norms
     totals = None
     for _ in range(num_batches):
         moments = [(m.numpy(), v.numpy()) for m, v in step(next(batches))]

@@ -13,7 +13,7 @@ import tensorflow as tf
 import i3d
 import model_io
 from common import streams
-from training import batch_norm, forward
+from training import batch_norm
 from training.optimization import PiecewiseConstant, conv_weights, l2_term, make_optimizer
 
 
@@ -60,7 +60,9 @@ class Trainer:
         with strategy.scope():
             with batch_norm.replica_consistent_variables():  # the model's, not the slots
                 self.model = i3d.InceptionI3d(
-                    num_classes=num_classes, compute_dtype=tf.as_dtype(config.compute_dtype)
+                    num_classes=num_classes,
+                    compute_dtype=tf.as_dtype(config.compute_dtype),
+                    sync_batch_norm=config.sync_batch_norm,
                 )
                 model_io.build(self.model, stream.channels)
             trainable = (
@@ -73,12 +75,8 @@ class Trainer:
             self.optimizer = make_optimizer(config.optimizer, self.schedule)
             self.optimizer.build(self.trainable)  # slots now, not lazily in tf.function
         self.kernels = conv_weights(self.model, self.trainable)
-        if config.sync_batch_norm:
-            self.bn_mode = batch_norm.sync_norm
-        elif config.freeze_bn or config.freeze_backbone:
-            self.bn_mode = forward.FROZEN
-        else:
-            self.bn_mode = forward.TRAIN
+        # BatchNorm keeps its moving statistics (options refuse it with sync BN).
+        self.freeze_batch_norm = config.freeze_bn or config.freeze_backbone
         self.step_fn = self._make_step()
 
     def optimizer_state(self):
@@ -108,7 +106,13 @@ class Trainer:
                 ]
             )
             with tf.GradientTape() as tape:
-                logits = forward.logits(model, clips, self.bn_mode, config.dropout_keep_prob, seed)
+                logits, _ = model(
+                    clips,
+                    is_training=True,
+                    dropout_keep_prob=config.dropout_keep_prob,
+                    freeze_batch_norm=self.freeze_batch_norm,
+                    dropout_seed=seed,
+                )
                 per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
                 cross_entropy = tf.nn.compute_average_loss(
                     per_example, global_batch_size=config.batch_size
