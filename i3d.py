@@ -202,7 +202,7 @@ def pool_weights(length, window: int) -> tf.Tensor:
     return tf.cast(covering, tf.float32) / tf.cast(windows * window, tf.float32)
 
 
-def classifier_input(mixed_5c: tf.Tensor) -> tf.Tensor:
+def classifier_input(mixed_5c: tf.Tensor, time_weights: tf.Tensor | None = None) -> tf.Tensor:
     """The features the classifier sees: `logits_pool`, then the mean over the pooled time
     steps (so a clip's first and last Mixed_5c steps weigh half) and positions (more than
     one only above 224 px), as one weighted sum (`pool_weights`: any shape, also unknown
@@ -210,11 +210,23 @@ def classifier_input(mixed_5c: tf.Tensor) -> tf.Tensor:
     layer ends with the mean over time, so `logits == classifier_input(mixed_5c) @ w + b`
     (w, b = `InceptionI3d.logits_variables`, w as [C, classes]). What pytorch-i3d's
     `extract_features` and video_features call the I3D features.
+
+    This is the one statement of the Logits head's pooling rule outside `Logits` itself:
+    whole-video inference, the SavedModel's chunked pass and Grad-CAM use it on pieces of a
+    long clip.
+
+    Args:
+      mixed_5c: [N, T, H, W, C] (a whole clip's, or a piece of one).
+      time_weights: None (the clip is whole: `pool_weights(T)`), or float32 [T]: the
+        piece's rows of the whole clip's `pool_weights`, so that the pieces' results sum
+        to the whole clip's.
     """
     x = tf.cast(mixed_5c, tf.float32)
     shape = tf.shape(x)
-    weights = [pool_weights(shape[d + 1], LOGITS_POOL[d]) for d in range(3)]
-    return tf.einsum('nthwc,t,h,w->nc', x, *weights)
+    if time_weights is None:
+        time_weights = pool_weights(shape[1], LOGITS_POOL[0])
+    space = [pool_weights(shape[d + 1], LOGITS_POOL[d]) for d in (1, 2)]
+    return tf.einsum('nthwc,t,h,w->nc', x, time_weights, *space)
 
 
 def _routed_max_pool(x, window, stride):

@@ -91,10 +91,7 @@ def chunk_gradients(model, clip, class_index, step_weights, endpoint=DEFAULT_END
         tape.watch(clip)
         _, points = model(clip, is_training=False)
         activations = points[endpoint]
-        mixed = tf.cast(points['Mixed_5c'], tf.float32)
-        shape = tf.shape(mixed)
-        spatial = [i3d.pool_weights(shape[d], i3d.LOGITS_POOL[d - 1]) for d in (2, 3)]
-        features = tf.einsum('nthwc,t,h,w->nc', mixed, step_weights, *spatial)
+        features = i3d.classifier_input(points['Mixed_5c'], step_weights)
         w, _ = model.logits_variables
         column = tf.gather(tf.reshape(w, [w.shape[-2], w.shape[-1]]), class_index, axis=1)
         share = tf.reduce_sum(features * column[None])

@@ -53,17 +53,6 @@ def _batch(x):
     return tf.concat([tf.shape(x), [1]], axis=0)[0]
 
 
-def _pooled(kept, time_weights):
-    """The weighted sum over a piece of Mixed_5c ([batch, t, h, w, C]) that i3d.Logits'
-    average pool and mean over time reduce to (`i3d.pool_weights`): the pool, the 1x1x1
-    conv and the mean are linear, so the whole clip's logits are the conv of the sum over
-    its pieces. Where the pooled map is larger than 1x1 (inputs above 224 px) its positions
-    are averaged too. `time_weights` are the piece's rows of the whole clip's weights."""
-    shape = tf.shape(kept)
-    space = [i3d.pool_weights(shape[d], i3d.LOGITS_POOL[d - 1]) for d in (2, 3)]
-    return tf.einsum('bthwc,t,h,w->bc', kept, time_weights, *space)
-
-
 def chunked_forward(trunk, x, w, b, chunk_frames):
     """(logits, features) equal to one pass of `trunk` (a clip -> its Mixed_5c) and
     i3d.Logits (classifier `w`, `b`) over the clips `x`, run inside the graph as
@@ -81,7 +70,9 @@ def chunked_forward(trunk, x, w, b, chunk_frames):
         mixed_5c = trunk(x[:, start:end])
         local = start // geo.stride
         kept = mixed_5c[:, keep_from - local : keep_to - local]
-        pooled += _pooled(kept, time_weights[keep_from:keep_to])
+        # The pool, the 1x1x1 conv and the mean are linear: the whole clip's logits are
+        # the conv of the sum of its pieces' classifier inputs.
+        pooled += i3d.classifier_input(kept, time_weights[keep_from:keep_to])
         return i + 1, pooled
 
     zeros = tf.zeros([tf.shape(x)[0], w.shape[-2]])

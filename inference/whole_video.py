@@ -175,22 +175,25 @@ class _ClassifierInput:
     """`i3d.classifier_input` of the whole Mixed_5c sequence from consecutive pieces
     (bounded memory).
 
-    The Logits pool averages over time windows of 2 steps (stride 1, VALID), so a piece
-    of n steps preceded by the last step of the previous piece contributes n windows.
+    The Logits pool averages over time windows of `i3d.LOGITS_POOL[0]` steps (stride 1,
+    VALID), so a piece of n steps preceded by the previous piece's last window - 1 steps
+    contributes n windows; each piece's mean over its windows is weighted by their count.
     """
+
+    _WINDOW = i3d.LOGITS_POOL[0]
 
     def __init__(self):
         self._carry, self._sum, self._count = None, 0.0, 0
 
     def add(self, rows, final):
         x = rows if self._carry is None else np.concatenate([self._carry, rows], axis=1)
-        if x.shape[1] < 2 and not final:
-            self._carry = x  # nothing pooled yet: wait for the next piece
+        if x.shape[1] < self._WINDOW and not final:
+            self._carry = x  # no whole window yet: wait for the next piece
             return
-        windows = max(1, x.shape[1] - 1)  # one step in all: the clamped pool (i3d.Logits)
+        windows = max(1, x.shape[1] - self._WINDOW + 1)  # fewer steps: the clamped pool
         self._sum = self._sum + windows * i3d.classifier_input(tf.constant(x)).numpy()[0]
         self._count += windows
-        self._carry = x[:, -1:]
+        self._carry = x[:, x.shape[1] - self._WINDOW + 1 :]
 
     def value(self):
         return self._sum / self._count

@@ -63,10 +63,7 @@ def _pooled(checkpoint, clip):
     """The classifier's input of one pass, checked against the logits: features @ w + b."""
     model, _ = model_io.load(checkpoint)
     logits, end_points = model(tf.constant(clip[None]), is_training=False)
-    mixed_5c = end_points['Mixed_5c']
-    window = (1, min(2, mixed_5c.shape[1]), min(7, mixed_5c.shape[2]), min(7, mixed_5c.shape[3]))
-    pooled = tf.nn.avg_pool3d(mixed_5c, (*window, 1), (1,) * 5, 'VALID')
-    features = tf.reduce_mean(pooled, axis=(1, 2, 3))[0].numpy()
+    features = i3d.classifier_input(end_points['Mixed_5c'])[0].numpy()
     w, b = (v.numpy() for v in model.logits_variables)
     np.testing.assert_allclose(features @ w.reshape(w.shape[-2:]) + b, logits[0], atol=1e-5)
     return features
