@@ -7,9 +7,11 @@ import subprocess
 import sys
 
 import cli
+import numpy as np
 import pytest
 from motion_videos import write_dataset
 from runs import TINY
+from videos import write_video
 
 from common.files import REPO_DIR, repo_path
 
@@ -137,3 +139,15 @@ def pytest_collection_modifyitems(items):
     """Puts the LONGEST_FIRST files first, in that order; the others keep theirs."""
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+@pytest.fixture(scope='module')
+def folder(tmp_path_factory):
+    """Two short videos (one in a subfolder) and a broken file: what extract_features lists."""
+    root = tmp_path_factory.mktemp('videos')
+    rng = np.random.default_rng(0)
+    (root / 'a').mkdir()
+    write_video(root / 'a' / 'long.avi', 25, rng.integers(0, 255, (20, 48, 64, 3), np.uint8))
+    write_video(root / 'short.avi', 25, rng.integers(0, 255, (6, 48, 64, 3), np.uint8))
+    (root / 'broken.mp4').write_bytes(b'not a video')
+    return root

@@ -20,7 +20,7 @@ import i3d
 import model_io
 from common import files, streams
 from common.files import REPO_DIR
-from inference.extract import features, prepare, run, videos
+from inference.extract import features, prepare, run
 from preprocess import flow as flow_lib
 from preprocess import shards, video
 
@@ -48,17 +48,6 @@ def checkpoints(tmp_path_factory):
     return paths
 
 
-@pytest.fixture(scope='module')
-def folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp('videos')
-    rng = np.random.default_rng(0)
-    (root / 'a').mkdir()
-    write_video(root / 'a' / 'long.avi', 25, rng.integers(0, 255, (20, 48, 64, 3), np.uint8))
-    write_video(root / 'short.avi', 25, rng.integers(0, 255, (6, 48, 64, 3), np.uint8))
-    (root / 'broken.mp4').write_bytes(b'not a video')
-    return root
-
-
 def _pooled(checkpoint, clip):
     """The classifier's input of one pass, checked against the logits: features @ w + b."""
     model, _ = model_io.load(checkpoint)
@@ -73,22 +62,6 @@ def test_windows():
     assert features.windows(20, 8, 4) == [(0, 8), (4, 12), (8, 16), (12, 20)]
     assert features.windows(6, 8, 4) == [(0, 6)]  # shorter than a window: one
     assert features.windows(20, 0, 4) == [(0, 20)]
-
-
-def test_list_videos(folder, tmp_path):
-    names = [v.name for v in videos.list_videos(str(folder))]
-    assert names == ['broken', 'short', os.path.join('a', 'long')]
-    listing = tmp_path / 'list.txt'
-    listing.write_text(f'{folder}/a/long.avi\n\n# comment\n{folder}/short.avi\n')
-    assert [v.name for v in videos.list_videos(str(listing))] == ['long', 'short']
-    listing.write_text(f'{folder}/a/long.avi\n{folder}/missing.avi\n')
-    with pytest.raises(ValueError, match=r'list.txt:2: .*missing.avi: no such file'):
-        videos.list_videos(str(listing))
-    (tmp_path / 'b').mkdir()
-    os.symlink(folder / 'short.avi', tmp_path / 'b' / 'long.avi')
-    listing.write_text(f'{folder}/a/long.avi\nb/long.avi\n')
-    with pytest.raises(ValueError, match='would both write long'):
-        videos.list_videos(str(listing))
 
 
 def test_folder_end_to_end_and_resume(folder, checkpoints, tmp_path):

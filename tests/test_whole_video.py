@@ -138,20 +138,6 @@ def test_real_weights_chunked(rgb_weights):
     np.testing.assert_allclose(result.logits, logits, atol=1e-4)
 
 
-def test_stream_input_matches_loaded_clip(tmp_path):
-    frames = np.random.default_rng(4).integers(0, 255, (30, 48, 64, 3), np.uint8)
-    path = write_video(tmp_path / 'v.avi', 25, frames)
-    count, rgb = clip_input.stream_input(path, 'rgb')
-    from preprocess import video
-
-    loaded = video.rgb_to_model_input(video.center_crop(video.read_video(path)))
-    assert count == len(loaded) == 30
-    np.testing.assert_array_equal(np.stack(list(rgb)), loaded)
-    # one frame to spare: cut and flagged
-    cut, was_cut = clip_input.first_frames({'rgb': loaded[:11]}, 10, path)
-    assert was_cut and len(cut['rgb']) == 10
-
-
 def _evaluate(*args):
     """evaluate_sample.main in-process: (exit code or 0, stdout, stderr)."""
     import contextlib
