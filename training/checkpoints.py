@@ -44,7 +44,7 @@ def resume_point(config, stream, model_dir, classes, train_files, chief, log):
     if latest:
         stored = run_dir.read_settings(model_dir)
         if stored is None:  # a folder from before run_settings.json
-            run_dir.check_checkpoint_shapes(latest, num_classes, stream.channels)
+            run_dir.check_checkpoint_shapes(latest, num_classes, stream)
         else:
             for notice in run_dir.check_resume(stored, settings, latest):
                 log(f'{model_dir}: {notice}')

@@ -199,18 +199,17 @@ def check_resume(stored, current, checkpoint):
     return notices
 
 
-def check_checkpoint_shapes(checkpoint, num_classes, channels):
+def check_checkpoint_shapes(checkpoint, num_classes, stream):
     """For folders without run_settings.json: classes and channels read from the checkpoint.
 
     Raises:
-      ValueError: if they differ from the run's.
+      ValueError: if they differ from the run's (`stream`: the run's stream record).
     """
     stored_classes, stored_channels = model_io.read_spec(checkpoint)
-    if stored_channels != channels:
-        raise ValueError(
-            f'{checkpoint}: a {stored_channels}-channel checkpoint; cannot resume the '
-            f'{channels}-channel stream from it'
-        )
+    try:
+        model_io.check_stream(checkpoint, stored_channels, stream.name)
+    except ValueError as e:
+        raise ValueError(f'{e}: cannot resume the {stream.name} stream from it') from None
     if stored_classes != num_classes:
         raise ValueError(
             f'{checkpoint}: {stored_classes} classes there, {num_classes} now; cannot resume '
