@@ -39,6 +39,19 @@ def _flow_of_video():
     return flow_lib.PairwiseFlow().push  # TV-L1 from the previous frame (None at the first)
 
 
+def _rgb_picture(model_input):
+    # Undoes `video.rgb_to_model_input`: the frames the network sees.
+    return np.round((np.clip(model_input, -1.0, 1.0) + 1.0) * (255.0 / 2.0)).astype(np.uint8)
+
+
+def _flow_picture(model_input):
+    from common import pictures
+
+    # Undoes `flow.flow_to_model_input` (back to pixels, +-20), on the colour wheel.
+    bound = flow_lib.FLOW_BOUND
+    return pictures.flow_to_rgb(np.asarray(model_input) * bound, bound)
+
+
 def _rgb_to_model_input_tf(frames):
     import tensorflow as tf
 
@@ -75,6 +88,7 @@ class Stream:
       lr_boundaries: steps where the learning rate drops 10x (paper schedule).
       numpy_input, tf_input, decoder: see `model_input`, `to_model_input`, `decode`.
       of_video: see `from_video`.
+      picture_of: see `picture`.
     """
 
     name: str
@@ -92,6 +106,7 @@ class Stream:
     tf_input: Callable = dataclasses.field(repr=False)
     decoder: Callable = dataclasses.field(repr=False)
     of_video: Callable = dataclasses.field(repr=False)
+    picture_of: Callable = dataclasses.field(repr=False)
 
     def frames_in(self, video_frames):
         """Frames of this stream in `video_frames` frames of video (flow: one fewer).
@@ -105,6 +120,11 @@ class Stream:
     def model_input(self, pixels):
         """Pixels (numpy, `pixel_dtype`) -> float32 network input in [-1, 1]."""
         return self.numpy_input(pixels)
+
+    def picture(self, model_input):
+        """Network input (numpy [..., H, W, channels]) -> uint8 RGB pictures of it: RGB as
+        the frames the network sees, flow on the colour wheel (`pictures.flow_to_rgb`)."""
+        return self.picture_of(model_input)
 
     def from_video(self):
         """A new converter of a video's decoded RGB frames, fed in order, to this stream's
@@ -152,6 +172,7 @@ RGB = Stream(
     tf_input=_rgb_to_model_input_tf,
     decoder=_decode_rgb,
     of_video=_rgb_of_video,
+    picture_of=_rgb_picture,
 )
 FLOW = Stream(
     name='flow',
@@ -169,6 +190,7 @@ FLOW = Stream(
     tf_input=_flow_to_model_input_tf,
     decoder=_decode_flow,
     of_video=_flow_of_video,
+    picture_of=_flow_picture,
 )
 STREAMS = {s.name: s for s in (RGB, FLOW)}
 

@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 import i3d
+from common import streams
 from inference import whole_video
 from preprocess import video
 
@@ -229,7 +230,7 @@ def _frames(clips, heats, title):
     from common import pictures
     from preprocess import show
 
-    order = [s for s in ('rgb', 'flow') if s in clips]
+    order = [s for s in streams.STREAMS if s in clips]
     count = max(len(clips[s]) for s in order)
     height, width = clips[order[0]].shape[1:3]
     scales = {s: float(np.max(heats[s][0])) for s in order}

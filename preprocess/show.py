@@ -24,7 +24,6 @@ from absl import app, flags
 from common import cli, files, pictures
 from common import streams as records
 from inference import clip_input
-from preprocess import flow as flow_lib
 from preprocess import video
 
 # The clip is held whole (frames, flow, pictures): ~2 GB at this many 256x340 frames.
@@ -84,19 +83,10 @@ def define_flags(flag_values=flags.FLAGS):
 
 
 def to_pixels(inputs):
-    """Network inputs {stream: float32 [T, H, W, C] in [-1, 1]} -> {stream: uint8 RGB}.
-
-    RGB undoes `video.rgb_to_model_input`; flow undoes `flow.flow_to_model_input` (back to
-    pixels, +-20) and is drawn with `pictures.flow_to_rgb` at that bound.
-    """
-    out = {}
-    if 'rgb' in inputs:
-        rgb = (np.clip(inputs['rgb'], -1.0, 1.0) + 1.0) * (255.0 / 2.0)
-        out['rgb'] = np.round(rgb).astype(np.uint8)
-    if 'flow' in inputs:
-        pixel_flow = inputs['flow'] * flow_lib.FLOW_BOUND
-        out['flow'] = pictures.flow_to_rgb(pixel_flow, flow_lib.FLOW_BOUND)
-    return out
+    """Network inputs {stream: float32 [T, H, W, C] in [-1, 1]} -> {stream: uint8 RGB}:
+    each stream's `Stream.picture` (RGB undoes its scaling; flow, back to pixels, is drawn
+    on the colour wheel at the +-20 px bound)."""
+    return {name: records.STREAMS[name].picture(x) for name, x in inputs.items()}
 
 
 def compose(panels, fps=video.FPS):
@@ -105,7 +95,7 @@ def compose(panels, fps=video.FPS):
     Frame k shows RGB frame k beside flow k (from frame k to k + 1); where a stream has no
     frame k (flow ends one frame early), its panel is dark grey.
     """
-    order = [s for s in ('rgb', 'flow') if s in panels]
+    order = [s for s in records.STREAMS if s in panels]
     count = max(len(panels[s]) for s in order)
     flow_count = len(panels['flow']) if 'flow' in panels else 0
     height, width = panels[order[0]].shape[1:3]
@@ -152,7 +142,7 @@ def show(path, output, streams=('rgb', 'flow'), media_id=None, flow_path=None, m
     if os.path.isdir(output):
         raise ValueError(f'{output}: --output is a folder')
     files.check_folder(os.path.dirname(os.path.abspath(output)), target=output)
-    streams = [s for s in ('rgb', 'flow') if s in streams]
+    streams = [s for s in records.STREAMS if s in streams]
     inputs, _ = clip_input.clip_inputs(
         path, streams, media_id, flow_path, max_frames or video.MAX_TEST_FRAMES
     )
