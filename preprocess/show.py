@@ -132,17 +132,14 @@ def show(path, output, streams=('rgb', 'flow'), media_id=None, flow_path=None, m
     Raises:
       ValueError: a one-line reason naming the file or flag.
     """
-    streams = list(dict.fromkeys(streams))
-    unknown = [s for s in streams if s not in records.STREAMS]
-    if unknown or not streams:
-        raise ValueError(f'--streams: {",".join(unknown) or "none"}; give rgb, flow or both')
+    chosen = {stream.name for stream in records.parse(streams)}  # one refusal for every tool
     ext = os.path.splitext(output)[1].lower()
     if ext not in pictures.ANIMATION_EXTENSIONS:
         raise ValueError(f'{output}: --output must end in .gif or .mp4')
     if os.path.isdir(output):
         raise ValueError(f'{output}: --output is a folder')
     files.check_folder(os.path.dirname(os.path.abspath(output)), target=output)
-    streams = [s for s in records.STREAMS if s in streams]
+    streams = [s for s in records.STREAMS if s in chosen]
     inputs, _ = clip_input.clip_inputs(
         path, streams, media_id, flow_path, max_frames or video.MAX_TEST_FRAMES
     )

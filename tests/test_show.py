@@ -167,7 +167,10 @@ def test_command_line_and_one_line_refusals(tmp_path):
             f'error: {tmp_path}/x.npy: --media_id applies only to .tfrecord shards'
         ),
         (f'--video={shard}', '--streams=depth', f'--output={tmp_path}/b.gif'): (
-            'error: --streams: depth; give rgb, flow or both'
+            'error: --streams: rgb, flow or rgb,flow, not depth'
+        ),
+        (f'--video={shard}', '--streams=rgb,rgb', f'--output={tmp_path}/b.gif'): (
+            'error: --streams: rgb, flow or rgb,flow, not rgb,rgb'
         ),
         (f'--video={shard}', f'--output={tmp_path}/s.tfrecord/b.gif'): (
             f'error: {tmp_path}/s.tfrecord/b.gif: lies under the file {tmp_path}/s.tfrecord, '
