@@ -237,6 +237,9 @@ def main(argv):
         )
         label_map_path = _in_repo(FLAGS.label_map) if FLAGS.label_map else default_label_map(ckpts)
         labels = label_map.read(label_map_path)
+        if FLAGS.explain:  # cheap checks first: before any checkpoint or video is read
+            explain.check_request(FLAGS.explain, FLAGS.explain_endpoint)
+            explain_class = explain.resolve_class(FLAGS.explain_class, labels)
         dtype = tf.as_dtype(FLAGS.compute_dtype)
         models = load_checkpoints(ckpts, len(labels), label_map_path, dtype)
         streams = list(ckpts)
@@ -263,7 +266,7 @@ def main(argv):
                 inputs,
                 FLAGS.explain,
                 labels,
-                explain.resolve_class(FLAGS.explain_class, labels),
+                explain_class,
                 FLAGS.explain_endpoint,
             )
         else:

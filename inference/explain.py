@@ -261,6 +261,18 @@ def _check_disk(folder, inputs):
         )
 
 
+def check_request(output, endpoint=DEFAULT_ENDPOINT):
+    """The cheap checks of an explanation (before any checkpoint or video is read).
+
+    Raises:
+      ValueError: an endpoint that cannot be explained, or an output that cannot be written.
+    """
+    from common import pictures
+
+    check_endpoint(endpoint)
+    pictures.check_animation_path(output)
+
+
 def explain(models, inputs, output, labels, class_index=None, endpoint=DEFAULT_ENDPOINT):
     """Classifies a clip and writes the Grad-CAM of a class overlaid on its input.
 
@@ -281,8 +293,7 @@ def explain(models, inputs, output, labels, class_index=None, endpoint=DEFAULT_E
     """
     from common import pictures
 
-    check_endpoint(endpoint)
-    pictures.check_animation_path(output)
+    check_request(output, endpoint)
     longest = max(count for count, _ in inputs.values())
     if output.lower().endswith('.gif') and longest > MAX_GIF_FRAMES:
         raise ValueError(

@@ -361,3 +361,26 @@ def test_explain_writes_grad_cam_of_both_streams(tmp_path, tiny_checkpoints):
         code, report, error = _run(f'--video={path}', '--eval_type=joint', *ckpts, *args)
         assert code == 1 and report == '', args
         assert error.startswith('error: ') and message in error and '\n' not in error, error
+
+
+def test_explain_is_checked_before_any_checkpoint_is_read(tmp_path, tiny_checkpoints):
+    """A bad --explain is named before a (damaged) checkpoint is read or a video decoded."""
+    path = write_video(tmp_path / 'clip.avi', 25, [index_frame(i * 7) for i in range(4)])
+    out = tmp_path / 'cam.mp4'
+    damaged = tmp_path / 'damaged'
+    shutil.copytree(os.path.dirname(tiny_checkpoints['rgb']), damaged)
+    [data] = damaged.glob('*.data-*')
+    os.truncate(data, data.stat().st_size // 2)
+    prefix = damaged / os.path.basename(tiny_checkpoints['rgb'])
+    code, _, error = _run(
+        f'--video={path}', '--eval_type=rgb', f'--rgb_checkpoint={prefix}', f'--explain={out}x'
+    )
+    assert code == 1 and 'cam.mp4x: writes .gif or .mp4' in error, error
+    for args, message in (
+        ((f'--explain={out}', '--explain_class=nope'), "--explain_class: 'nope' is not a class"),
+        ((f'--explain={tmp_path}/clip.avi/c.gif',), 'lies under the file'),
+    ):
+        code, _, error = _run(
+            f'--video={path}', '--eval_type=rgb', f'--rgb_checkpoint={prefix}', *args
+        )
+        assert code == 1 and message in error, error
