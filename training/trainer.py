@@ -25,8 +25,7 @@ def init_from_checkpoint(model, path, log=print):
     Raises:
       ValueError: missing, damaged or unusable checkpoint, or different input channels.
     """
-    model_io.verify(model_io.resolve(path))
-    source, channels = model_io.load(path)
+    source, channels = model_io.load(path)  # checked: damage is found in this one read
     mine = {v.name: v for v in model.variables}
     if model.layers['Conv3d_1a_7x7'].w.shape[3] != channels:
         raise ValueError(f'{path}: a {channels}-channel checkpoint for another stream')
