@@ -206,6 +206,16 @@ def check_stream(prefix, in_channels, stream):
         )
 
 
+# The name training runs give their checkpoints: <model_dir>/ckpt-<step>.
+CHECKPOINT_PREFIX = 'ckpt'
+
+
+def checkpoint_step(prefix):
+    """The step N of a training checkpoint `.../ckpt-N` (-1 for a prefix without one)."""
+    found = re.search(r'-(\d+)$', prefix)
+    return int(found.group(1)) if found else -1
+
+
 def recorded_checkpoints(model_dir):
     """The checkpoints of a training run's folder, oldest first.
 
@@ -220,15 +230,11 @@ def recorded_checkpoints(model_dir):
         if state.model_checkpoint_path not in paths:
             paths.append(state.model_checkpoint_path)
     paths = [p if os.path.isabs(p) else os.path.join(model_dir, p) for p in paths]
-    for index in tf.io.gfile.glob(os.path.join(_glob_escape(model_dir), 'ckpt-*.index')):
+    pattern = os.path.join(_glob_escape(model_dir), f'{CHECKPOINT_PREFIX}-*.index')
+    for index in tf.io.gfile.glob(pattern):
         if index[: -len('.index')] not in paths:
             paths.append(index[: -len('.index')])
-
-    def step(prefix):
-        found = re.search(r'-(\d+)$', prefix)
-        return int(found.group(1)) if found else -1
-
-    return sorted(paths, key=step)
+    return sorted(paths, key=checkpoint_step)
 
 
 def _problem(prefix):

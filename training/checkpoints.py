@@ -62,7 +62,7 @@ def resume_point(config, stream, model_dir, classes, train_files, chief, log):
 
 def step_of(path):
     """The step of a `.../ckpt-N` checkpoint path (0 for None)."""
-    return int(path.rsplit('-', 1)[1]) if path else 0
+    return model_io.checkpoint_step(path) if path else 0
 
 
 class Saver:
@@ -80,7 +80,7 @@ class Saver:
             self._checkpoint,
             model_dir,
             max_to_keep=keep,
-            checkpoint_name=run_dir.CHECKPOINT_PREFIX,
+            checkpoint_name=model_io.CHECKPOINT_PREFIX,
         )
 
     def restore(self, path):

@@ -138,7 +138,6 @@ class _Run:
             self.chief,
             log,
         )
-        self.latest = latest
         self.trainer = Trainer(config, stream, strategy, inputs.num_classes, self.seed)
         self.saver = checkpoints.Saver(
             self.trainer, model_dir, self.seed, config.keep_checkpoints, latest
@@ -165,10 +164,11 @@ class _Run:
         """Steps from the resumed one to --train_steps, then the final save and evaluation."""
         config, start, log = self.config, self.trainer.step, self.log
         if start >= config.train_steps:  # e.g. a run stopped during its final evaluation
-            log(f'{self.latest} is at step {start} = --train_steps: nothing to train')
+            latest = self.saver.last_good  # nothing saved yet: the checkpoint resumed
+            log(f'{latest} is at step {start} = --train_steps: nothing to train')
             final = self.evaluate(start)
             if self.inputs.eval_files:
-                _stopped_in_evaluation(self.stops, self.latest)
+                _stopped_in_evaluation(self.stops, latest)
             logs.summaries(self.writer, start, final)
             return final
         self.done = start

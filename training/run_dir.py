@@ -23,7 +23,6 @@ from training import data
 LOCK_NAME = '.lock'
 SETTINGS_NAME = 'run_settings.json'
 LOG_NAME = 'train_log.jsonl'
-CHECKPOINT_PREFIX = 'ckpt'
 
 # Settings a resumed run shares with the run that wrote its checkpoints.
 FIXED = (
@@ -92,7 +91,7 @@ def lock(model_dir):
 def clean_temporaries(model_dir):
     """Removes what a killed save left: `ckpt-N_temp/` folders and `*.tmp-<pid>` files."""
     removed = []
-    for path in glob.glob(os.path.join(model_dir, f'{CHECKPOINT_PREFIX}-*_temp')):
+    for path in glob.glob(os.path.join(model_dir, f'{model_io.CHECKPOINT_PREFIX}-*_temp')):
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     for path in glob.glob(os.path.join(model_dir, f'*{files.TMP_MARK}*')):
