@@ -27,6 +27,9 @@ that --output_dir can be written. Test protocol (paper): the whole video up to 2
 centre crop, logits averaged over time; --test_crops=3 and --test_flip add views.
 """
 
+import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
+
+# isort: split
 import sys
 
 import tensorflow as tf

@@ -22,6 +22,9 @@ come from `make weights-deepmind`. Raw videos go through `preprocess/` (TV-L1 fl
 the flow stream); DeepMind's preprocessed .gif samples and .npy arrays are used as is.
 """
 
+import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
+
+# isort: split
 import os
 import sys
 

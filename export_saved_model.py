@@ -22,6 +22,9 @@ overlapping temporal chunks inside the graph (inference/whole_video.py's plan), 
 equal one pass over the whole clip while the memory is bounded by the chunk, not the clip.
 """
 
+import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
+
+# isort: split
 import os
 import sys
 

@@ -15,6 +15,9 @@ Fréchet distance in float64. --resize and --covariance reproduce the ports' cho
 (README). Exit code 1 with one `error:` line on bad input.
 """
 
+import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
+
+# isort: split
 import os
 import sys
 

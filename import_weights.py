@@ -31,6 +31,9 @@ checkpoint's folder name, rgb_inflated or flow_inflated); a checkpoint already t
 replaced only with --overwrite.
 """
 
+import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
+
+# isort: split
 import io
 import os
 import pickle

@@ -10,6 +10,9 @@ of --eval_data and the last checkpoint. Re-run the same command after a crash to
 All flags: training/options.py (or --helpfull); the loop: training/loop.py.
 """
 
+import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
+
+# isort: split
 from absl import app, flags
 
 from common import streams

@@ -15,6 +15,9 @@ one, shows a dark flow panel. The arrays are those `evaluate_sample.py` feeds th
 network's input, not a second preprocessing of the clip. Prints the path written.
 """
 
+import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
+
+# isort: split
 import os
 import sys
 

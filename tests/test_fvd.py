@@ -1,6 +1,7 @@
 """fvd.py: the reference's example.py gives 133.91; stats files round-trip; bad sets are
 refused with one error line naming the file."""
 
+import re
 import subprocess
 import sys
 
@@ -33,7 +34,9 @@ def test_reference_example_gives_133_91(tmp_path, rgb_weights):
     np.save(full, np.full((2, 15, 64, 64, 3), 255, np.uint8))
     code, out, err = _fvd(f'--real={zeros}', f'--fake={full}', '--num_frames=15', '--kvd')
     assert code == 0, err[-3:]
-    assert 'FVD: 133.9082\n' in out
+    # 133.9082 with Eigen's kernels, 133.9089 with oneDNN's: the reference's two decimals.
+    fvd = float(re.search(r'^FVD: (\S+)$', out, re.M).group(1))
+    assert round(fvd, 2) == 133.91
     assert 'KVD: ' in out and '(2 real, 2 fake videos; 15 frames, resize legacy' in out
 
 

@@ -97,7 +97,7 @@ def test_input_range_of_the_reference_example(rgb_weights):
     ):
         zero, full = model(resized * scale + shift, is_training=False)[0].numpy().astype(np.float64)
         got[name] = np.sum((zero - full) ** 2)  # both sets have zero covariance
-    assert got['reference'] == pytest.approx(133.908, abs=1e-3)
+    assert got['reference'] == pytest.approx(133.908, abs=2e-3)  # Eigen .9082, oneDNN .9089
     assert got['tutorial'] == pytest.approx(162.720, abs=1e-2)
     assert got['old'] == pytest.approx(10301.4, abs=0.5)
 

@@ -35,7 +35,9 @@ def test_two_replicas_equal_one_and_keep_identical_moving_statistics():
 def test_sync_and_precise_batch_norm_use_the_batch_of_both_replicas():
     found = _replica_check('batch_norm')
     # --sync_batch_norm: 2 replicas of 2 clips normalize as 1 replica of the 4 clips.
-    assert found['sync_loss'][0] == pytest.approx(found['sync_loss'][1], rel=1e-5)
+    # Float32 rounding of a batch of 2+2 vs 4: rel 1e-7 (Eigen) to 1.5e-5 (oneDNN); without
+    # sync BN the losses differ by 7% (1.41 vs 1.51).
+    assert found['sync_loss'][0] == pytest.approx(found['sync_loss'][1], rel=1e-4)
     assert found['sync_moved'] > 1e-4
     assert found['sync_stats'] < 1e-5  # without sync BN: 1.4e-3 (and losses 1.41 vs 1.51)
     # Precise BN on 2 replicas: the average of both replicas' batch moments.
