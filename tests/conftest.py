@@ -134,7 +134,8 @@ LONGEST_FIRST = (
     'test_build_shards.py',
     'test_export_saved_model.py',
     'test_evaluate_sample.py',
-    'test_extract_features.py',
+    'test_extract_run.py',
+    'test_extract_beam.py',
 )
 
 
@@ -154,3 +155,21 @@ def folder(tmp_path_factory):
     write_video(root / 'short.avi', 25, rng.integers(0, 255, (6, 48, 64, 3), np.uint8))
     (root / 'broken.mp4').write_bytes(b'not a video')
     return root
+
+
+@pytest.fixture(scope='module')
+def random_checkpoints(tmp_path_factory):
+    """{stream: checkpoint} of a 5-class I3D with seeded random weights, for each stream."""
+    import tensorflow as tf
+
+    import i3d
+    import model_io
+    from common import streams
+
+    root = tmp_path_factory.mktemp('ckpt')
+    paths = {}
+    for stream in streams.STREAMS.values():
+        tf.random.set_seed(stream.channels)
+        model = model_io.build(i3d.InceptionI3d(num_classes=5), stream.channels)
+        paths[stream.name] = model_io.save(model, str(root / stream.name / 'model'))
+    return paths
