@@ -17,10 +17,21 @@ setup: sample
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# TensorFlow's build: with CUDA where an NVIDIA driver is loaded, CPU-only elsewhere (the
+# CUDA build prints a cuInit error at every start on a machine without one). To choose by
+# hand: make setup TF=cpu (or TF=gpu).
+TF ?= $(if $(or $(wildcard /proc/driver/nvidia/version),$(shell command -v nvidia-smi)),gpu,cpu)
+REQUIREMENTS := requirements.txt requirements-dev.txt requirements-hub.txt requirements-cpu.txt requirements-gpu.txt
+
+$(VENV)/.installed: $(REQUIREMENTS)
+	@case "$(TF)" in cpu|gpu) ;; *) echo "TF=$(TF): cpu or gpu" >&2; exit 1;; esac
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements-dev.txt
+	@# The two builds share TensorFlow's files: switching removes both before installing one.
+	if $(BIN)/pip show -q $(if $(filter cpu,$(TF)),tensorflow,tensorflow-cpu) 2>/dev/null; then \
+		$(BIN)/pip uninstall -q -y tensorflow tensorflow-cpu; fi
+	$(BIN)/pip install -q -r requirements-$(TF).txt -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -r requirements-hub.txt
 	touch $@
 
 weights: $(WEIGHTS).index

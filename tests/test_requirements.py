@@ -1,5 +1,6 @@
-"""requirements*.txt: every pin is what the environment runs, and `tensorboard --logdir runs/`
-(the viewer of the training summaries) is installed by `make setup`."""
+"""requirements*.txt: every pin is what the environment runs, one TensorFlow build is
+installed (the CPU one starts without a CUDA error), and `tensorboard --logdir runs/` (the
+viewer of the training summaries) is installed by `make setup`."""
 
 import importlib.metadata
 import os
@@ -24,17 +25,45 @@ def _pins(name):
     return pins
 
 
-@pytest.mark.parametrize('name', ['requirements.txt', 'requirements-dev.txt'])
+def _installed(distribution):
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _build():
+    """'cpu' or 'gpu': which of requirements-cpu.txt / -gpu.txt this environment has."""
+    return 'cpu' if _installed('tensorflow-cpu') else 'gpu'
+
+
+@pytest.mark.parametrize(
+    'name', ['requirements.txt', 'requirements-dev.txt', 'requirements-hub.txt', 'build']
+)
 def test_installed_versions_are_the_pins(name):
+    if name == 'build':
+        name = f'requirements-{_build()}.txt'
     pins = _pins(name)
     assert pins, name
-    installed = {}
-    for package in pins:
-        try:
-            installed[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            installed[package] = None
-    assert installed == pins
+    assert {package: _installed(package) for package in pins} == pins
+
+
+def test_one_tensorflow_build_of_one_version_is_installed():
+    cpu, gpu = (_pins(f'requirements-{build}.txt') for build in ('cpu', 'gpu'))
+    assert cpu == {'tensorflow-cpu': '2.21.0'} and gpu == {'tensorflow': '2.21.0'}
+    assert 'tensorflow' not in _pins('requirements.txt')  # only through one of the two
+    # Both builds write the same files: the second one installed would replace the first's.
+    assert not (_installed('tensorflow-cpu') and _installed('tensorflow'))
+
+
+@pytest.mark.skipif(_build() != 'cpu', reason='the CUDA build is installed (make setup TF=gpu)')
+def test_the_cpu_build_starts_without_a_cuda_error():
+    probe = 'import tensorflow as tf; print(tf.config.list_physical_devices())'
+    result = subprocess.run(
+        [sys.executable, '-c', probe], capture_output=True, text=True, check=True
+    )
+    assert "PhysicalDevice(name='/physical_device:CPU:0'" in result.stdout
+    assert 'cuInit' not in result.stderr and 'cuda' not in result.stderr.lower(), result.stderr
 
 
 def test_tensorboard_is_a_dependency_and_runs():
