@@ -19,8 +19,10 @@ Exit code: 1 if no video succeeded, else 0.
 
 # First: a spawned pool worker re-imports this script before running anything, and must
 # ask to die with its parent before the TensorFlow imports below (see preprocess.pool).
-import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
 from preprocess import pool  # noqa: F401
+
+# isort: split
+import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
 
 # isort: split
 import sys
