@@ -11,8 +11,11 @@ owns the logit's share of its kept Mixed_5c steps; the gradient of that share, i
 the chunk, is exact (kept steps see no chunk edge), and the shares' gradients sum to the
 whole clip's. Endpoint activations are kept for the endpoint steps under the kept
 Mixed_5c steps, which are exact for the same reason. The network input is spooled to a
-temporary .npy on disk (the chunks are read twice, and flow is too slow to compute twice),
-so memory stays bounded; disk use is the input's size (~0.6 MB per 224x224 RGB frame).
+temporary raw file on disk (the chunks are read twice, and flow is too slow to compute
+twice), and so are the kept activations; both are read and written by explicit calls,
+never memory-mapped (a mapping's touched pages count as the process's memory and would
+grow with the video), so memory stays bounded; disk use is the input's size (~0.6 MB per
+224x224 RGB frame) plus the endpoint's (Mixed_5c: 25 kB per frame).
 """
 
 import os
@@ -100,6 +103,51 @@ def chunk_gradients(model, clip, class_index, step_weights, endpoint=DEFAULT_END
     return tf.cast(activations, tf.float32), tf.cast(gradients, tf.float32)
 
 
+class Spooled:
+    """A float32 array [N, ...] in a raw file, read and written by slices of rows.
+
+    Nothing stays memory-mapped: a read copies its rows into a new array, so the file's
+    pages belong to the page cache, not to this process's resident memory.
+    """
+
+    def __init__(self, path, shape):
+        self.shape = tuple(int(n) for n in shape)
+        self._row = int(np.prod(self.shape[1:], dtype=np.int64))
+        self._file = open(path, 'w+b')  # noqa: SIM115 - closed by close()
+        self._file.truncate(4 * self._row * self.shape[0])
+
+    def __len__(self):
+        return self.shape[0]
+
+    def _rows(self, index):
+        start, stop, step = index.indices(len(self))
+        if step != 1:
+            raise IndexError('Spooled: contiguous row slices only')
+        return start, max(start, stop)
+
+    def __getitem__(self, index):
+        start, stop = self._rows(index)
+        self._file.seek(4 * self._row * start)
+        data = np.fromfile(self._file, np.float32, (stop - start) * self._row)
+        return data.reshape(stop - start, *self.shape[1:])
+
+    def __setitem__(self, index, values):
+        start, stop = self._rows(index)
+        values = np.ascontiguousarray(values, np.float32)
+        if values.shape != (stop - start, *self.shape[1:]):
+            raise ValueError(f'Spooled: rows of {values.shape}, not {self.shape[1:]}')
+        self._file.seek(4 * self._row * start)
+        self._file.write(values.tobytes())
+
+    def frames(self, block=32):
+        """Yields the rows one by one, reading `block` of them at a time."""
+        for start in range(0, len(self), block):
+            yield from self[start : start + block]
+
+    def close(self):
+        self._file.close()
+
+
 class GradCam:
     """Grad-CAM of one model on whole clips (its traced function is reused across chunks).
 
@@ -132,10 +180,10 @@ class GradCam:
         Args:
           clip: float32 [T, H, W, C], indexable (e.g. a memory-mapped .npy).
           class_index: int.
-          folder: where the endpoint's kept activations are spooled (a .npy).
+          folder: where the endpoint's kept activations are spooled.
 
         Returns:
-          float32 [T_e, H_e, W_e] (memory-mapped in `folder`), >= 0.
+          float32 [T_e, H_e, W_e], >= 0 (in memory: 4 bytes per cell of the grid).
         """
         total = len(clip)
         chunks = whole_video.plan_chunks(total, self._chunk_frames, 'Mixed_5c')
@@ -156,19 +204,14 @@ class GradCam:
             lo, hi = chunk.keep_from * ratio, min(chunk.keep_to * ratio, steps)
             acts = acts.numpy()[0, lo - local : hi - local]
             if kept is None:
-                kept = np.lib.format.open_memmap(
-                    os.path.join(folder, 'activations.npy'),
-                    'w+',
-                    np.float32,
-                    (steps, *acts.shape[1:]),
-                )
+                path = os.path.join(folder, 'activations.raw')
+                kept = Spooled(path, (steps, *acts.shape[1:]))
             kept[lo:hi] = acts
         alpha = (alpha_sum / (count * steps)).astype(np.float32)
-        cam = np.lib.format.open_memmap(
-            os.path.join(folder, 'cam.npy'), 'w+', np.float32, kept.shape[:3]
-        )
+        cam = np.zeros(kept.shape[:3], np.float32)
         for start in range(0, steps, 64):  # bounded memory
             cam[start : start + 64] = np.maximum(kept[start : start + 64] @ alpha, 0.0)
+        kept.close()
         return cam
 
     @property
@@ -204,7 +247,7 @@ def heat_map(cam, stride, size, frames):
 
 
 def spool(frames, total, path):
-    """Writes `total` frames from an iterator to a float32 .npy; returns it memory-mapped.
+    """Writes `total` frames from an iterator to a raw float32 file; returns it (Spooled).
 
     Raises:
       ValueError: if the iterator yields another number of frames.
@@ -216,8 +259,8 @@ def spool(frames, total, path):
         if got >= total:
             raise ValueError(f'expected {total} frames, got more')
         if out is None:
-            out = np.lib.format.open_memmap(path, 'w+', np.float32, (total, *frame.shape))
-        out[got] = frame
+            out = Spooled(path, (total, *frame.shape))
+        out[got : got + 1] = frame[None]
         got += 1
     if got != total or out is None:
         raise ValueError(f'expected {total} frames, got {got}')
@@ -301,13 +344,13 @@ def explain(models, inputs, output, labels, class_index=None, endpoint=DEFAULT_E
             f'write an .mp4 (at most {MAX_GIF_FRAMES} frames in a GIF)'
         )
     folder = tempfile.mkdtemp(prefix='i3d_explain_')
+    clips, logits = {}, None
     try:
         _check_disk(folder, inputs)
-        clips, logits = {}, None
         for stream, model in models.items():
             count, frames = inputs[stream]
-            clips[stream] = spool(frames, count, os.path.join(folder, f'{stream}.npy'))
-            result = whole_video.Runner(model)(iter(clips[stream]), count)
+            clips[stream] = spool(frames, count, os.path.join(folder, f'{stream}.raw'))
+            result = whole_video.Runner(model)(clips[stream].frames(), count)
             logits = result.logits if logits is None else logits + result.logits
         if class_index is None:
             class_index = int(np.argmax(logits))
@@ -320,5 +363,7 @@ def explain(models, inputs, output, labels, class_index=None, endpoint=DEFAULT_E
         title = f'{endpoint} {labels[class_index]} ({class_index})'
         pictures.write_animation(output, _frames(clips, heats, title), video.FPS)
     finally:
+        for spooled in clips.values():
+            spooled.close()
         shutil.rmtree(folder, ignore_errors=True)
     return logits, class_index

@@ -50,6 +50,9 @@ def test_flow_learns_the_direction_of_motion_from_scratch(motion_shards, motion_
         '--crop_size=32',
         '--batch_size=6',
         '--seed=3',
+        # Without it the outcome varied from run to run here (top-1 0.53 to 1.0, same seed):
+        # with op determinism it is one draw per machine (1.0 here).
+        '--deterministic',
     )
     log = losses(model_dir)
     evaluation = cli.check(
