@@ -64,3 +64,4 @@ bench: weights
 	$(BIN)/python -m benchmarks.export_memory
 	$(BIN)/python -m benchmarks.train_speed
 	$(BIN)/python -m benchmarks.input_speed
+	$(BIN)/python -m benchmarks.kernel_speed
