@@ -62,6 +62,7 @@ bench: weights
 	$(BIN)/python -m benchmarks.preprocess_speed
 	$(BIN)/python -m benchmarks.extract_speed
 	$(BIN)/python -m benchmarks.export_memory
+	$(BIN)/python -m benchmarks.explain_memory
 	$(BIN)/python -m benchmarks.train_speed
 	$(BIN)/python -m benchmarks.input_speed
 	$(BIN)/python -m benchmarks.kernel_speed
