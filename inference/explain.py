@@ -178,7 +178,7 @@ class GradCam:
         """relu(sum_k alpha_k A_k) on the endpoint's grid, for a whole clip.
 
         Args:
-          clip: float32 [T, H, W, C], indexable (e.g. a memory-mapped .npy).
+          clip: float32 [T, H, W, C], sliceable by rows (a numpy array or a Spooled).
           class_index: int.
           folder: where the endpoint's kept activations are spooled.
 
