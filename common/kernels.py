@@ -8,7 +8,7 @@ slower on small clips (`python -m benchmarks.kernel_speed` measures both setting
 by side). Every script imports this module before anything that imports TensorFlow; a
 value the user set (`TF_ENABLE_ONEDNN_OPTS=0` for Eigen's kernels) is kept.
 Both kernel sets compute the same functions; only the floating-point summation order
-differs (logits agree within ~1e-5, see README "Differences").
+differs (the cricket logits' norm by 5e-5, see README "Differences").
 """
 
 import os
