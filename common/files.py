@@ -1,4 +1,4 @@
-"""Files: the repository's location, checksums, and atomic writes.
+"""Files: the repository's location, checksums, atomic writes, and raw arrays on disk.
 
 Every tool writes its outputs through `atomic_output` (one file) or `atomic_prefix` (a
 TensorFlow checkpoint's several files): the data goes to a temporary name beside the
@@ -10,6 +10,8 @@ filesystem `tf.io.gfile` knows (gs://, ...).
 import contextlib
 import hashlib
 import os
+
+import numpy as np
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TMP_MARK = '.tmp-'  # temporary names are `<final name>.tmp-<pid>`
@@ -192,3 +194,65 @@ def exclusive_lock(path, holder='another process'):
         yield
     finally:
         os.close(fd)
+
+
+class RawArray:
+    """An array [N, ...] of `dtype` in a raw (header-less) local file, read and written by
+    rows: `a[i]`, `a[start:stop]` (contiguous), `a[start:stop] = rows`.
+
+    Nothing is memory-mapped: a read copies its rows into a new array, so the file's pages
+    belong to the page cache, not to the process's resident memory (a mapping's touched
+    pages would count as memory growing with a long video's length).
+
+    Args:
+      path: the file.
+      shape: [N, ...] of the whole array.
+      dtype: its element type.
+      create: make the file (N rows of zeros, replacing any) and allow writes; else open
+        an existing one for reading.
+    """
+
+    def __init__(self, path, shape, dtype=np.float32, create=False):
+        self.shape = tuple(int(n) for n in shape)
+        self.dtype = np.dtype(dtype)
+        self._row = int(np.prod(self.shape[1:], dtype=np.int64))
+        self._file = open(path, 'w+b' if create else 'rb')  # noqa: SIM115 - closed by close()
+        if create:
+            self._file.truncate(self.dtype.itemsize * self._row * self.shape[0])
+
+    def __len__(self):
+        return self.shape[0]
+
+    def _rows(self, index):
+        start, stop, step = index.indices(len(self))
+        if step != 1:
+            raise IndexError('RawArray: contiguous row slices only')
+        return start, max(start, stop)
+
+    def _seek(self, row):
+        self._file.seek(self.dtype.itemsize * self._row * row)
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            row = range(len(self))[index]  # an int, negative ones too; IndexError outside
+            return self[row : row + 1][0]
+        start, stop = self._rows(index)
+        self._seek(start)
+        data = np.fromfile(self._file, self.dtype, (stop - start) * self._row)
+        return data.reshape(stop - start, *self.shape[1:])
+
+    def __setitem__(self, index, values):
+        start, stop = self._rows(index)
+        values = np.ascontiguousarray(values, self.dtype)
+        if values.shape != (stop - start, *self.shape[1:]):
+            raise ValueError(f'RawArray: rows of {values.shape}, not {self.shape[1:]}')
+        self._seek(start)
+        self._file.write(values.tobytes())
+
+    def frames(self, block=32):
+        """Yields the rows one by one, reading `block` of them at a time."""
+        for start in range(0, len(self), block):
+            yield from self[start : start + block]
+
+    def close(self):
+        self._file.close()

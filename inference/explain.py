@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 import i3d
-from common import streams
+from common import files, streams
 from inference import whole_video
 from preprocess import video
 
@@ -103,51 +103,6 @@ def chunk_gradients(model, clip, class_index, step_weights, endpoint=DEFAULT_END
     return tf.cast(activations, tf.float32), tf.cast(gradients, tf.float32)
 
 
-class Spooled:
-    """A float32 array [N, ...] in a raw file, read and written by slices of rows.
-
-    Nothing stays memory-mapped: a read copies its rows into a new array, so the file's
-    pages belong to the page cache, not to this process's resident memory.
-    """
-
-    def __init__(self, path, shape):
-        self.shape = tuple(int(n) for n in shape)
-        self._row = int(np.prod(self.shape[1:], dtype=np.int64))
-        self._file = open(path, 'w+b')  # noqa: SIM115 - closed by close()
-        self._file.truncate(4 * self._row * self.shape[0])
-
-    def __len__(self):
-        return self.shape[0]
-
-    def _rows(self, index):
-        start, stop, step = index.indices(len(self))
-        if step != 1:
-            raise IndexError('Spooled: contiguous row slices only')
-        return start, max(start, stop)
-
-    def __getitem__(self, index):
-        start, stop = self._rows(index)
-        self._file.seek(4 * self._row * start)
-        data = np.fromfile(self._file, np.float32, (stop - start) * self._row)
-        return data.reshape(stop - start, *self.shape[1:])
-
-    def __setitem__(self, index, values):
-        start, stop = self._rows(index)
-        values = np.ascontiguousarray(values, np.float32)
-        if values.shape != (stop - start, *self.shape[1:]):
-            raise ValueError(f'Spooled: rows of {values.shape}, not {self.shape[1:]}')
-        self._file.seek(4 * self._row * start)
-        self._file.write(values.tobytes())
-
-    def frames(self, block=32):
-        """Yields the rows one by one, reading `block` of them at a time."""
-        for start in range(0, len(self), block):
-            yield from self[start : start + block]
-
-    def close(self):
-        self._file.close()
-
-
 class GradCam:
     """Grad-CAM of one model on whole clips (its traced function is reused across chunks).
 
@@ -178,7 +133,7 @@ class GradCam:
         """relu(sum_k alpha_k A_k) on the endpoint's grid, for a whole clip.
 
         Args:
-          clip: float32 [T, H, W, C], sliceable by rows (a numpy array or a Spooled).
+          clip: float32 [T, H, W, C], sliceable by rows (a numpy array or a files.RawArray).
           class_index: int.
           folder: where the endpoint's kept activations are spooled.
 
@@ -205,7 +160,7 @@ class GradCam:
             acts = acts.numpy()[0, lo - local : hi - local]
             if kept is None:
                 path = os.path.join(folder, 'activations.raw')
-                kept = Spooled(path, (steps, *acts.shape[1:]))
+                kept = files.RawArray(path, (steps, *acts.shape[1:]), create=True)
             kept[lo:hi] = acts
         alpha = (alpha_sum / (count * steps)).astype(np.float32)
         cam = np.zeros(kept.shape[:3], np.float32)
@@ -247,7 +202,7 @@ def heat_map(cam, stride, size, frames):
 
 
 def spool(frames, total, path):
-    """Writes `total` frames from an iterator to a raw float32 file; returns it (Spooled).
+    """Writes `total` frames from an iterator to a raw float32 file; returns it (a files.RawArray).
 
     Raises:
       ValueError: if the iterator yields another number of frames.
@@ -259,7 +214,7 @@ def spool(frames, total, path):
         if got >= total:
             raise ValueError(f'expected {total} frames, got more')
         if out is None:
-            out = Spooled(path, (total, *frame.shape))
+            out = files.RawArray(path, (total, *frame.shape), create=True)
         out[got : got + 1] = frame[None]
         got += 1
     if got != total or out is None:

@@ -3,6 +3,7 @@
 import os
 import subprocess
 
+import numpy as np
 import pytest
 
 from common import files
@@ -75,3 +76,30 @@ def test_only_temporaries_of_dead_writers_are_removed(tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted(
         ['out.other', f'out{files.TMP_MARK}{os.getpid()}', f'out{files.TMP_MARK}{dead.pid}.x']
     )
+
+
+def test_raw_array_rows_round_trip_in_any_dtype_and_are_never_mapped(tmp_path):
+    path = tmp_path / 'pixels.raw'
+    pixels = np.random.default_rng(0).integers(0, 255, (6, 4, 5, 3), np.uint8)
+    pixels.tofile(path)  # as extract's prepare writes its work files
+    array = files.RawArray(str(path), pixels.shape, np.uint8)
+    assert len(array) == 6 and array[2:5].dtype == np.uint8
+    np.testing.assert_array_equal(array[2:5], pixels[2:5])
+    np.testing.assert_array_equal(array[-1], pixels[-1])
+    np.testing.assert_array_equal(np.stack(list(array.frames(block=4))), pixels)
+    with open('/proc/self/maps') as maps:
+        assert str(path) not in maps.read()
+    with pytest.raises(IndexError):
+        array[6]
+    with pytest.raises(IndexError, match='contiguous'):
+        array[::2]
+    with pytest.raises(OSError):  # opened for reading
+        array[0:1] = pixels[:1]
+    array.close()
+    made = files.RawArray(str(tmp_path / 'new.raw'), (3, 2), create=True)
+    np.testing.assert_array_equal(made[0:3], np.zeros((3, 2), np.float32))  # zeros
+    made[1:3] = [[1, 2], [3, 4]]
+    np.testing.assert_array_equal(made[1], [1, 2])
+    with pytest.raises(ValueError, match=r'rows of \(1, 3\), not \(2,\)'):
+        made[0:1] = np.zeros((1, 3))
+    made.close()

@@ -102,13 +102,12 @@ class Extractor:
         for name in self.settings.streams:
             stream = records.STREAMS[name]
             path, shape = prepared[name]
-            data = np.memmap(path, stream.pixel_dtype, 'r', shape=shape)
+            data = files.RawArray(path, shape, stream.pixel_dtype)  # read, never mapped
             frames = stream.model_input
             # Flow field t goes from frame t to t + 1: a window's frames have one fewer.
             clips = [(s, s + max(1, stream.frames_in(e - s))) for s, e in ranges]
             if self.settings.window == 0:
-                count = shape[0]
-                rows = [self._whole(name, (frames(data[i]) for i in range(count)), count)]
+                rows = [self._whole(name, (frames(f) for f in data.frames()), len(data))]
             else:
                 rows = []
                 for k in range(0, len(clips), self.settings.batch_size):
@@ -121,7 +120,7 @@ class Extractor:
             out[name] = np.stack(rows).astype(np.float32)
             if not np.all(np.isfinite(out[name])):  # NaN weights: refuse, never write them
                 raise ValueError(f'{name}: the model gave non-finite outputs')
-            del data
+            data.close()
         timestamps = np.array(ranges, np.float64) * MS_PER_FRAME
         return out, timestamps
 
