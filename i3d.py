@@ -115,7 +115,8 @@ class BatchNorm(snt.BaseBatchNorm):
         return self._cross_replica
 
     def __call__(self, inputs, is_training, test_local_stats=False, moments=None):
-        """Normalizes `inputs` (float32, channels last).
+        """Normalizes `inputs` (channels last) in their dtype; the moments, the offset and
+        the moving statistics are float32 (bfloat16 activations are normalized in float32).
 
         Args:
           inputs: the tensor to normalize.
@@ -124,9 +125,13 @@ class BatchNorm(snt.BaseBatchNorm):
             averages when not `is_training` (else the moving averages normalize).
           moments: None, or a list to append the (mean, variance) used to.
         """
-        if moments is None and not (self._cross_replica and is_training):
-            return super().__call__(inputs, is_training, test_local_stats)
-        self._initialize(inputs)
+        if not hasattr(self, 'offset'):  # float32 variables, whatever the compute dtype
+            self._initialize(tf.cast(inputs, tf.float32))
+        if is_training and moments is None and not self._cross_replica:
+            return self._fused_training(inputs)
+        dtype, inputs = inputs.dtype, tf.cast(inputs, tf.float32)
+        if moments is None and not is_training:
+            return tf.cast(super().__call__(inputs, is_training, test_local_stats), dtype)
         if is_training and self._cross_replica:
             mean, variance = _global_moments(inputs, self._axis)
         elif is_training or test_local_stats:
@@ -138,6 +143,32 @@ class BatchNorm(snt.BaseBatchNorm):
         out = tf.nn.batch_normalization(inputs, mean, variance, self.offset, None, self._eps)
         if is_training:
             self._update_statistics(mean, variance)
+        return tf.cast(out, dtype)
+
+    def _fused_training(self, inputs):
+        """Training mode in one fused kernel (forward and gradient), the same function as
+        the unfused path: batch mean and biased variance, no scale, moving averages updated.
+
+        The kernel takes float32 or bfloat16 activations (its moments are float32) and
+        returns the variance with Bessel's correction n / (n - 1); DeepMind's BatchNorm
+        (`tf.nn.moments`) averages the biased one into the moving variance, so the
+        correction is undone here.
+        """
+        channels = inputs.shape[-1]
+        empty = tf.constant([], tf.float32)
+        out, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=inputs,
+            scale=tf.ones([channels], tf.float32),
+            offset=tf.reshape(self.offset, [channels]),
+            mean=empty,
+            variance=empty,
+            epsilon=self._eps,
+            data_format='NDHWC',
+            is_training=True,
+        )
+        count = tf.cast(tf.size(inputs, out_type=tf.int64) // channels, tf.float32)
+        biased = variance * tf.maximum(count - 1.0, 0.0) / tf.maximum(count, 1.0)
+        self._update_statistics(tf.reshape(mean, self.shape), tf.reshape(biased, self.shape))
         return out
 
 
@@ -255,16 +286,42 @@ def _routed_max_pool(x, window, stride):
     return x
 
 
+def _onednn_enabled():
+    from tensorflow.python.util import _pywrap_util_port  # no public API says it
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def _native_gradient_routes_once():
+    """Whether MaxPool3DGrad, created now, runs oneDNN's kernel: in a graph (tf.function)
+    with oneDNN on, where TensorFlow rewrites it to oneDNN's, which routes each output's
+    gradient to one maximum. Eagerly, and with oneDNN off, Eigen's kernel runs instead."""
+    return not tf.executing_eagerly() and _onednn_enabled()
+
+
+def _native_max_pool_gradient(inputs, pooled, upstream, window, stride):
+    return tf.raw_ops.MaxPool3DGrad(
+        orig_input=inputs,
+        orig_output=pooled,
+        grad=upstream,
+        ksize=(1, *window, 1),
+        strides=(1, *stride, 1),
+        padding='SAME',
+    )
+
+
 def max_pool(x, window, stride):
     """3D max pool, SAME padding, whose gradient goes to exactly one input per output.
 
-    The forward pass is `tf.nn.max_pool3d` itself. Its gradient is not: TensorFlow's CPU
-    kernel (MaxPool3DGrad) sends each output's gradient to every input within 1e-5 of
-    the window's maximum, and in I3D ties are everywhere (ReLU zeros, and a value that
-    one pool repeats meets itself again in the next), so a BatchNorm offset's gradient
-    came out several times too large; oneDNN's kernel and cuDNN's route each output to
-    one maximum. Here every path (eager or graph, oneDNN on or off, bfloat16) takes the
-    gradient of `_routed_max_pool`: one argmax per output.
+    The forward pass is `tf.nn.max_pool3d` itself. Its gradient depends on the kernel:
+    TensorFlow's Eigen CPU kernel (MaxPool3DGrad) sends each output's gradient to every
+    input within 1e-5 of the window's maximum, and in I3D ties are everywhere (ReLU
+    zeros, and a value that one pool repeats meets itself again in the next), so a
+    BatchNorm offset's gradient came out several times too large; oneDNN's kernel and
+    cuDNN's route each output to one maximum. So a graph with oneDNN on (the training
+    step, by default) keeps the native gradient, and every other path (eager, oneDNN
+    off) takes the gradient of `_routed_max_pool`: one argmax per output, at several times the
+    native gradient's cost (it recomputes the pool with argmax, an Eigen kernel).
 
     Args:
       x: [batch, T, H, W, C].
@@ -278,6 +335,8 @@ def max_pool(x, window, stride):
     @tf.custom_gradient
     def pool(inputs):
         def grad(upstream):
+            if _native_gradient_routes_once():
+                return _native_max_pool_gradient(inputs, pooled, upstream, window, stride)
             with tf.GradientTape() as tape:
                 tape.watch(inputs)
                 routed = _routed_max_pool(inputs, window, stride)
@@ -364,10 +423,8 @@ class Unit3D(snt.Module):
         net = tf.nn.conv3d(inputs, tf.cast(self.w, dtype), (1, *self._stride, 1), padding='SAME')
         if self._use_bias:
             net = tf.nn.bias_add(net, tf.cast(self.b, dtype))
-        if self._bn is not None:
-            # Statistics and their moving averages are kept in float32.
-            normalized = self._bn(tf.cast(net, tf.float32), is_training, test_local_stats, moments)
-            net = tf.cast(normalized, dtype)
+        if self._bn is not None:  # in the compute dtype; its statistics are float32
+            net = self._bn(net, is_training, test_local_stats, moments)
         if self._activation_fn is not None:
             net = self._activation_fn(net)
         return net
