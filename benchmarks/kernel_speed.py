@@ -14,10 +14,10 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 from absl import app, flags
 
+from benchmarks import results, timing
 from common import cli
 from common.files import REPO_DIR
 
@@ -28,21 +28,17 @@ flags.DEFINE_boolean('child', False, "Internal: time once under this process's s
 SETTINGS = (('Eigen', '0'), ('oneDNN', '1'))
 CONV_SHAPES = ((6, 8, 32, 32, 2), (1, 16, 224, 224, 3))
 MODEL_SHAPE = (1, 16, 224, 224, 3)
+MODEL_NAME = 'x'.join(map(str, MODEL_SHAPE))
 
 
 def _seconds(fn):
     fn()  # trace + warm-up
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    return timing.seconds(fn)
 
 
 def child_times():
     """{measurement: seconds} under the kernels this process's TensorFlow loaded."""
     import tensorflow as tf
-
-    from common import streams
-    from training import cluster, options, trainer
 
     times = {}
     for shape in CONV_SHAPES:
@@ -63,14 +59,11 @@ def child_times():
         name = 'x'.join(map(str, shape))
         times[f'Conv3d_1a forward {name}'] = _seconds(lambda f=forward: f().numpy())
         times[f'Conv3d_1a filter gradient {name}'] = _seconds(lambda f=filter_gradient: f().numpy())
-    config = options.Config('x', 'y', batch_size=1)
-    run = trainer.Trainer(config, streams.RGB, cluster.make_strategy('mirrored'), 400, seed=0)
     clip = tf.random.stateless_uniform(MODEL_SHAPE, (0, 3), -1, 1)
     labels = tf.constant([3], tf.int64)
-    model_forward = tf.function(lambda x: run.model(x, is_training=False)[0])
-    name = 'x'.join(map(str, MODEL_SHAPE))
-    times[f'I3D forward {name}'] = _seconds(lambda: model_forward(clip).numpy())
-    times[f'I3D train step {name}'] = _seconds(lambda: run.train_step((clip, labels)))
+    model = timing.forward_and_step(timing.rgb_trainer(), clip, labels)
+    times[f'I3D forward {MODEL_NAME}'] = _seconds(model['forward'])
+    times[f'I3D train step {MODEL_NAME}'] = _seconds(model['step'])
     return times
 
 
@@ -94,9 +87,14 @@ def main(argv):
             found[name].append(json.loads(out.stdout.splitlines()[-1]))
     print(f'{os.cpu_count()} CPUs; median of {FLAGS.runs} child processes per kernel set')
     print(f'{"":48s} {"Eigen":>9s} {"oneDNN":>9s} {"ratio":>7s}')
+    ratio = {}
     for key in found['Eigen'][0]:
         eigen, onednn = (statistics.median(r[key] for r in found[n]) for n, _ in SETTINGS)
+        ratio[key] = eigen / onednn
         print(f'{key:48s} {eigen:8.3f}s {onednn:8.3f}s {eigen / onednn:6.1f}x')
+    results.record(
+        'kernel_speed', {'eigen_over_onednn_step': ratio[f'I3D train step {MODEL_NAME}']}
+    )
 
 
 if __name__ == '__main__':

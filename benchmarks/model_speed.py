@@ -2,16 +2,15 @@
 
     python -m benchmarks.model_speed [--runs=5] [--checkpoint=checkpoints/rgb_scratch/model]
 
-Prints the median seconds per clip and clips/s (inside `tf.function`, after a warm-up)
-for: the Sonnet model in float32 and bfloat16; the same network written as plain TF ops
-on the same variables (the reference the module should be within 10% of); and the Sonnet
-model under XLA `jit_compile`. Then, when the checkpoint and DeepMind's cricket clip are
+Prints the median seconds per clip and clips/s (inside `tf.function`, after a warm-up;
+the variants timed in turn in one process) for: the Sonnet model in float32 and
+bfloat16; the same network written as plain TF ops on the same variables (the reference
+the module should be within 10% of: recorded for `python -m benchmarks.results`); and the
+Sonnet model under XLA `jit_compile`. Then, when the checkpoint and DeepMind's cricket clip are
 available, the top-5 classes of both precisions on that clip and their overlap.
 """
 
 import os
-import statistics
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -19,6 +18,7 @@ from absl import app, flags
 
 import i3d
 import model_io
+from benchmarks import results, timing
 from common import cli
 from preprocess import model_inputs, samples
 
@@ -62,10 +62,10 @@ def plain_ops_forward(model, x):
     return tf.reduce_mean(tf.squeeze(logits, (2, 3)), axis=1)
 
 
-def time_forward(variant, frames, runs):
+def forward_fn(variant, clip):
+    """A call of the traced forward pass of `variant` on `clip`."""
     dtype = tf.bfloat16 if variant == 'bfloat16' else tf.float32
     model = i3d.InceptionI3d(compute_dtype=dtype)
-    clip = tf.random.uniform((1, frames, 224, 224, 3), -1, 1)
     model(clip[:, :8], is_training=False)  # create the variables outside tf.function
     if variant == 'plain ops':
         forward = tf.function(lambda x: plain_ops_forward(model, x))
@@ -73,13 +73,7 @@ def time_forward(variant, frames, runs):
         forward = tf.function(
             lambda x: model(x, is_training=False)[0], jit_compile=variant == 'float32 XLA'
         )
-    forward(clip).numpy()  # trace + warm-up
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        forward(clip).numpy()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return lambda: forward(clip).numpy()
 
 
 def top5(compute_dtype, clip):
@@ -91,9 +85,17 @@ def top5(compute_dtype, clip):
 def main(argv):
     cli.reject_stray_arguments(argv)
     print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, clip 1x{FLAGS.frames}x224x224x3')
-    for variant in ('float32', 'bfloat16', 'plain ops', 'float32 XLA'):
-        seconds = time_forward(variant, FLAGS.frames, FLAGS.runs)
+    clip = tf.random.uniform((1, FLAGS.frames, 224, 224, 3), -1, 1)
+    variants = ('float32', 'bfloat16', 'plain ops', 'float32 XLA')
+    found = timing.alternate({v: forward_fn(v, clip) for v in variants}, FLAGS.runs)
+    for variant, seconds in found.items():
         print(f'{variant}: median {seconds:.3f} s/clip, {1 / seconds:.2f} clips/s')
+    if FLAGS.frames == 64:
+        results.record(
+            'model_speed',
+            {'sonnet_over_plain_ops': found['float32'] / found['plain ops']}
+            | {f'{v} s': s for v, s in found.items()},
+        )
     try:
         clip = model_inputs.load_gif(samples.sample_path('rgb'), 'rgb')
         (fp32, l32), (bf16, l16) = top5(tf.float32, clip), top5(tf.bfloat16, clip)

@@ -4,8 +4,11 @@
 
 For float32 and bfloat16 compute, prints the median seconds of the inference forward pass
 and of a training step (Adam, L2, BatchNorm in training mode, dropout) on one
-1 x frames x size x size x 3 RGB clip, measured in the same run, and their ratio (goal
-<= 3x). Uses the training code path (training.trainer.Trainer, default MirroredStrategy).
+1 x frames x size x size x 3 RGB clip, all four timed in turn in one process (float32
+forward, float32 step, bfloat16 forward, bfloat16 step, again), then the ratios: step /
+forward of each (goal <= 3.1x float32) and float32 / bfloat16 of each (goal: the step
+>= 1.6x faster in bfloat16), recorded for `python -m benchmarks.results`. Uses the
+training code path (training.trainer.Trainer, default MirroredStrategy).
 
 `--compare` times two variants of the float32 step instead, alternately (A, B, A, B, ...)
 in one process so that a shared machine's load falls on both alike:
@@ -24,8 +27,8 @@ from absl import app, flags
 from tensorflow.python.framework import config as tf_config
 
 import i3d
-from common import cli, streams
-from training import cluster, options, trainer
+from benchmarks import results, timing
+from common import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('runs', 3, 'Timed runs of each (after one warm-up).', 1)
@@ -34,21 +37,7 @@ flags.DEFINE_integer('size', 224, 'Crop side (paper: 224).', 1)
 flags.DEFINE_enum(
     'compare', None, ['max_pool_gradient', 'deterministic'], 'Time two variants alternately.'
 )
-
-
-def median_seconds(fn, runs):
-    fn()  # trace + warm-up
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _trainer(dtype):
-    config = options.Config('x', 'y', batch_size=1, compute_dtype=dtype)
-    return trainer.Trainer(config, streams.RGB, cluster.make_strategy('mirrored'), 400, seed=0)
+DTYPES = ('float32', 'bfloat16')
 
 
 def _inputs(frames, size):
@@ -56,13 +45,25 @@ def _inputs(frames, size):
     return clip, tf.constant([3], tf.int64)
 
 
-def measure(dtype, frames, size, runs):
-    trainer = _trainer(dtype)
+def measure(frames, size, runs):
+    """{(dtype, 'forward' | 'step'): median seconds}, all timed in turn in this process."""
     clip, labels = _inputs(frames, size)
-    forward = tf.function(lambda x: trainer.model(x, is_training=False)[0])
-    fwd = median_seconds(lambda: forward(clip).numpy(), runs)
-    step = median_seconds(lambda: trainer.train_step((clip, labels)), runs)
-    return fwd, step
+    fns = {}
+    for dtype in DTYPES:
+        trainer = timing.rgb_trainer(dtype)
+        for name, fn in timing.forward_and_step(trainer, clip, labels).items():
+            fns[dtype, name] = fn
+    return timing.alternate(fns, runs)
+
+
+def ratios(found):
+    """The recorded ratios of `measure`'s medians."""
+    return {
+        'step_over_forward_float32': found['float32', 'step'] / found['float32', 'forward'],
+        'step_over_forward_bfloat16': found['bfloat16', 'step'] / found['bfloat16', 'forward'],
+        'step_speedup_bfloat16': found['float32', 'step'] / found['bfloat16', 'step'],
+        'forward_speedup_bfloat16': found['float32', 'forward'] / found['bfloat16', 'forward'],
+    }
 
 
 def _tf_max_pool(x, window, stride):
@@ -74,7 +75,7 @@ class _Variant:
 
     def __init__(self, name, setting, clip, labels):
         self.name, self.setting, self.clip, self.labels = name, setting, clip, labels
-        self.trainer = _trainer('float32')
+        self.trainer = timing.rgb_trainer('float32')
         model = self.trainer.model
         self.forward = tf.function(lambda x: model(x, is_training=False)[0], autograph=False)
         self.steps, self.forwards = [], []
@@ -150,9 +151,18 @@ def main(argv):
     if FLAGS.compare:
         compare(FLAGS.compare, FLAGS.frames, FLAGS.size, FLAGS.runs)
         return
-    for dtype in ('float32', 'bfloat16'):
-        fwd, step = measure(dtype, FLAGS.frames, FLAGS.size, FLAGS.runs)
+    found = measure(FLAGS.frames, FLAGS.size, FLAGS.runs)
+    for dtype in DTYPES:
+        fwd, step = found[dtype, 'forward'], found[dtype, 'step']
         print(f'{dtype}: forward {fwd:.3f} s, train step {step:.3f} s, ratio {step / fwd:.2f}x')
+    figures = ratios(found)
+    print(
+        f'bfloat16 speed-up: forward {figures["forward_speedup_bfloat16"]:.2f}x, '
+        f'train step {figures["step_speedup_bfloat16"]:.2f}x'
+    )
+    figures |= {f'{d}_{n}_s': s for (d, n), s in found.items()}
+    if (FLAGS.frames, FLAGS.size) == (64, 224):  # the table's clip
+        results.record('train_speed', figures)
 
 
 if __name__ == '__main__':

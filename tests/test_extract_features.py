@@ -53,6 +53,39 @@ def test_short_logits_windows_give_the_eager_model_s_logits(random_checkpoints, 
     assert not path.exists() and not (tmp_path / 'out').exists()
 
 
+def test_windowed_features_of_both_streams_are_the_eager_model_s(random_checkpoints, tmp_path):
+    """RGB pixels go into the traced function as uint8 and are scaled there (bit for bit
+    numpy's scaling); flow is scaled by numpy. Both give the classifier input of the eager
+    model on the scaled windows, batched, with a shorter first window of flow."""
+    import i3d
+    from common import streams
+
+    rng = np.random.default_rng(4)
+    pixels = {
+        'rgb': rng.integers(0, 256, (12, 40, 48, 3), np.uint8),
+        'flow': rng.normal(0, 12, (11, 40, 48, 2)).astype(np.float32),  # +-20 clipped
+    }
+    rgb_scaled = tf.function(streams.RGB.to_model_input)(tf.constant(pixels['rgb']))
+    np.testing.assert_array_equal(rgb_scaled.numpy(), streams.RGB.model_input(pixels['rgb']))
+    prepared = {'frames': 12}
+    for name, array in pixels.items():
+        array.tofile(tmp_path / name)
+        prepared[name] = (str(tmp_path / name), array.shape)
+    settings = features.Settings(('rgb', 'flow'), window=8, stride=2, batch_size=2)
+    out, timestamps = features.Extractor(random_checkpoints, settings).features(prepared)
+    assert timestamps.shape == (3, 2)
+    for name, array in pixels.items():
+        stream = streams.STREAMS[name]
+        model, _ = model_io.load(random_checkpoints[name])
+        expected = []
+        for start in (0, 2, 4):
+            x = stream.model_input(array[start : start + stream.frames_in(8)])
+            _, end_points = model(tf.constant(x[None]), is_training=False)
+            expected.append(i3d.classifier_input(end_points['Mixed_5c'])[0].numpy())
+        assert out[name].shape == (3, 1024) and out[name].dtype == np.float32
+        np.testing.assert_allclose(out[name], expected, rtol=1e-4, atol=1e-5)
+
+
 def test_an_interrupted_write_leaves_no_npy(tmp_path, monkeypatch):
     def crash(f, array):
         f.write(b'\x93NUMPY partial')

@@ -68,10 +68,20 @@ class Extractor:
         self._models = _load_models(checkpoints, endpoint)
         pooled = endpoint in whole_video.FEATURE_ENDPOINTS
         self._forward = {}
+        self._scale = {}  # numpy scaling of the pixels before `_forward`, or None
         self._runners = {}
-        for stream, model in self._models.items():
+        for name, model in self._models.items():
+            stream = records.STREAMS[name]
 
-            def forward(x, model=model):
+            # Integer pixels (RGB) are scaled in the graph: 4x fewer bytes in, and numpy
+            # scales on one core (the same float32 operations, the same bits). Float pixels
+            # (flow) come scaled by numpy: in a graph TensorFlow's division rounds
+            # differently, and they are as large as the network input anyway.
+            in_graph = not np.issubdtype(stream.pixel_dtype, np.floating)
+            self._scale[name] = None if in_graph else stream.model_input
+
+            def forward(pixels, model=model, stream=stream, in_graph=in_graph):
+                x = stream.to_model_input(pixels) if in_graph else pixels
                 out = model(x, is_training=False)
                 if not pooled:
                     return out[0]
@@ -80,10 +90,11 @@ class Extractor:
                 return tf.reduce_mean(out[1][endpoint], axis=(1, 2, 3))
 
             spec = tf.TensorSpec(
-                [None, None, None, None, model_io.input_channels(model)], tf.float32
+                [None, None, None, None, model_io.input_channels(model)],
+                stream.pixel_dtype if in_graph else tf.float32,
             )
-            self._forward[stream] = tf.function(forward, input_signature=[spec])
-            self._runners[stream] = whole_video.Runner(
+            self._forward[name] = tf.function(forward, input_signature=[spec])
+            self._runners[name] = whole_video.Runner(
                 model, settings.chunk_frames, endpoint if pooled else 'Mixed_5c'
             )
 
@@ -115,7 +126,8 @@ class Extractor:
                     lengths = {e - s for s, e in batch}
                     if len(lengths) > 1:  # only the short-video window can differ
                         batch = batch[:1]
-                    x = np.stack([frames(data[s:e]) for s, e in batch])
+                    x = np.stack([data[s:e] for s, e in batch])
+                    x = x if self._scale[name] is None else self._scale[name](x)
                     rows.extend(self._forward[name](tf.constant(x)).numpy())
             out[name] = np.stack(rows).astype(np.float32)
             if not np.all(np.isfinite(out[name])):  # NaN weights: refuse, never write them
