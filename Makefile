@@ -71,3 +71,5 @@ bench: weights
 	$(BIN)/python -m benchmarks.train_speed
 	$(BIN)/python -m benchmarks.input_speed
 	$(BIN)/python -m benchmarks.kernel_speed
+	@# Last: the ratios above in one table, with their goals.
+	$(BIN)/python -m benchmarks.results
