@@ -17,6 +17,7 @@ Differences from the original (also listed in README.md):
   every path; TensorFlow's CPU kernel sends it to all of them (see `max_pool`).
 """
 
+import concurrent.futures
 import typing
 
 import sonnet as snt
@@ -286,17 +287,35 @@ def _routed_max_pool(x, window, stride):
     return x
 
 
-def _onednn_enabled():
-    from tensorflow.python.util import _pywrap_util_port  # no public API says it
-
-    return bool(_pywrap_util_port.IsMklEnabled())
+_ROUTES_ONCE = {}  # dtype -> whether this machine's graph MaxPool3DGrad routes to one input
 
 
-def _native_gradient_routes_once():
-    """Whether MaxPool3DGrad, created now, runs oneDNN's kernel: in a graph (tf.function)
-    with oneDNN on, where TensorFlow rewrites it to oneDNN's, which routes each output's
-    gradient to one maximum. Eagerly, and with oneDNN off, Eigen's kernel runs instead."""
-    return not tf.executing_eagerly() and _onednn_enabled()
+def _native_gradient_routes_once(dtype):
+    """Whether MaxPool3DGrad, created now for `dtype`, sends each output's gradient to one
+    input. Eager ops run Eigen's kernel (to every tied maximum). A graph runs oneDNN's where
+    TensorFlow rewrites the op (oneDNN on, and for bfloat16 only on CPUs where oneDNN has
+    bfloat16 kernels) or cuDNN's on a GPU, which route to one maximum. Rather than mirror
+    TensorFlow's rewrite rules, a 2x2x2 window of equal values asks the kernel once per
+    process and dtype: one input gets the gradient, or all eight do."""
+    if tf.executing_eagerly():
+        return False
+    if dtype not in _ROUTES_ONCE:
+        # Run now, on a thread of its own: graph building (and a strategy's scope) is
+        # per thread, so there the probe runs as a fresh program, not inside this trace.
+        with concurrent.futures.ThreadPoolExecutor(1) as thread:
+            _ROUTES_ONCE[dtype] = thread.submit(_tie_gradient_sum, dtype).result() == 1.0
+    return _ROUTES_ONCE[dtype]
+
+
+def _tie_gradient_sum(dtype):
+    @tf.function(autograph=False)
+    def gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            pooled = tf.nn.max_pool3d(x, (1, 2, 2, 2, 1), (1, 2, 2, 2, 1), padding='SAME')
+        return tf.reduce_sum(tf.cast(tape.gradient(pooled, x), tf.float32))
+
+    return float(gradient(tf.zeros((1, 2, 2, 2, 1), dtype)))
 
 
 def _native_max_pool_gradient(inputs, pooled, upstream, window, stride):
@@ -318,10 +337,12 @@ def max_pool(x, window, stride):
     input within 1e-5 of the window's maximum, and in I3D ties are everywhere (ReLU
     zeros, and a value that one pool repeats meets itself again in the next), so a
     BatchNorm offset's gradient came out several times too large; oneDNN's kernel and
-    cuDNN's route each output to one maximum. So a graph with oneDNN on (the training
-    step, by default) keeps the native gradient, and every other path (eager, oneDNN
-    off) takes the gradient of `_routed_max_pool`: one argmax per output, at several times the
-    native gradient's cost (it recomputes the pool with argmax, an Eigen kernel).
+    cuDNN's route each output to one maximum. So where the native gradient routes once
+    (`_native_gradient_routes_once`: the training step's graph with oneDNN on, by default)
+    it is kept, and every other path (eager, oneDNN off, bfloat16 where oneDNN has no
+    bfloat16 kernels) takes the gradient of `_routed_max_pool`: one argmax per output, at
+    several times the native gradient's cost (it recomputes the pool with argmax, an Eigen
+    kernel).
 
     Args:
       x: [batch, T, H, W, C].
@@ -335,7 +356,7 @@ def max_pool(x, window, stride):
     @tf.custom_gradient
     def pool(inputs):
         def grad(upstream):
-            if _native_gradient_routes_once():
+            if _native_gradient_routes_once(inputs.dtype):
                 return _native_max_pool_gradient(inputs, pooled, upstream, window, stride)
             with tf.GradientTape() as tape:
                 tape.watch(inputs)

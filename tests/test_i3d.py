@@ -517,6 +517,21 @@ def _other_onednn_setting():
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def test_the_native_gradient_is_kept_only_where_it_routes_to_one_input(monkeypatch):
+    """The probe: a graph with oneDNN on routes once (float32 everywhere oneDNN runs);
+    eager never does. Where the probe says no, a graph takes the routed gradient and is
+    still exact (forced here; oneDNN off is `test_max_pool_gradient_is_exact_...`)."""
+    assert not i3d._native_gradient_routes_once(tf.float32)  # eager: Eigen's kernel
+    probe = tf.function(lambda: tf.constant(i3d._native_gradient_routes_once(tf.float32)))
+    assert bool(probe()) == pool_gradients.onednn_enabled()
+    x = pool_gradients.stack_input()
+    expected = pool_gradients.finite_differences(x)
+    monkeypatch.setattr(i3d, '_ROUTES_ONCE', {tf.float32: False, tf.bfloat16: False})
+    for dtype in (tf.float32, tf.bfloat16):
+        found = tf.function(pool_gradients.gradient)(x, dtype)
+        np.testing.assert_array_equal(found.numpy(), expected, dtype.name)
+
+
 def test_max_pool_gradient_is_exact_on_every_training_path():
     """Finite differences of a pool stack with ties; oneDNN on and off, eager and graph."""
     x = pool_gradients.stack_input()
