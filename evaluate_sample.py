@@ -19,7 +19,8 @@ logits; the argmax is the same). As in DeepMind's script, `--imagenet_pretrained
 rgb_imagenet + flow_imagenet and its absence rgb_scratch + flow_scratch; unlike DeepMind's,
 it defaults to false, since only rgb_scratch installs offline (`make weights`); the others
 come from `make weights-deepmind`. Raw videos go through `preprocess/` (TV-L1 flow for
-the flow stream); DeepMind's preprocessed .gif samples and .npy arrays are used as is.
+the flow stream, its pairs on all cores); DeepMind's preprocessed .gif samples and .npy
+arrays are used as is.
 """
 
 import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)

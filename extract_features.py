@@ -55,7 +55,13 @@ flags.DEFINE_integer(
     'Frames per model call on the whole-video path (memory ~9 MB per frame).',
     1,
 )
-flags.DEFINE_integer('workers', 0, 'Decoding/flow processes of the pool runner; 0 = cores.', 0)
+flags.DEFINE_integer(
+    'workers',
+    0,
+    'Decoding processes of the pool runner, and TV-L1 pairs computed at once across them (a '
+    "long video's pairs are spread over all of them); 0 = all cores.",
+    0,
+)
 flags.DEFINE_string('runner', 'pool', 'pool, or a Beam runner: DirectRunner, DataflowRunner...')
 flags.DEFINE_string('beam_options', '', 'Extra Beam pipeline options, e.g. "--project=p".')
 flags.DEFINE_bool('overwrite', False, 'Redo every video (also after changing settings).')

@@ -3,8 +3,10 @@
     python -m benchmarks.preprocess_speed [--pairs=12]
 
 Prints: decode + 25 fps resampling + resize frames/s; TV-L1 pairs/s in one process with
-one OpenCV thread, in one process with all threads, and with one worker process per core
-(the shard builder's default); the shard bytes per second of video (RGB JPEG q100,
+one OpenCV thread, in one process with all OpenCV threads inside each pair, in one process
+computing one pair per core at once (`flow.fields`: what the shard builder, extract_features
+and evaluate_sample do), and with one worker process per core; the shard bytes per second
+of video (RGB JPEG q100,
 flow PNG); and how far storing the quantized flow as JPEG q100 instead of PNG would move
 it. The clip is a camera-like moving texture with noise, written with the mp4v codec;
 its flow is smoother than real footage, so flow bytes are a lower bound.
@@ -40,24 +42,27 @@ def make_clip(path, seconds=10, fps=30, size=(340, 256)):
 
 
 def _flow_pairs(args):
-    frames, threads = args
+    frames, threads, pairs_at_once = args
     cv2.setNumThreads(threads)
-    return [schema.encode_flow(f) for f in flow_lib.iter_flow(frames)]
+    fields = flow_lib.fields(frames, pairs_at_once)
+    return [schema.encode_flow(f) for _, f in fields if f is not None]
 
 
-def time_flow(frames, processes, threads):
-    """Seconds per pair for `processes` workers each running `threads` OpenCV threads."""
+def time_flow(frames, processes, threads, pairs_at_once=1):
+    """Seconds per pair for `processes` workers each running `threads` OpenCV threads
+    (inside one pair) and `pairs_at_once` pairs at once (`flow.fields`' threads)."""
     step = (len(frames) - 1) // processes  # consecutive pairs, split between workers
     chunks = [frames[i * step : (i + 1) * step + 1] for i in range(processes)]
     pairs = sum(len(c) - 1 for c in chunks)
     start = time.perf_counter()
     if processes == 1:
-        encoded = _flow_pairs((frames, threads))
+        encoded = _flow_pairs((frames, threads, pairs_at_once))
     else:
         with multiprocessing.get_context('spawn').Pool(processes) as pool:
-            pool.map(_flow_pairs, [(chunks[0][:2], threads)] * processes)  # start-up
+            pool.map(_flow_pairs, [(chunks[0][:2], threads, 1)] * processes)  # start-up
             start = time.perf_counter()
-            encoded = sum(pool.map(_flow_pairs, [(c, threads) for c in chunks]), [])
+            tasks = [(c, threads, pairs_at_once) for c in chunks]
+            encoded = sum(pool.map(_flow_pairs, tasks), [])
     return (time.perf_counter() - start) / pairs, encoded
 
 
@@ -86,11 +91,11 @@ def main(argv):
     print(f'decode + resample + resize: {len(frames) / decode_s:.0f} frames/s')
     rgb_bytes = sum(len(schema.encode_rgb(f)) for f in frames)
     sample = frames[: FLAGS.pairs + 1]
-    for processes, threads in ((1, 1), (1, cores), (cores, 1)):
-        per_pair, encoded = time_flow(sample, processes, threads)
+    for processes, threads, at_once in ((1, 1, 1), (1, cores, 1), (1, 1, cores), (cores, 1, 1)):
+        per_pair, encoded = time_flow(sample, processes, threads, at_once)
         print(
-            f'TV-L1: {processes} process(es) x {threads} thread(s): {1 / per_pair:.2f} pairs/s '
-            f'({per_pair:.2f} s/pair)'
+            f'TV-L1: {processes} process(es) x {threads} OpenCV thread(s) x {at_once} '
+            f'pair(s) at once: {1 / per_pair:.2f} pairs/s ({per_pair:.2f} s/pair)'
         )
     flow_bytes = np.mean([len(b) for b in encoded]) * (len(frames) - 1)
     print(f'flow as JPEG q100 instead of PNG: max error {jpeg_flow_error(encoded):.2f} px')

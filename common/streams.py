@@ -9,6 +9,7 @@ flip does to it, the dtype its pixels are kept in, and the paper's training sche
 Light on purpose (no TensorFlow import): the pool's decoding workers use it too.
 """
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 
@@ -31,12 +32,16 @@ def _decode_flow(encoded, frame_shape=None):
     return schema.decode_flow(encoded, frame_shape)
 
 
-def _rgb_of_video():
-    return lambda frame: frame  # the decoded frame is the RGB stream's pixels
+def _rgb_of_video(frames, threads=None):
+    del threads  # nothing to compute: the decoded frames are the RGB stream's pixels
+    return iter(frames)
 
 
-def _flow_of_video():
-    return flow_lib.PairwiseFlow().push  # TV-L1 from the previous frame (None at the first)
+def _flow_of_video(frames, threads=None):
+    # TV-L1 from the previous frame (None at the first), `threads` pairs at once.
+    with contextlib.closing(flow_lib.fields(frames, threads)) as pairs:
+        for _, field in pairs:
+            yield field
 
 
 def _rgb_picture(model_input):
@@ -126,10 +131,16 @@ class Stream:
         the frames the network sees, flow on the colour wheel (`pictures.flow_to_rgb`)."""
         return self.picture_of(model_input)
 
-    def from_video(self):
-        """A new converter of a video's decoded RGB frames, fed in order, to this stream's
-        pixels (None until it has a frame: flow starts at the second)."""
-        return self.of_video()
+    def from_video(self, frames, threads=None):
+        """A video's decoded RGB frames (an iterator, read in order) -> an iterator of this
+        stream's pixels, one per frame (None where it has none: flow starts at the second).
+
+        Args:
+          frames: iterable of RGB uint8 frames [H, W, 3].
+          threads: for a derived stream (flow), frames computed at once (None: the
+            process's `preprocess.flow.cores()`); it reads up to 2 x threads frames ahead.
+        """
+        return self.of_video(frames, threads)
 
     def to_model_input(self, frames):
         """Decoded frames (a tensor) -> float32 network input in [-1, 1], in the graph."""

@@ -9,8 +9,12 @@ and extract_features (`extract.prepare`, into its work files) share; each stream
 record (`common.streams`) turns the pixels into network input. Streams, so that a video of
 any length is never held in memory: a raw video is decoded twice for evaluate_sample.py,
 once to count its frames (the network's padding depends on the count) and once to feed
-the model. No TensorFlow import for a raw video: the pool's decoding workers run this.
+the model, with its TV-L1 pairs computed in the second pass only, several at once
+(`preprocess.flow.fields`: all the process's cores). No TensorFlow import for a raw
+video: the pool's decoding workers run this.
 """
+
+import itertools
 
 import numpy as np
 
@@ -79,11 +83,24 @@ def shard_frames(example, frame_count=None):
     return count if frame_count is None else min(count, frame_count)
 
 
-def _video_pixels(path, streams, frame_count):
-    converters = {s.name: s.from_video() for s in streams}
-    for frame in video.iter_video(path, max_frames=frame_count):
-        converted = {name: convert(frame) for name, convert in converters.items()}
-        yield {name: video.center_crop(p) for name, p in converted.items() if p is not None}
+def _video_pixels(path, streams, frame_count, flow_threads):
+    decoded = video.iter_video(path, max_frames=frame_count)
+    # Each stream reads its own copy of the frames; tee holds the few that flow reads
+    # ahead (its pairs in flight), so one decoding pass feeds both.
+    copies = itertools.tee(decoded, len(streams))
+    converted = [s.from_video(c, flow_threads) for s, c in zip(streams, copies, strict=True)]
+    try:
+        for frame in zip(*converted, strict=True):
+            yield {
+                s.name: video.center_crop(p)
+                for s, p in zip(streams, frame, strict=True)
+                if p is not None
+            }
+    finally:  # stops the flow threads and the decoder now, not when collected
+        for pixels in converted:
+            if hasattr(pixels, 'close'):
+                pixels.close()
+        decoded.close()
 
 
 def _shard_pixels(decoded, count):
@@ -92,7 +109,7 @@ def _shard_pixels(decoded, count):
         yield {name: video.center_crop(p) for name, p in frame.items() if p is not None}
 
 
-def pixels(path, names, media_id=None, frame_count=None, example=None):
+def pixels(path, names, media_id=None, frame_count=None, example=None, flow_threads=None):
     """The centre-cropped pixels of the streams `names` of a clip, frame by frame.
 
     Args:
@@ -102,6 +119,8 @@ def pixels(path, names, media_id=None, frame_count=None, example=None):
       frame_count: frames of video to use (default: all).
       example: of a shard, the example already read (`find_shard_example`), so the
         shard is not scanned again.
+      flow_threads: TV-L1 pairs of a raw video computed at once (None: all the cores
+        `preprocess.flow.cores()` gives this process).
 
     Returns:
       An iterator yielding, for each frame of video, {name: pixels in the stream's
@@ -113,7 +132,7 @@ def pixels(path, names, media_id=None, frame_count=None, example=None):
     """
     streams = [records.STREAMS[n] for n in names]
     if not is_shard(path):
-        return _video_pixels(path, streams, frame_count)
+        return _video_pixels(path, streams, frame_count, flow_threads)
     if example is None:
         example = find_shard_example(path, media_id)
     count = shard_frames(example, frame_count)

@@ -4,7 +4,9 @@ Same tasks (`build_shards.plan_tasks`), per-video function (`per_video.process_v
 and atomic shard writer as the local pool, so both produce identical shards. Runs on any Beam
 runner: DirectRunner locally, DataflowRunner / FlinkRunner / SparkRunner with their
 options in `--beam_options` (e.g. "--project=p --region=r --temp_location=gs://b/t").
-Input videos and the output prefix must be paths every worker can open.
+Input videos and the output prefix must be paths every worker can open. Beam runs
+elements side by side (Dataflow: a process per core, several threads each), so each
+video's TV-L1 pairs are computed one at a time here, not spread over threads.
 """
 
 import shlex
@@ -16,7 +18,8 @@ from preprocess import per_video, shards
 
 
 def _process(task, options):
-    return task.shard, (task.position, per_video.process_video(task.item, options))
+    result = per_video.process_video(task.item, options, flow_threads=1)
+    return task.shard, (task.position, result)
 
 
 def _write(keyed, prefix, count):

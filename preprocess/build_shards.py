@@ -39,6 +39,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from common import cli, files, label_map
+from preprocess import flow as flow_lib
 from preprocess import per_video, shards, sources
 
 FLAGS = flags.FLAGS
@@ -64,7 +65,13 @@ flags.DEFINE_bool('flow', True, 'Compute and store TV-L1 flow (slow: ~1 s per fr
 flags.DEFINE_enum('rgb_format', 'jpeg', ['jpeg', 'png'], 'RGB frames: JPEG (Google) or PNG.')
 flags.DEFINE_integer('jpeg_quality', 100, 'RGB JPEG quality (Google: 100).', 1, 100)
 flags.DEFINE_integer('short_side', 256, 'Resize target of the short side (paper: 256).', 16)
-flags.DEFINE_integer('workers', 0, 'Worker processes for the pool runner; 0 = all cores.', 0)
+flags.DEFINE_integer(
+    'workers',
+    0,
+    'Worker processes of the pool runner, and TV-L1 pairs computed at once across them (a '
+    "long video's pairs are spread over all of them); 0 = all cores.",
+    0,
+)
 flags.DEFINE_string('runner', 'pool', 'pool, or a Beam runner: DirectRunner, DataflowRunner...')
 flags.DEFINE_string('beam_options', '', 'Extra Beam pipeline options, e.g. "--project=p".')
 flags.DEFINE_bool('strict', False, 'Exit with an error if any video failed.')
@@ -145,8 +152,11 @@ def prepare_output(prefix, classes, config, overwrite=False):
         files.write_atomic(config_path, json.dumps(config, indent=1, sort_keys=True))
 
 
-def _init_worker(threads):
-    cv2.setNumThreads(threads)
+def _init_worker(threads, tokens):
+    # Parallelism comes from TV-L1 pairs on threads (flow.fields), one core each; the
+    # workers' TV-L1 calls share `tokens`, one per core of the run.
+    cv2.setNumThreads(1)
+    flow_lib.use_cores(threads, tokens)
 
 
 def _process(options, task):
@@ -169,12 +179,15 @@ def run_pool(prefix, planned, todo, options, workers):
     from tqdm import tqdm
 
     tasks = plan_tasks(planned, todo)
-    threads = max(1, (os.cpu_count() or 1) // workers)
     bar = tqdm(total=len(tasks), unit='video', file=sys.stderr, dynamic_ncols=True)
     frames, started = 0, time.monotonic()
     pending = {k: [] for k in todo}
     process = functools.partial(_process, options)
-    results = pool.ordered_map(process, tasks, workers, _crashed, _init_worker, (threads,))
+    # Each worker may spread one video's pairs over all `workers` cores; the shared tokens
+    # keep the run at `workers` TV-L1 calls at once.
+    results = pool.ordered_map(
+        process, tasks, workers, _crashed, _init_worker, (workers,), tokens=workers
+    )
     with contextlib.closing(results), contextlib.closing(bar):
         for task, result in results:
             pending[task.shard].append(result)

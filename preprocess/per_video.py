@@ -1,11 +1,12 @@
 """The per-video function of the shard builder: one video -> one SequenceExample.
 
 Decodes a video (file or TFDS example), resamples it to 25 fps, resizes it, computes
-TV-L1 flow, encodes everything in the schema of `schema.py`, and describes the outcome
-in a manifest record. The local pool and Beam both run `process_video`, so both write
-the same bytes.
+TV-L1 flow (its pairs several at once: `flow.fields`), encodes everything in the schema of
+`schema.py`, and describes the outcome in a manifest record. The local pool and Beam both
+run `process_video`, so both write the same bytes.
 """
 
+import contextlib
 import dataclasses
 import time
 import traceback
@@ -65,8 +66,21 @@ def failed_record(item, reason):
     return record(item, 'failed', reason=reason)
 
 
-def process_video(item, options):
+def _with_flow(frames, options, flow_threads):
+    """(frame, its flow field or None) pairs; no field at all without `options.flow`."""
+    if options.flow:
+        return flow_lib.fields(frames, flow_threads)
+    return ((frame, None) for frame in frames)
+
+
+def process_video(item, options, flow_threads=None):
     """Preprocesses one video into a serialized SequenceExample; never raises.
+
+    Args:
+      item: a `sources.Item`.
+      options: `Options`.
+      flow_threads: TV-L1 pairs computed at once (None: `flow.cores()`, what the pool's
+        workers are given; Beam passes 1, as it runs elements side by side).
 
     Returns:
       (manifest record dict, serialized example bytes or None when it failed).
@@ -75,13 +89,12 @@ def process_video(item, options):
     images, flow_images, shape = [], [], None
     try:
         frames, source_fps = _frames_of(item, options)
-        pairwise = flow_lib.PairwiseFlow() if options.flow else None
-        for frame in frames:
-            images.append(schema.encode_rgb(frame, options.rgb_format, options.jpeg_quality))
-            shape = frame.shape[:2]
-            field = pairwise.push(frame) if pairwise else None
-            if field is not None:
-                flow_images.append(schema.encode_flow(field))
+        with contextlib.closing(_with_flow(frames, options, flow_threads)) as pairs:
+            for frame, field in pairs:
+                images.append(schema.encode_rgb(frame, options.rgb_format, options.jpeg_quality))
+                shape = frame.shape[:2]
+                if field is not None:
+                    flow_images.append(schema.encode_flow(field))
         if not images:
             raise video.VideoError('no decodable frames')
         meta = dataclasses.asdict(item) | {'path': item.location, 'source_fps': source_fps}

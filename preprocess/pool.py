@@ -70,25 +70,32 @@ def _start_worker(parent_pid, initializer, initargs):
         initializer(*initargs)
 
 
-def _executor(workers, initializer, initargs):
+def _executor(workers, initializer, initargs, tokens):
+    context = multiprocessing.get_context('spawn')  # never fork a process running TF
+    if tokens:
+        # A new semaphore for each set of workers: the tokens a killed worker held are
+        # never given back, and a worker's death ends its whole set (broken pool).
+        initargs = (*initargs, context.BoundedSemaphore(tokens))
     return ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=multiprocessing.get_context('spawn'),  # never fork a process running TF
+        mp_context=context,
         initializer=_start_worker,
         initargs=(os.getpid(), initializer, initargs),
     )
 
 
-def _isolated(fn, task, on_crash, initializer, initargs):
-    with _executor(1, initializer, initargs) as executor:
+def _isolated(fn, task, on_crash, initializer, initargs, tokens):
+    with _executor(1, initializer, initargs, tokens) as executor:
         try:
             return executor.submit(fn, task).result()
         except BrokenProcessPool:
             return on_crash(task)
 
 
-def ordered_map(fn, tasks, workers, on_crash, initializer=None, initargs=()):
+def ordered_map(fn, tasks, workers, on_crash, initializer=None, initargs=(), tokens=0):
     """Yields (task, fn(task)) in task order, computing up to 2 x workers tasks ahead.
+
+    Worker processes are started as tasks need them (never more than there are tasks).
 
     Args:
       fn: picklable module-level function.
@@ -96,16 +103,20 @@ def ordered_map(fn, tasks, workers, on_crash, initializer=None, initargs=()):
       workers: number of processes.
       on_crash: task -> result to use when the task's worker process dies.
       initializer, initargs: run once in every worker process.
+      tokens: if > 0, the workers share a `multiprocessing` semaphore holding this many
+        tokens, passed to `initializer` after `initargs` (e.g. a budget of cores that
+        their threads take from: `preprocess.flow.use_cores`).
     """
     with _parent_announced():
-        yield from _ordered_map(fn, tasks, workers, on_crash, initializer, initargs)
+        yield from _ordered_map(fn, tasks, workers, on_crash, initializer, initargs, tokens)
 
 
-def _ordered_map(fn, tasks, workers, on_crash, initializer, initargs):
+def _ordered_map(fn, tasks, workers, on_crash, initializer, initargs, tokens):
+    setup = (initializer, initargs, tokens)
     position = 0
     while position < len(tasks):
         window = collections.deque()
-        executor = _executor(workers, initializer, initargs)
+        executor = _executor(workers, *setup)
         try:
             while position < len(tasks) or window:
                 while position < len(tasks) and len(window) < 2 * workers:
@@ -122,6 +133,6 @@ def _ordered_map(fn, tasks, workers, on_crash, initializer, initargs):
                 if future.done() and not future.cancelled() and future.exception() is None:
                     yield task, future.result()  # finished before the pool broke
                 else:
-                    yield task, _isolated(fn, task, on_crash, initializer, initargs)
+                    yield task, _isolated(fn, task, on_crash, *setup)
         finally:
             executor.shutdown(wait=True, cancel_futures=True)

@@ -22,3 +22,19 @@ def report_pid_and_sleep(folder):
         pass
     time.sleep(120)
     return os.getpid()
+
+
+_tokens = None  # the pool's shared semaphore, in a worker
+
+
+def keep_tokens(tokens):
+    global _tokens
+    _tokens = tokens
+
+
+def tokens_left_or_die_holding_one(task):
+    """The free tokens of the worker's semaphore; 'die': takes one and is killed."""
+    if task == 'die':
+        _tokens.acquire()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _tokens.get_value()

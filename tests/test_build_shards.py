@@ -408,6 +408,26 @@ def test_beam_direct_runner_writes_the_same_shards_as_the_pool(moving_videos, tm
         assert digest(pool) == digest(beam)
 
 
+def test_shards_are_the_same_bytes_with_one_or_two_flow_threads(tmp_path):
+    """--workers=2 on one video: one worker spreads its pairs over 2 threads."""
+    src = tmp_path / 'in' / 'walk'
+    src.mkdir(parents=True)
+    _texture_video(src / 'w.avi', 25, 8)
+    digests = []
+    for workers in (1, 2):
+        prefix = str(tmp_path / f'workers{workers}' / 'train')
+        build(
+            f'--input_dir={tmp_path / "in"}',
+            f'--output={prefix}',
+            '--num_shards=1',
+            '--short_side=48',
+            f'--workers={workers}',
+        )
+        assert manifest(prefix)['walk/w']['flow_frames'] == 7
+        digests.append(digest(shards.shard_path(prefix, 0, 1)))
+    assert digests[0] == digests[1]
+
+
 # -- The schema, read with plain tf.data and only the documented keys ---------------------
 
 

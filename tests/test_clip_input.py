@@ -45,3 +45,51 @@ def test_media_id_is_for_shards_only_and_an_unknown_one_is_named(tmp_path):
     shard = write_shard(tmp_path / 's.tfrecord', [('a', 0, 3, (16, 16))])
     with pytest.raises(video.VideoError, match="s.tfrecord: no video with media id 'nope'"):
         clip_input.clip_inputs(shard, ['rgb'], media_id='nope')
+
+
+def _drifting(count, height=48, width=64):
+    """A smooth texture moving sideways: TV-L1 converges fast (~1 s a 256x341 pair)."""
+    from motion_videos import motion_frames
+
+    rng = np.random.default_rng(5)
+    return motion_frames('horizontal', rng, frames=count, height=height, width=width, speed=1)
+
+
+def test_a_raw_video_s_streams_are_the_same_frame_by_frame_with_any_flow_threads(tmp_path):
+    path = write_video(tmp_path / 'v.avi', 25, _drifting(3))
+    serial = list(clip_input.pixels(path, ['rgb', 'flow'], flow_threads=1))
+    parallel = list(clip_input.pixels(path, ['rgb', 'flow'], flow_threads=2))
+    # RGB and flow of a frame together; no flow at the first.
+    assert [sorted(f) for f in parallel] == [['rgb']] + [['flow', 'rgb']] * 2
+    decoded = video.center_crop(video.read_video(path))
+    np.testing.assert_array_equal(np.stack([f['rgb'] for f in parallel]), decoded)
+    assert parallel[1]['flow'].shape == (224, 224, 2) and np.abs(parallel[1]['flow']).max() > 1
+    for a, b in zip(parallel, serial, strict=True):
+        for name in b:
+            np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_a_raw_video_streams_through_a_few_frames_and_stops_when_closed(monkeypatch):
+    import itertools
+    import threading
+
+    from preprocess import flow
+
+    read, closed = [], []
+
+    def endless(path, max_frames=None, **kwargs):  # a decoder that never ends
+        try:
+            for k in itertools.count():
+                read.append(k)
+                yield _drifting(1, 16, 24)[0] + np.uint8(k % 7)
+        finally:
+            closed.append(path)
+
+    monkeypatch.setattr(video, 'iter_video', endless)
+    frames = clip_input.pixels('long.mp4', ['rgb', 'flow'], flow_threads=2)
+    taken = list(itertools.islice(frames, 6))
+    assert [sorted(f) for f in taken] == [['rgb']] + [['flow', 'rgb']] * 5
+    assert len(read) <= 6 + flow.LOOKAHEAD * 2  # never the whole video
+    frames.close()
+    assert closed == ['long.mp4']
+    assert not [t for t in threading.enumerate() if t.name.startswith('tvl1')]

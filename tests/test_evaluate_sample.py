@@ -148,6 +148,32 @@ def test_raw_video_joint_sums_both_streams(tmp_path, tiny_checkpoints):
         assert value == pytest.approx(per_stream['rgb'][name] + per_stream['flow'][name], abs=1e-4)
 
 
+def test_flow_of_a_raw_video_is_the_same_computed_serially_or_on_threads(
+    tmp_path, tiny_checkpoints
+):
+    from motion_videos import motion_frames
+
+    from preprocess import flow
+
+    frames = motion_frames('horizontal', np.random.default_rng(0), frames=3, speed=1)
+    path = write_video(tmp_path / 'clip.avi', 25, frames)
+    outputs = []
+    try:
+        for threads in (1, 2):  # evaluate_sample's own process: all cores (2 here) by default
+            flow.use_cores(threads)
+            code, out, _ = _run(
+                f'--video={path}',
+                '--eval_type=flow',
+                '--top_k=400',
+                f'--checkpoint={tiny_checkpoints["flow"]}',
+            )
+            assert code == 0
+            outputs.append(out)
+    finally:
+        flow.use_cores(None)
+    assert outputs[0] == outputs[1]  # every logit, printed in full
+
+
 def test_errors_are_one_clear_line(tmp_path, tiny_checkpoints):
     rgb = f'--checkpoint={tiny_checkpoints["rgb"]}'
     empty = tmp_path / 'empty.mp4'

@@ -37,6 +37,22 @@ def test_a_video_s_pixels_are_its_centre_cropped_frames_and_their_flow(tmp_path)
     assert os.listdir(tmp_path / 'work') == []
 
 
+def test_the_work_files_are_the_same_bit_for_bit_whatever_the_flow_threads(tmp_path):
+    from motion_videos import motion_frames  # smooth: TV-L1 converges (~1 s a pair)
+
+    frames = motion_frames('horizontal', np.random.default_rng(3), frames=3, speed=1)
+    write_video(tmp_path / 'v.avi', 25, frames)
+    item = videos.Video('v', str(tmp_path / 'v.avi'))
+    files = {}
+    for threads in (1, 2):
+        prepared = prepare.prepare(item, ('rgb', 'flow'), str(tmp_path / 'work'), threads)
+        files[threads] = {name: _read(prepared, name) for name in ('rgb', 'flow')}
+        prepare.remove(prepared)
+    assert files[1]['flow'].shape == (2, 224, 224, 2) and np.abs(files[1]['flow']).max() > 1
+    for name in ('rgb', 'flow'):
+        np.testing.assert_array_equal(files[2][name], files[1][name])
+
+
 def test_a_shard_example_gives_its_stored_frames_and_flow(tmp_path):
     rng = np.random.default_rng(2)
     rgb = rng.integers(0, 255, (4, 6, 10, 3), np.uint8)

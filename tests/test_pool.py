@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from crashy import crashed, square_or_die
+from crashy import crashed, keep_tokens, square_or_die, tokens_left_or_die_holding_one
 
 from common.files import REPO_DIR
 from preprocess import pool
@@ -22,6 +22,16 @@ def test_a_dying_worker_fails_only_its_task_and_the_run_goes_on():
     tasks = [1, 2, 'die', 3, 4, 5, 6]
     results = list(pool.ordered_map(square_or_die, tasks, 2, crashed))
     assert results == [(1, 1), (2, 4), ('die', 'crashed:die'), (3, 9), (4, 16), (5, 25), (6, 36)]
+
+
+def test_workers_share_tokens_and_a_killed_worker_s_tokens_are_not_lost():
+    """Tokens a killed worker held are never given back: the next workers get a new
+    semaphore, full again."""
+    tasks = [1, 'die', 2, 3]
+    results = pool.ordered_map(
+        tokens_left_or_die_holding_one, tasks, 1, crashed, keep_tokens, tokens=2
+    )
+    assert list(results) == [(1, 2), ('die', 'crashed:die'), (2, 2), (3, 2)]
 
 
 _PARENT = """

@@ -38,11 +38,13 @@ def test_decode_reads_what_the_shard_writer_stores():
     assert empty.shape == (0, 6, 8, 2)
 
 
-def test_from_video_gives_each_stream_its_pixels_frame_by_frame():
-    frames = [np.full((16, 16, 3), v, np.uint8) for v in (10, 10)]
-    rgb, flow = streams.RGB.from_video(), streams.FLOW.from_video()
-    assert rgb(frames[0]) is frames[0] and flow(frames[0]) is None
-    assert flow(frames[1]).shape == (16, 16, 2)
+@pytest.mark.parametrize('threads', [1, 2])
+def test_from_video_gives_each_stream_its_pixels_frame_by_frame(threads):
+    frames = [np.full((16, 16, 3), v, np.uint8) for v in (10, 10, 10)]
+    rgb = list(streams.RGB.from_video(iter(frames), threads))
+    flow = list(streams.FLOW.from_video(iter(frames), threads))
+    assert all(a is b for a, b in zip(rgb, frames, strict=True))
+    assert flow[0] is None and [f.shape for f in flow[1:]] == [(16, 16, 2)] * 2
 
 
 def test_channels_and_names():

@@ -165,7 +165,9 @@ def finish(extractor, item, prepared, output_dir, started):
 
 
 def process(extractor, item, output_dir, work_dir):
-    """Both halves in this process (the Beam runner)."""
+    """Both halves in this process (the Beam runner: TV-L1 pairs one at a time, as Beam
+    runs elements side by side)."""
     started = time.monotonic()
-    prepared, failed = prepare.prepare_or_fail(item, extractor.settings.streams, work_dir)
+    names = extractor.settings.streams
+    prepared, failed = prepare.prepare_or_fail(item, names, work_dir, flow_threads=1)
     return failed or finish(extractor, item, prepared, output_dir, started)

@@ -2,11 +2,12 @@
 
 Runs in the pool's worker processes (which therefore never import TensorFlow for a video
 file): streams a video's centre-cropped pixels (`clip_input.pixels`: RGB uint8, flow
-float32 pixels, TV-L1 computed here or read from a build_shards shard) into raw files of
-a work folder, so memory stays bounded whatever the video's length; `features`
-memory-maps them and turns them into network input.
+float32 pixels, TV-L1 computed here, its pairs on several threads, or read from a
+build_shards shard) into raw files of a work folder, so memory stays bounded whatever the
+video's length; `features` reads them back and turns them into network input.
 """
 
+import contextlib
 import os
 import time
 
@@ -18,8 +19,15 @@ from inference.extract import videos
 from preprocess import video
 
 
-def prepare(item, names, work_dir):
+def prepare(item, names, work_dir, flow_threads=None):
     """Writes the pixels of the streams `names` of `item` to raw files in `work_dir`.
+
+    Args:
+      item: a `videos.Video`.
+      names: stream names, e.g. ('rgb', 'flow').
+      work_dir: where the raw files go.
+      flow_threads: TV-L1 pairs computed at once (None: `preprocess.flow.cores()`, what
+        the pool's workers are given).
 
     Returns:
       {'frames': frames of video, name: (raw file, [count, H, W, C])}.
@@ -33,12 +41,14 @@ def prepare(item, names, work_dir):
     outs = {name: open(f'{base}.{name}', 'wb') for name in names}  # noqa: SIM115
     count, shapes, lengths = 0, {}, dict.fromkeys(names, 0)
     try:
-        for frame in clip_input.pixels(item.path, names, item.media_id):
-            count += 1
-            for name, array in frame.items():
-                dtype = records.STREAMS[name].pixel_dtype
-                outs[name].write(np.ascontiguousarray(array, dtype).tobytes())
-                shapes[name], lengths[name] = array.shape, lengths[name] + 1
+        frames = clip_input.pixels(item.path, names, item.media_id, flow_threads=flow_threads)
+        with contextlib.closing(frames):  # on an error, its TV-L1 threads stop now
+            for frame in frames:
+                count += 1
+                for name, array in frame.items():
+                    dtype = records.STREAMS[name].pixel_dtype
+                    outs[name].write(np.ascontiguousarray(array, dtype).tobytes())
+                    shapes[name], lengths[name] = array.shape, lengths[name] + 1
         short = [name for name in names if not lengths[name]]
         if short:
             raise video.VideoError(
@@ -66,10 +76,10 @@ def remove(prepared):
             os.remove(value[0])
 
 
-def prepare_or_fail(item, names, work_dir):
+def prepare_or_fail(item, names, work_dir, flow_threads=None):
     """Decoding half; never raises: (prepared or None, failure record or None)."""
     try:
-        return prepare(item, names, work_dir), None
+        return prepare(item, names, work_dir, flow_threads), None
     except Exception as e:  # noqa: BLE001 - a failed video is recorded, the run goes on
         return None, videos.record(item, 'failed', reason=f'{type(e).__name__}: {e}')
 

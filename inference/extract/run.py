@@ -47,14 +47,21 @@ def clean_killed_run(output_dir):
                 os.remove(os.path.join(root, name))
 
 
-def _init_worker():
+def _init_worker(threads, tokens):
     import cv2
 
+    from preprocess import flow
+
+    # Parallelism comes from TV-L1 pairs on threads (flow.fields), one core each; the
+    # workers' TV-L1 calls share `tokens`, one per core of the run.
     cv2.setNumThreads(1)
+    flow.use_cores(threads, tokens)
 
 
 def run_pool(extractor, todo, output_dir, workers, log):
-    """Workers decode (and compute flow); this process runs the model, in video order."""
+    """Workers decode (and compute flow, each spreading a video's pairs over all `workers`
+    cores, `workers` TV-L1 calls at once in all); this process runs the model, in video
+    order."""
     from tqdm import tqdm
 
     from preprocess import pool
@@ -64,7 +71,13 @@ def run_pool(extractor, todo, output_dir, workers, log):
     bar = tqdm(total=len(tasks), unit='video', file=sys.stderr, dynamic_ncols=True)
     frames, started = 0, time.monotonic()
     results = pool.ordered_map(
-        prepare.prepare_task, tasks, workers, prepare.crashed_task, _init_worker
+        prepare.prepare_task,
+        tasks,
+        workers,
+        prepare.crashed_task,
+        _init_worker,
+        (workers,),
+        tokens=workers,
     )
     with contextlib.closing(results), contextlib.closing(bar):
         for (item, _, _), (begun, prepared, failed) in results:
