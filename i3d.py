@@ -156,17 +156,21 @@ class BatchNorm(snt.BaseBatchNorm):
         correction is undone here.
         """
         channels = inputs.shape[-1]
+        shape = tf.shape(inputs)
         empty = tf.constant([], tf.float32)
         out, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
-            x=inputs,
+            # As [N * T, H, W, C] images (the same moments): oneDNN's kernel takes 4-D
+            # inputs only, and is twice as fast as TensorFlow's 5-D one.
+            x=tf.reshape(inputs, tf.concat([[-1], shape[2:]], 0)),
             scale=tf.ones([channels], tf.float32),
             offset=tf.reshape(self.offset, [channels]),
             mean=empty,
             variance=empty,
             epsilon=self._eps,
-            data_format='NDHWC',
+            data_format='NHWC',
             is_training=True,
         )
+        out = tf.reshape(out, shape)
         count = tf.cast(tf.size(inputs, out_type=tf.int64) // channels, tf.float32)
         biased = variance * tf.maximum(count - 1.0, 0.0) / tf.maximum(count, 1.0)
         self._update_statistics(tf.reshape(mean, self.shape), tf.reshape(biased, self.shape))
