@@ -8,7 +8,8 @@ On synthetic 340x256 25 fps clips of `--seconds` (10) (moving texture, MJPG), in
   of 2 windows of 64 frames at 224x224, median of 3 after a warm-up, in a fresh process),
   timed before and after the extraction runs below (the slower of the two is kept);
 - `extract_features.py --streams=rgb --window=64 --stride=64` run as a user runs it, on 1
-  and on `--videos` clips: the whole command's videos/s and frames/s (start-up included)
+  and on `--videos` clips: the whole command's videos/s and frames/s through the model
+  (its windows' frames: a 10 s clip's 250 frames give 3 windows of 64; start-up included)
   and the throughput per additional video (the difference of the two runs: start-up
   cancels), each against the bare model; the second is the recorded ratio;
 - the same with `--streams=rgb,flow` (a random-weight flow model: same cost as a real
@@ -18,7 +19,7 @@ On synthetic 340x256 25 fps clips of `--seconds` (10) (moving texture, MJPG), in
 - the peak resident memory (RSS) of a process running `whole_video.Runner` (224x224 RGB,
   real weights, default chunk) over clips of each `--memory_frames` length (15000 = a
   10-minute video at 25 fps; none: skipped), and of one unchunked pass over 250 frames.
-Ratios go to `python -m benchmarks.results` (with 10 s clips only).
+Ratios go to `python -m benchmarks.results` (with 10 s clips and one flow clip only).
 """
 
 import os
@@ -37,7 +38,9 @@ from common import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('videos', 4, 'Clips of the second RGB-only run (the first has one).', 1)
-flags.DEFINE_integer('flow_videos', 1, 'Clips for the RGB + flow run (TV-L1 ~1 s/pair).', 1)
+flags.DEFINE_integer(
+    'flow_videos', 1, 'Clips for the RGB + flow run (TV-L1 ~1 s/pair; 0: none).', 0
+)
 flags.DEFINE_list(
     'memory_frames', ['250', '1000', '15000'], 'Clip lengths for peak RSS (none: skipped).'
 )
@@ -147,17 +150,22 @@ def _clips(tmp, count, name):
 
 
 def _extract(tmp, clips, streams, flow_ckpt):
-    """(wall seconds, busy cores, frames) of one extract_features run over `clips`."""
+    """(wall seconds, busy cores, frames the model ran on) of one extract_features run
+    over `clips`: its windows' frames (a 10 s clip's 250 frames make 3 windows of 64)."""
+    from inference.extract import features
+
     count = len(os.listdir(clips))
     output = os.path.join(tmp, f'out-{os.path.basename(clips)}-{streams}')
     wall, cores = run_extract(clips, output, streams, flow_ckpt)
-    return wall, cores, count * FLAGS.seconds * FPS
+    settings = features.Settings()
+    windows = features.windows(FLAGS.seconds * FPS, settings.window, settings.stride)
+    return wall, cores, count * sum(end - start for start, end in windows)
 
 
 def _report(what, count, wall, cores, frames, model):
     print(
         f'{what}: {count} clip(s) of {FLAGS.seconds} s {WIDTH}x{HEIGHT} in {wall:.1f} s: '
-        f'{count / wall:.3f} videos/s, {frames / wall:.1f} frames/s '
+        f'{count / wall:.3f} videos/s, {frames / wall:.1f} frames/s through the model '
         f'({frames / wall / model:.2f}x the bare model), {cores:.2f} cores busy',
         flush=True,
     )
@@ -187,8 +195,10 @@ def speed(tmp):
             f'{marginal:.1f} frames/s, {marginal / model:.2f}x the bare model',
             flush=True,
         )
-    wall, cores, frames = _extract(tmp, flow, 'rgb,flow', flow_ckpt)
-    _report('extract_features --streams=rgb,flow', FLAGS.flow_videos, wall, cores, frames, model)
+    if FLAGS.flow_videos:
+        wall, cores, frames = _extract(tmp, flow, 'rgb,flow', flow_ckpt)
+        what = 'extract_features --streams=rgb,flow'
+        _report(what, FLAGS.flow_videos, wall, cores, frames, model)
     if FLAGS.flow_videos == 1:
         ratios['flow_cores_busy'] = cores
     return ratios
@@ -204,7 +214,7 @@ def main(argv):
         return
     with tempfile.TemporaryDirectory() as tmp:
         ratios = speed(tmp)
-    if FLAGS.seconds == flags.FLAGS['seconds'].default:
+    if FLAGS.seconds == flags.FLAGS['seconds'].default and FLAGS.flow_videos == 1:
         results.record('extract_speed', ratios)
     runs = [(int(n), False) for n in FLAGS.memory_frames]
     runs += [(250, True)] if runs else []

@@ -10,10 +10,11 @@ that started it dies (`PR_SET_PDEATHSIG`), so a `kill -9` of the parent leaves n
 orphaned worker holding memory; elsewhere they exit when they next look for work.
 
 A spawned worker first re-imports the parent's main module (as `__mp_main__`), before
-any initializer runs; for build_shards and extract_features that imports TensorFlow
-(~10 s on a loaded machine), a window in which the worker would outlive a killed parent.
-So the request is also made when this module is imported in a worker, and those entry
-scripts import it before anything else (this module needs only the standard library).
+any initializer runs, when what it is sent needs it (`_main_left_alone`: build_shards,
+whose per-video function lives in its script); that imports TensorFlow (~10 s on a loaded
+machine), a window in which the worker would outlive a killed parent. So the request is
+also made when this module is imported in a worker, and the entry scripts import it
+before anything else (this module needs only the standard library).
 """
 
 import collections
@@ -21,6 +22,7 @@ import contextlib
 import ctypes
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -70,6 +72,38 @@ def _start_worker(parent_pid, initializer, initargs):
         initializer(*initargs)
 
 
+def _needs_main(objects):
+    """Whether a worker needs the parent's main module to unpickle `objects`: whether any
+    of them (functions, classes) was defined in it."""
+    return b'__main__' in pickle.dumps(objects)
+
+
+@contextlib.contextmanager
+def _main_left_alone(leave):
+    """Workers started inside the block (if `leave`) do not re-run the parent's main module.
+
+    `spawn` re-runs the parent's `__main__` in every new worker (as `__mp_main__`) so that
+    what was defined there unpickles, and skips that only for a main module with neither a
+    spec nor a file (an interactive session). For extract_features or fvd.py that is the
+    whole script, TensorFlow's import included (~3.5 s of CPU per worker, before the first
+    frame is decoded), for nothing: their workers run functions of light modules. So while
+    workers start (`submit`), the main module's spec and file are hidden.
+    """
+    main = sys.modules.get('__main__')
+    if not leave or main is None:
+        yield
+        return
+    saved = {k: main.__dict__[k] for k in ('__spec__', '__file__') if k in main.__dict__}
+    main.__spec__ = None
+    main.__dict__.pop('__file__', None)
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
+        if '__spec__' not in saved:
+            del main.__spec__
+
+
 def _executor(workers, initializer, initargs, tokens):
     context = multiprocessing.get_context('spawn')  # never fork a process running TF
     if tokens:
@@ -84,10 +118,12 @@ def _executor(workers, initializer, initargs, tokens):
     )
 
 
-def _isolated(fn, task, on_crash, initializer, initargs, tokens):
+def _isolated(fn, task, on_crash, initializer, initargs, tokens, light):
     with _executor(1, initializer, initargs, tokens) as executor:
         try:
-            return executor.submit(fn, task).result()
+            with _main_left_alone(light):
+                future = executor.submit(fn, task)
+            return future.result()
         except BrokenProcessPool:
             return on_crash(task)
 
@@ -112,16 +148,18 @@ def ordered_map(fn, tasks, workers, on_crash, initializer=None, initargs=(), tok
 
 
 def _ordered_map(fn, tasks, workers, on_crash, initializer, initargs, tokens):
-    setup = (initializer, initargs, tokens)
+    light = not _needs_main((fn, initializer, initargs, tasks))
+    setup = (initializer, initargs, tokens, light)
     position = 0
     while position < len(tasks):
         window = collections.deque()
-        executor = _executor(workers, *setup)
+        executor = _executor(workers, *setup[:3])
         try:
             while position < len(tasks) or window:
                 while position < len(tasks) and len(window) < 2 * workers:
                     task = tasks[position]
-                    window.append((task, executor.submit(fn, task)))
+                    with _main_left_alone(light):  # where it starts a worker
+                        window.append((task, executor.submit(fn, task)))
                     position += 1
                 task, future = window[0]
                 result = future.result()

@@ -57,3 +57,13 @@ def most_at_once(intervals):
 
 def crashed(task):
     return f'crashed:{task}'
+
+
+def heavy_modules(task):
+    """Which of TensorFlow and Sonnet this worker imported, and whether it re-ran the
+    parent's main module (multiprocessing runs it under the name `__mp_main__`)."""
+    del task
+    import sys
+
+    found = sorted(m for m in ('tensorflow', 'sonnet') if m in sys.modules)
+    return found + (['main re-run'] if sys.modules['__main__'].__name__ == '__mp_main__' else [])

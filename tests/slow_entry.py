@@ -2,8 +2,9 @@
 
     python tests/slow_entry.py <folder>
 
-Each worker, while re-importing this script (`__mp_main__`), writes its pid into
-<folder> and sleeps a minute; the parent waits for results that never come.
+Its task function is defined here, so each worker re-imports this script (`__mp_main__`),
+and while doing so writes its pid into <folder> and sleeps a minute; the parent waits for
+results that never come.
 """
 
 from preprocess import pool  # first, as the entry scripts do
@@ -18,7 +19,12 @@ if __name__ == '__mp_main__':  # a spawned worker, still importing its parent's 
         pass
     time.sleep(60)
 
-if __name__ == '__main__':
-    from crashy import crashed, square_or_die
 
-    list(pool.ordered_map(square_or_die, [1, 2], 2, crashed))
+def square(task):  # defined here, as build_shards' per-video function: workers need main
+    return task * task
+
+
+if __name__ == '__main__':
+    from crashy import crashed
+
+    list(pool.ordered_map(square, [1, 2], 2, crashed))

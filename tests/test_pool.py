@@ -1,6 +1,8 @@
 """The process pool keeps order, survives a worker being killed, and dies with its parent."""
 
 import ast
+import functools
+import json
 import os
 import subprocess
 import sys
@@ -104,6 +106,39 @@ def test_pool_entry_scripts_import_the_pool_before_anything_else(script):
     first = next(n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom))
     assert isinstance(first, ast.ImportFrom) and first.module == 'preprocess'
     assert [a.name for a in first.names] == ['pool']
+
+
+def test_workers_skip_the_parent_s_main_module_unless_what_they_run_comes_from_it(
+    tmp_path, monkeypatch
+):
+    """extract_features' workers (prepare's functions) neither re-run the script nor import
+    TensorFlow (tests/light_entry.py imports it at the top, as the script does); build_shards'
+    (its function is in its script) re-run it: tests/slow_entry.py above."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO_DIR, os.path.join(REPO_DIR, 'tests')]))
+    script = os.path.join(REPO_DIR, 'tests', 'light_entry.py')
+    result = subprocess.run(
+        [sys.executable, script, str(tmp_path)],
+        cwd=REPO_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [[], []]
+    assert os.listdir(tmp_path) == []  # no worker ran the script
+    main = sys.modules['__main__']
+    probe = functools.partial(square_or_die)
+    assert not pool._needs_main((probe, crashed, (1,), [1]))
+
+    def defined_in_main(task):
+        return task
+
+    defined_in_main.__module__, defined_in_main.__qualname__ = '__main__', 'i3d_pool_probe'
+    monkeypatch.setattr(main, 'i3d_pool_probe', defined_in_main, raising=False)
+    assert pool._needs_main((defined_in_main, None, (), [1]))
+    assert pool._needs_main((functools.partial(defined_in_main), None, (), [1]))
 
 
 def test_the_parent_pid_is_announced_only_while_the_pool_runs():

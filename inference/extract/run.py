@@ -47,17 +47,6 @@ def clean_killed_run(output_dir):
                 os.remove(os.path.join(root, name))
 
 
-def _init_worker(threads, tokens):
-    import cv2
-
-    from preprocess import flow
-
-    # Parallelism comes from TV-L1 pairs on threads (flow.fields), one core each; the
-    # workers' TV-L1 calls share `tokens`, one per core of the run.
-    cv2.setNumThreads(1)
-    flow.use_cores(threads, tokens)
-
-
 def run_pool(extractor, todo, output_dir, workers, log):
     """Workers decode (and compute flow, each spreading a video's pairs over all `workers`
     cores, `workers` TV-L1 calls at once in all); this process runs the model, in video
@@ -75,7 +64,7 @@ def run_pool(extractor, todo, output_dir, workers, log):
         tasks,
         workers,
         prepare.crashed_task,
-        _init_worker,
+        prepare.init_worker,
         (workers,),
         tokens=workers,
     )
