@@ -70,6 +70,7 @@ bench: weights
 	$(BIN)/python -m benchmarks.explain_memory
 	$(BIN)/python -m benchmarks.train_speed
 	$(BIN)/python -m benchmarks.input_speed
+	$(BIN)/python -m benchmarks.gpu_scaling
 	$(BIN)/python -m benchmarks.kernel_speed
 	@# Last: the ratios above in one table, with their goals.
 	$(BIN)/python -m benchmarks.results

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
+from benchmarks import results
 from common import cli, streams
 from preprocess import schema
 from training import data
@@ -56,6 +57,7 @@ def main(argv):
             f'{FLAGS.videos} videos x {FLAGS.video_frames} frames 320x256, {size:.0f} MB; '
             f'clips of {FLAGS.frames}x224x224; {cores} CPUs'
         )
+        figures = {}
         for stream in (streams.RGB, streams.FLOW):
             dataset = data.train_dataset([path], stream, FLAGS.frames, 224, 8, seed=0)
             iterator = iter(dataset)
@@ -65,6 +67,9 @@ def main(argv):
                 clips += next(iterator)[0].shape[0]
             rate = clips / (time.perf_counter() - start)
             print(f'{stream.name}: {rate:.2f} clips/s, {rate / cores:.2f} clips/s per core')
+            figures[f'{stream.name}_clips_per_s_per_core'] = rate / cores
+    if FLAGS.frames == 64:
+        results.record('input_speed', figures)  # for benchmarks.gpu_scaling
 
 
 if __name__ == '__main__':

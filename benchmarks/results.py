@@ -91,7 +91,8 @@ def record(script, figures):
         json.dump(data, f, indent=1, sort_keys=True)
 
 
-def _load(script):
+def load(script):
+    """The latest figures recorded by benchmarks.`script`, or None."""
     path = os.path.join(RESULTS_DIR, f'{script}.json')
     try:
         with open(path, encoding='utf-8') as f:
@@ -104,7 +105,7 @@ def table():
     """The table's lines."""
     lines = [f'{"ratio":62s} {"value":>6s} {"goal":>14s} {"met":>4s}  measured by']
     for ratio in RATIOS:
-        found = _load(ratio.script)
+        found = load(ratio.script)
         value = None if found is None else found['figures'].get(ratio.key)
         cores = os.cpu_count() if found is None else found['cores']
         goal, _ = ratio.goal(cores)
