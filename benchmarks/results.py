@@ -76,6 +76,29 @@ RATIOS = (
 )
 
 
+def cpu():
+    """The CPU's model name and the vector extensions TensorFlow's kernels care about."""
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8') as f:
+            info = f.read()
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = next(
+        (
+            line.split(':', 1)[1].strip()
+            for line in info.splitlines()
+            if line.startswith('model name')
+        ),
+        platform.machine(),
+    )
+    flags = next(
+        (line.split(':', 1)[1].split() for line in info.splitlines() if line.startswith('flags')),
+        [],
+    )
+    wanted = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16')
+    return f'{name} ({", ".join(f for f in wanted if f in flags) or "no AVX2"})'
+
+
 def record(script, figures):
     """Keeps `figures` ({key: number}) as the latest of benchmarks.`script`."""
     os.makedirs(RESULTS_DIR, exist_ok=True)
@@ -83,7 +106,7 @@ def record(script, figures):
         'figures': figures,
         'when': datetime.datetime.now().isoformat(timespec='seconds'),
         'cores': os.cpu_count(),
-        'machine': platform.processor() or platform.machine(),
+        'machine': cpu(),
         'command': ' '.join([f'python -m benchmarks.{script}', *sys.argv[1:]]),
     }
     path = os.path.join(RESULTS_DIR, f'{script}.json')
@@ -115,7 +138,7 @@ def table():
             continue
         met = ratio.met(value, cores)
         mark = '' if met is None else ('yes' if met else 'NO')
-        where = f'{found["command"]} ({found["when"]}, {cores} cores)'
+        where = f'{found["command"]} ({found["when"]}, {cores} cores, {found["machine"]})'
         lines.append(f'{ratio.what:62s} {value:6.2f} {goal:>14s} {mark:>4s}  {where}')
     return lines
 
