@@ -20,6 +20,7 @@ before anything else (this module needs only the standard library).
 import collections
 import contextlib
 import ctypes
+import io
 import multiprocessing
 import os
 import pickle
@@ -72,10 +73,20 @@ def _start_worker(parent_pid, initializer, initargs):
         initializer(*initargs)
 
 
+class _MainFinder(pickle.Pickler):
+    """Pickles what a worker is sent, but multiprocessing's own objects (semaphores,
+    barriers), which pickle only while a process starts and never come from main."""
+
+    def persistent_id(self, obj):
+        return 'skipped' if type(obj).__module__.startswith('multiprocessing.') else None
+
+
 def _needs_main(objects):
     """Whether a worker needs the parent's main module to unpickle `objects`: whether any
     of them (functions, classes) was defined in it."""
-    return b'__main__' in pickle.dumps(objects)
+    buffer = io.BytesIO()
+    _MainFinder(buffer).dump(objects)
+    return b'__main__' in buffer.getvalue()
 
 
 @contextlib.contextmanager

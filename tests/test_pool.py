@@ -3,6 +3,7 @@
 import ast
 import functools
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -138,6 +139,9 @@ def test_workers_skip_the_parent_s_main_module_unless_what_they_run_comes_from_i
     defined_in_main.__module__, defined_in_main.__qualname__ = '__main__', 'i3d_pool_probe'
     monkeypatch.setattr(main, 'i3d_pool_probe', defined_in_main, raising=False)
     assert pool._needs_main((defined_in_main, None, (), [1]))
+    barrier = multiprocessing.get_context('spawn').Barrier(2)  # pickles only at a spawn
+    assert not pool._needs_main((probe, crashed, (1, barrier), [1]))
+    assert pool._needs_main((defined_in_main, crashed, (1, barrier), [1]))
     assert pool._needs_main((functools.partial(defined_in_main), None, (), [1]))
 
 
