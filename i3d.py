@@ -15,6 +15,9 @@ Differences from the original (also listed in README.md):
 - `compute_dtype=tf.bfloat16` runs convolutions in bfloat16 (variables stay float32).
 - Max pools (`max_pool`) send each output's gradient to one maximum of its window on
   every path; TensorFlow's CPU kernel sends it to all of them (see `max_pool`).
+- Training-mode BatchNorm runs as one fused kernel (the same function, see `BatchNorm`).
+- bfloat16 filter gradients over inputs shorter than the kernel are computed in float32,
+  where oneDNN's bfloat16 kernel is wrong (see `conv3d`).
 """
 
 import concurrent.futures
@@ -373,6 +376,53 @@ def max_pool(x, window, stride):
     return pool(x)
 
 
+def conv3d(inputs, kernel, stride):
+    """`tf.nn.conv3d` (SAME padding), whose bfloat16 filter gradient is computed in float32
+    where oneDNN's bfloat16 kernel gets it wrong.
+
+    Measured with TensorFlow 2.21 on an AVX512_BF16 CPU: Conv3DBackpropFilter in bfloat16
+    with a 3-frame kernel over a 2-frame input returns values off by more than their own
+    size, or inf/NaN (e.g. Mixed_5c's 3x3x3 convolutions on 16-frame clips, or Mixed_4x's on
+    8-frame ones), while the forward pass and the input gradient are right (rounding only).
+    Inputs with fewer frames than the kernel take a float32 filter gradient (those layers are
+    small); every other case keeps the bfloat16 kernel.
+    """
+    strides = (1, *stride, 1)
+    if inputs.dtype != tf.bfloat16:
+        return tf.nn.conv3d(inputs, kernel, strides, padding='SAME')
+
+    @tf.custom_gradient
+    def conv(x, w):
+        def grad(upstream):
+            dx = tf.raw_ops.Conv3DBackpropInputV2(
+                input_sizes=tf.shape(x),
+                filter=w,
+                out_backprop=upstream,
+                strides=strides,
+                padding='SAME',
+            )
+
+            def filter_gradient(dtype):
+                return lambda: tf.cast(
+                    tf.raw_ops.Conv3DBackpropFilterV2(
+                        input=tf.cast(x, dtype),
+                        filter_sizes=tf.shape(w),
+                        out_backprop=tf.cast(upstream, dtype),
+                        strides=strides,
+                        padding='SAME',
+                    ),
+                    w.dtype,
+                )
+
+            short = tf.shape(x)[1] < w.shape[0]
+            dw = tf.cond(short, filter_gradient(tf.float32), filter_gradient(w.dtype))
+            return dx, dw
+
+        return tf.nn.conv3d(x, w, strides, padding='SAME'), grad
+
+    return conv(inputs, kernel)
+
+
 # The names of tracked attributes below (`_bn`, `_units`, `_branches`, `_conv`, `layers`)
 # are part of the checkpoint format (`tf.train.Checkpoint` keys such as
 # `model/layers/Logits/_conv/w`): renaming one breaks every saved checkpoint, so they stay
@@ -445,7 +495,7 @@ class Unit3D(snt.Module):
         """Conv, BatchNorm (`BatchNorm.__call__`'s arguments), activation."""
         self._create_variables(inputs)
         dtype = inputs.dtype
-        net = tf.nn.conv3d(inputs, tf.cast(self.w, dtype), (1, *self._stride, 1), padding='SAME')
+        net = conv3d(inputs, tf.cast(self.w, dtype), self._stride)
         if self._use_bias:
             net = tf.nn.bias_add(net, tf.cast(self.b, dtype))
         if self._bn is not None:  # in the compute dtype; its statistics are float32
