@@ -34,7 +34,6 @@ import os
 import sys
 import time
 
-import cv2
 import tensorflow as tf
 from absl import app, flags
 
@@ -152,13 +151,6 @@ def prepare_output(prefix, classes, config, overwrite=False):
         files.write_atomic(config_path, json.dumps(config, indent=1, sort_keys=True))
 
 
-def _init_worker(threads, tokens):
-    # Parallelism comes from TV-L1 pairs on threads (flow.fields), one core each; the
-    # workers' TV-L1 calls share `tokens`, one per core of the run.
-    cv2.setNumThreads(1)
-    flow_lib.use_cores(threads, tokens)
-
-
 def _process(options, task):
     return per_video.process_video(task.item, options)
 
@@ -186,7 +178,7 @@ def run_pool(prefix, planned, todo, options, workers):
     # Each worker may spread one video's pairs over all `workers` cores; the shared tokens
     # keep the run at `workers` TV-L1 calls at once.
     results = pool.ordered_map(
-        process, tasks, workers, _crashed, _init_worker, (workers,), tokens=workers
+        process, tasks, workers, _crashed, flow_lib.init_pool_worker, (workers,), tokens=workers
     )
     with contextlib.closing(results), contextlib.closing(bar):
         for task, result in results:

@@ -49,6 +49,14 @@ def use_cores(threads, tokens=None):
     _threads, _tokens = threads, tokens
 
 
+def init_pool_worker(threads, tokens):
+    """A pool worker's initializer (build_shards, extract_features): its parallelism comes
+    from TV-L1 pairs on threads (`fields`), one core each, so OpenCV runs one thread per
+    call; the workers' calls share `tokens`, one per core of the run (`use_cores`)."""
+    cv2.setNumThreads(1)
+    use_cores(threads, tokens)
+
+
 def cores():
     """Pairs of one video this process computes at once (`use_cores`; default all cores)."""
     return _threads or os.cpu_count() or 1

@@ -24,7 +24,7 @@ if __name__ == '__main__':
     from crashy import crashed
     from flow_workers import heavy_modules
 
-    from inference.extract import prepare
+    from preprocess import flow
 
-    found = pool.ordered_map(heavy_modules, [0, 1], 2, crashed, prepare.init_worker, (1,), 2)
+    found = pool.ordered_map(heavy_modules, [0, 1], 2, crashed, flow.init_pool_worker, (1,), 2)
     print(json.dumps([result for _, result in found]))

@@ -112,9 +112,9 @@ def test_pool_entry_scripts_import_the_pool_before_anything_else(script):
 def test_workers_skip_the_parent_s_main_module_unless_what_they_run_comes_from_it(
     tmp_path, monkeypatch
 ):
-    """extract_features' workers (prepare's functions) neither re-run the script nor import
-    TensorFlow (tests/light_entry.py imports it at the top, as the script does); build_shards'
-    (its function is in its script) re-run it: tests/slow_entry.py above."""
+    """extract_features' workers (prepare's and flow's functions) neither re-run the script
+    nor import TensorFlow (tests/light_entry.py imports it at the top, as the script does);
+    build_shards' (its function is in its script) re-run it: tests/slow_entry.py above."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO_DIR, os.path.join(REPO_DIR, 'tests')]))
     script = os.path.join(REPO_DIR, 'tests', 'light_entry.py')
     result = subprocess.run(

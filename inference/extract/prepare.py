@@ -84,18 +84,6 @@ def prepare_or_fail(item, names, work_dir, flow_threads=None):
         return None, videos.record(item, 'failed', reason=f'{type(e).__name__}: {e}')
 
 
-def init_worker(threads, tokens):
-    """Pool worker initializer (this light module: a worker never imports TensorFlow)."""
-    import cv2
-
-    from preprocess import flow
-
-    # Parallelism comes from TV-L1 pairs on threads (flow.fields), one core each; the
-    # workers' TV-L1 calls share `tokens`, one per core of the run.
-    cv2.setNumThreads(1)
-    flow.use_cores(threads, tokens)
-
-
 def prepare_task(task):
     """Pool worker entry: (item, names, work_dir) -> (start time, prepared, failure)."""
     item, names, work_dir = task

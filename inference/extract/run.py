@@ -53,7 +53,7 @@ def run_pool(extractor, todo, output_dir, workers, log):
     order."""
     from tqdm import tqdm
 
-    from preprocess import pool
+    from preprocess import flow, pool
 
     work_dir = os.path.join(output_dir, WORK_DIR)
     tasks = [(item, extractor.settings.streams, work_dir) for item in todo]
@@ -64,7 +64,7 @@ def run_pool(extractor, todo, output_dir, workers, log):
         tasks,
         workers,
         prepare.crashed_task,
-        prepare.init_worker,
+        flow.init_pool_worker,  # a light module: a worker never imports TensorFlow
         (workers,),
         tokens=workers,
     )
