@@ -19,8 +19,6 @@ in one process so that a shared machine's load falls on both alike:
 """
 
 import os
-import statistics
-import time
 
 import tensorflow as tf
 from absl import app, flags
@@ -70,30 +68,6 @@ def _tf_max_pool(x, window, stride):
     return tf.nn.max_pool3d(x, (1, *window, 1), (1, *stride, 1), padding='SAME')
 
 
-class _Variant:
-    """A float32 trainer whose step and forward are traced under `setting` (a context)."""
-
-    def __init__(self, name, setting, clip, labels):
-        self.name, self.setting, self.clip, self.labels = name, setting, clip, labels
-        self.trainer = timing.rgb_trainer('float32')
-        model = self.trainer.model
-        self.forward = tf.function(lambda x: model(x, is_training=False)[0], autograph=False)
-        self.steps, self.forwards = [], []
-        self.step(), self.fwd()  # trace + warm-up under the setting
-
-    def step(self):
-        with self.setting():
-            start = time.perf_counter()
-            self.trainer.train_step((self.clip, self.labels))
-            return time.perf_counter() - start
-
-    def fwd(self):
-        with self.setting():
-            start = time.perf_counter()
-            self.forward(self.clip).numpy()
-            return time.perf_counter() - start
-
-
 class _Patched:
     """i3d.max_pool replaced by TensorFlow's own op (and gradient) while active."""
 
@@ -122,24 +96,35 @@ class _Nothing:
         pass
 
 
+def _under(setting, fn):
+    """`fn` called under `setting` (a context class), its tracing too."""
+
+    def call():
+        with setting():
+            fn()
+
+    return call
+
+
 def compare(kind, frames, size, runs):
     clip, labels = _inputs(frames, size)
     if kind == 'max_pool_gradient':
         settings = [('TF MaxPool3D gradient', _Patched), ('i3d.max_pool', _Nothing)]
     else:
         settings = [('default', _Nothing), ('--deterministic', _Determinism)]
-    variants = [_Variant(name, setting, clip, labels) for name, setting in settings]
-    for _ in range(runs):
-        for variant in variants:
-            variant.forwards.append(variant.fwd())
-            variant.steps.append(variant.step())
-    for variant in variants:
+    fns = {}
+    for name, setting in settings:
+        model = timing.forward_and_step(timing.rgb_trainer('float32'), clip, labels)
+        for part, fn in model.items():
+            fns[name, part] = _under(setting, fn)
+    found = timing.alternate(fns, runs)
+    for name, _ in settings:
         print(
-            f'{variant.name}: forward {statistics.median(variant.forwards):.3f} s, '
-            f'train step {statistics.median(variant.steps):.3f} s'
+            f'{name}: forward {found[name, "forward"]:.3f} s, '
+            f'train step {found[name, "step"]:.3f} s'
         )
-    a, b = (statistics.median(v.steps) for v in variants)
-    print(f'train step {variants[1].name} / {variants[0].name}: {b / a:.3f}x')
+    (a, _), (b, _) = settings
+    print(f'train step {b} / {a}: {found[b, "step"] / found[a, "step"]:.3f}x')
 
 
 def main(argv):
