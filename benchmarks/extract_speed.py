@@ -199,8 +199,8 @@ def speed(tmp):
         wall, cores, frames = _extract(tmp, flow, 'rgb,flow', flow_ckpt)
         what = 'extract_features --streams=rgb,flow'
         _report(what, FLAGS.flow_videos, wall, cores, frames, model)
-    if FLAGS.flow_videos == 1:
-        ratios['flow_cores_busy'] = cores
+        if FLAGS.flow_videos == 1:
+            ratios['flow_cores_busy'] = cores
     return ratios
 
 

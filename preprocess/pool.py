@@ -129,12 +129,17 @@ def _executor(workers, initializer, initargs, tokens):
     )
 
 
-def _isolated(fn, task, on_crash, initializer, initargs, tokens, light):
+def _submit(executor, fn, task, light):
+    """`executor.submit`, which is where a worker starts (with the main module left alone
+    if `light`)."""
+    with _main_left_alone(light):
+        return executor.submit(fn, task)
+
+
+def _isolated(fn, task, on_crash, light, initializer, initargs, tokens):
     with _executor(1, initializer, initargs, tokens) as executor:
         try:
-            with _main_left_alone(light):
-                future = executor.submit(fn, task)
-            return future.result()
+            return _submit(executor, fn, task, light).result()
         except BrokenProcessPool:
             return on_crash(task)
 
@@ -160,17 +165,16 @@ def ordered_map(fn, tasks, workers, on_crash, initializer=None, initargs=(), tok
 
 def _ordered_map(fn, tasks, workers, on_crash, initializer, initargs, tokens):
     light = not _needs_main((fn, initializer, initargs, tasks))
-    setup = (initializer, initargs, tokens, light)
+    setup = (initializer, initargs, tokens)
     position = 0
     while position < len(tasks):
         window = collections.deque()
-        executor = _executor(workers, *setup[:3])
+        executor = _executor(workers, *setup)
         try:
             while position < len(tasks) or window:
                 while position < len(tasks) and len(window) < 2 * workers:
                     task = tasks[position]
-                    with _main_left_alone(light):  # where it starts a worker
-                        window.append((task, executor.submit(fn, task)))
+                    window.append((task, _submit(executor, fn, task, light)))
                     position += 1
                 task, future = window[0]
                 result = future.result()
@@ -182,6 +186,6 @@ def _ordered_map(fn, tasks, workers, on_crash, initializer, initargs, tokens):
                 if future.done() and not future.cancelled() and future.exception() is None:
                     yield task, future.result()  # finished before the pool broke
                 else:
-                    yield task, _isolated(fn, task, on_crash, *setup)
+                    yield task, _isolated(fn, task, on_crash, light, *setup)
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
