@@ -39,6 +39,7 @@ KINDS = (
     ('Conv3D', 'convolution: forward'),
     ('FusedBatchNormGrad', 'BatchNorm: gradient'),
     ('FusedBatchNorm', 'BatchNorm: forward'),
+    ('MaxPoolWithArgmax', 'max pool: argmax recomputed for the routed gradient'),
     ('MaxPool3DGrad', 'max pool: gradient'),
     ('MaxPoolGrad', 'max pool: gradient'),
     ('MaxPool', 'max pool: forward'),
@@ -53,8 +54,10 @@ REGIONS = ('forward', 'step')
 
 def kind(scope, op_type):
     found = next((name for pattern, name in KINDS if pattern in op_type), 'other')
-    if found == 'other' and '/batch_norm/' in scope:  # inference: elementwise ops
-        return 'BatchNorm: elementwise (moving statistics)'
+    if found == 'other' and '/batch_norm/' in scope:  # unfused: elementwise ops, reductions
+        if scope.startswith('gradient_tape/'):
+            return 'BatchNorm: gradient (unfused ops)'
+        return 'BatchNorm: unfused ops (moving statistics, or moments)'
     return found
 
 
