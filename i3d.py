@@ -163,7 +163,7 @@ class BatchNorm(snt.BaseBatchNorm):
         empty = tf.constant([], tf.float32)
         out, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
             # As [N * T, H, W, C] images (the same moments): oneDNN's kernel takes 4-D
-            # inputs only, and is twice as fast as TensorFlow's 5-D one.
+            # inputs only (`benchmarks.train_profile`: BatchNorm 0.10 s of a 3.4 s step).
             x=tf.reshape(inputs, tf.concat([[-1], shape[2:]], 0)),
             scale=tf.ones([channels], tf.float32),
             offset=tf.reshape(self.offset, [channels]),
@@ -380,10 +380,10 @@ def conv3d(inputs, kernel, stride):
     """`tf.nn.conv3d` (SAME padding), whose bfloat16 filter gradient is computed in float32
     where oneDNN's bfloat16 kernel gets it wrong.
 
-    Measured with TensorFlow 2.21 on an AVX512_BF16 CPU: Conv3DBackpropFilter in bfloat16
-    with a 3-frame kernel over a 2-frame input returns values off by more than their own
-    size, or inf/NaN (e.g. Mixed_5c's 3x3x3 convolutions on 16-frame clips, or Mixed_4x's on
-    8-frame ones), while the forward pass and the input gradient are right (rounding only).
+    Measured with TensorFlow 2.21 on an AVX512_BF16 CPU (`benchmarks.bf16_filter_gradient`):
+    Conv3DBackpropFilter in bfloat16 with a 3-frame kernel over a 2-frame input returns
+    garbage (e.g. Mixed_5c's 3x3x3 convolutions on 16-frame clips, or Mixed_4x's on 8-frame
+    ones), while the input gradient is right (rounding only; tests/test_i3d.py).
     Inputs with fewer frames than the kernel take a float32 filter gradient (those layers are
     small); every other case keeps the bfloat16 kernel.
     """
