@@ -25,6 +25,7 @@ from training import evaluation, loop, options, run_dir
         ({'precise_bn_batches': 4, 'freeze_bn': True}, 'keeps fixed'),
         ({'precise_bn_batches': 4, 'freeze_backbone': True}, 'keeps fixed'),
         ({'strategy': 'multi_worker'}, '--strategy=multi_worker needs --seed'),
+        ({'num_frames': 5}, "--num_frames=5: TensorFlow's oneDNN filter gradient"),
     ],
 )
 def test_flags_that_would_cancel_each_other_are_refused(flags, message):

@@ -5,10 +5,11 @@ only by `from_flags`, called from the scripts' `main`.
 """
 
 import dataclasses
+import os
 
 from absl import app, flags
 
-from common import cli
+from common import cli, kernels
 from preprocess import video
 from training import data
 
@@ -18,6 +19,10 @@ DEFAULT_LR = {'sgd': 0.1, 'adam': 1e-4}
 WEIGHT_DECAY = 1e-7  # DeepMind's README
 DROPOUT_KEEP_PROB = 0.5  # paper / DeepMind's README
 PAPER_FRAMES, PAPER_CROP = 64, 224
+# Clip lengths whose training step crashes TensorFlow 2.21 with oneDNN (a segmentation fault
+# in Conv3d_1a's filter gradient, 7 frames at stride 2): measured in a process per length,
+# 1-13 frames at 16, 32, 64 and 224 px; only 5 crashed, and not with Eigen's kernels.
+ONEDNN_CRASHING_FRAMES = (5,)
 
 
 @dataclasses.dataclass
@@ -86,6 +91,14 @@ class Config:
                 f'--precise_bn_batches={self.precise_bn_batches} would recompute the BatchNorm '
                 f'statistics that {frozen[0]} keeps fixed, so the saved model would differ from '
                 'the trained one; drop one of them'
+            )
+        onednn = os.environ.get(kernels.VARIABLE, '1') != '0'
+        if onednn and self.num_frames in ONEDNN_CRASHING_FRAMES:
+            n = self.num_frames
+            raise ValueError(
+                f"--num_frames={n}: TensorFlow's oneDNN filter gradient of the first "
+                f'convolution (7 frames, stride 2) crashes the process on {n}-frame clips; '
+                f'use {n - 1} or {n + 1}, or set TF_ENABLE_ONEDNN_OPTS=0'
             )
         if self.deterministic and self.seed is None:  # else each run draws its own seed
             raise ValueError('--deterministic needs --seed (a run without one draws its own)')
