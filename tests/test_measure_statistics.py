@@ -151,3 +151,91 @@ def test_damaged_or_foreign_stats_files_are_refused(tmp_path):
     )
     with pytest.raises(ValueError, match='damaged statistics'):
         statistics.load(str(tampered), PROTOCOL)
+
+
+def test_identical_sets_give_zero_not_a_rounding_negative():
+    # 2 videos x 400 dimensions (rank 1): Tr√(Σ₁Σ₂) rounds above Tr Σ, by 1.6e-8 of it.
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(2, 400)) * rng.uniform(0.1, 1, 400) * 3).astype(np.float32)
+    m = _moments(x)
+    raw = statistics.frechet_distance(m.mean, m.covariance(), m.mean, m.covariance())
+    assert raw < 0  # what the clamp is for
+    value = statistics.fvd(m, m)
+    assert value == 0.0 and f'{value:.4f}' == '0.0000'
+    # A negative beyond rounding is a bug (here: a covariance that is not PSD), not 0.
+    broken, fine = statistics.Moments(2), statistics.Moments(2)
+    broken.n, broken.m2 = 3, np.diag([-2.0, 2.0])
+    fine.n, fine.m2 = 3, np.diag([2.0, 2.0])
+    with pytest.raises(ValueError, match=r'FVD is -2, negative beyond rounding \(Tr Σ₁ \+ Tr Σ₂'):
+        statistics.fvd(broken, fine)
+
+
+def test_distances_that_are_not_numbers_are_errors():
+    far = _moments(np.eye(3))
+    far.mean = np.full(3, 1e200)
+    with pytest.raises(ValueError, match='FVD is inf, not a number'):
+        statistics.fvd(far, _moments(np.eye(3)))
+    x = np.random.default_rng(6).normal(size=(4, 3))
+    with pytest.raises(ValueError, match='KVD is nan, not a number'):
+        statistics.kvd(x * 1e110, x)
+
+
+def _saved_arrays(tmp_path, rows):
+    """The arrays `save` writes for `rows` (embeddings kept)."""
+    path = str(tmp_path / 'saved.npz')
+    statistics.save(path, statistics.Stats(_moments(rows), PROTOCOL, rows))
+    with np.load(path) as data:
+        return dict(data)
+
+
+ROWS = np.random.default_rng(8).normal(3.0, 2.0, size=(4, 3))
+MU = ROWS.mean(axis=0)
+SIGMA = np.cov(ROWS, rowvar=False)
+
+
+@pytest.mark.parametrize(
+    'changes, problem',
+    [
+        (dict(mu=np.array([np.nan, 0.0, 0.0])), 'mu is not finite'),
+        (dict(sigma=np.full((3, 3), np.inf)), 'sigma is not finite'),
+        (dict(embeddings=np.where(np.eye(4, 3) > 0, np.nan, ROWS)), 'embeddings is not finite'),
+        (dict(embeddings=ROWS[:2]), 'n=4 but 2 embeddings'),
+        (dict(n=np.array(1_000_000)), 'n=1000000 but 4 embeddings'),
+        (dict(n=np.array(4.5)), r'n is float64 \(\), not an integer'),
+        (dict(n=np.array(1)), 'n=1: at least 2 videos'),
+        (dict(mu=np.zeros((1, 3))), r'mu is float64 \(1, 3\), not a vector'),
+        (dict(sigma=np.eye(4)), r'sigma is float64 \(4, 4\) for mu \(3,\)'),
+        (dict(sigma=SIGMA + np.triu(np.ones((3, 3)), 1)), 'sigma is not symmetric'),
+        (dict(sigma=SIGMA - 10 * np.eye(3)), 'sigma is not positive semi-definite'),
+        (dict(mu=MU + 0.1), 'mu is not the mean of the embeddings'),
+        (dict(sigma=SIGMA * 1.01), 'sigma is not the covariance of the embeddings'),
+        (dict(embeddings=ROWS[:, :2]), r'embeddings are float64 \(4, 2\) for mu \(3,\)'),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_stats_files_whose_arrays_disagree_are_refused(tmp_path, changes, problem):
+    arrays = _saved_arrays(tmp_path, ROWS)
+    np.savez(tmp_path / 'edited.npz', **arrays | changes)
+    with pytest.raises(ValueError, match=rf'edited\.npz: damaged statistics \({problem}'):
+        statistics.load(str(tmp_path / 'edited.npz'), PROTOCOL)
+
+
+def test_legitimate_stats_files_load(tmp_path):
+    # Rank-deficient (2 videos, 400 dimensions), far from 0 relative to their spread,
+    # float64 rows saved as float32 embeddings, batches folded one at a time: all
+    # rounding, none of it damage.
+    rng = np.random.default_rng(9)
+    cases = [
+        (rng.normal(size=(2, 400)) * 5).astype(np.float32),
+        rng.normal(1000.0, 1e-3, size=(5, 8)),
+        rng.normal(size=(300, 400)),
+    ]
+    for number, rows in enumerate(cases):
+        path = str(tmp_path / f'{number}.npz')
+        moments = _moments(rows, chunks=max(1, len(rows) // 7))
+        statistics.save(path, statistics.Stats(moments, PROTOCOL, rows))
+        loaded = statistics.load(path, PROTOCOL)
+        assert loaded.moments.n == len(rows)
+        np.testing.assert_array_equal(loaded.moments.mean, moments.mean)
+        statistics.save(path, statistics.Stats(moments, PROTOCOL))  # without embeddings
+        assert statistics.load(path, PROTOCOL).embeddings is None
