@@ -12,7 +12,6 @@ import sys
 
 import numpy as np
 
-from inference.extract import videos as video_lists
 from measure import sources, statistics
 
 
@@ -44,7 +43,10 @@ class _Accumulator:
         self.moments.add(rows)
         if self.embeddings is not None:
             self.embeddings.append(np.asarray(rows, np.float32))
-        self._bar.update(len(rows))
+        if self._bar.n + len(rows) < self._bar.total:
+            self._bar.update(len(rows))
+        else:  # the last rows: close() prints the complete bar, once (update would too)
+            self._bar.n += len(rows)
 
     def flush(self):
         if self._batch:
@@ -60,11 +62,6 @@ class _Accumulator:
         return statistics.Stats(self.moments, protocol, rows)
 
 
-def _check_count(spec, count):
-    if count < 2:
-        raise ValueError(f'{spec}: {count} video(s); FVD needs at least 2 per set')
-
-
 def statistics_of(
     spec,
     embedder,
@@ -78,8 +75,9 @@ def statistics_of(
     """The statistics of the set `spec` under `embedder`'s protocol.
 
     Args:
-      spec: a stats file (.npz from --save_stats), a .npy/.npz array [N, T, H, W, 3] uint8,
-        or videos: a folder, .txt list, glob, or build_shards shards.
+      spec: a `sources.VideoSet` (fvd.py opens its sets before loading the model), or what
+        `sources.open_set` takes: a stats file (.npz from --save_stats), a .npy/.npz array
+        [N, T, H, W, 3] uint8, or videos: a folder, .txt list, glob, or build_shards shards.
       embedder: a `measure.embedding.Embedder`.
       batch_size: videos per network call.
       workers: decoding processes of the pool runner (0 = cores).
@@ -92,29 +90,27 @@ def statistics_of(
       ValueError: naming the file and the problem (a stats file of another protocol, a
         video shorter than --num_frames, fewer than 2 videos, ...).
     """
-    if statistics.is_stats_file(spec):
-        stats = statistics.load(spec, embedder.protocol)
+    videos = spec
+    if not isinstance(videos, sources.VideoSet):
+        videos = sources.open_set(spec, embedder.num_frames)
+    spec = videos.spec
+    if videos.kind == sources.STATISTICS:
+        stats = statistics.check_protocol(spec, videos.stats, embedder.protocol)
         if keep_embeddings and stats.embeddings is None:
             raise ValueError(f'{spec}: holds no embeddings for --kvd (save it with --kvd)')
         return stats
-    if sources.is_array(spec):
-        videos = sources.open_array(spec, embedder.num_frames)
-        _check_count(spec, len(videos))
-        acc = _Accumulator(embedder, batch_size, keep_embeddings, len(videos))
-        with contextlib.closing(acc):
-            for index in range(len(videos)):
-                acc.add(videos.array[index], videos.name(index))
-            return acc.stats(embedder.protocol)
-    items = video_lists.list_videos(spec)
-    _check_count(spec, len(items))
-    acc = _Accumulator(embedder, batch_size, keep_embeddings, len(items))
+    acc = _Accumulator(embedder, batch_size, keep_embeddings, videos.count)
     with contextlib.closing(acc):
-        if runner == 'pool':
-            _pool(items, embedder, acc, workers or os.cpu_count() or 1)
+        if videos.kind == sources.ARRAY:
+            array = sources.open_array(spec, embedder.num_frames)
+            for index in range(len(array)):
+                acc.add(array.array[index], array.name(index))
+        elif runner == 'pool':
+            _pool(videos.items, embedder, acc, workers or os.cpu_count() or 1)
         else:
             from measure import beam_embed
 
-            rows = beam_embed.run(items, embedder, runner, beam_options, work_dir)
+            rows = beam_embed.run(videos.items, embedder, runner, beam_options, work_dir)
             acc.add_embeddings(rows)
         return acc.stats(embedder.protocol)
 

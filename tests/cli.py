@@ -19,6 +19,8 @@ import dataclasses
 import importlib
 import io
 import os
+import resource
+import subprocess
 import sys
 
 from absl import app, flags
@@ -147,3 +149,17 @@ def call_main(module, *args):
         except SystemExit as e:
             return 1, out.getvalue(), str(e.code)
     return 0, out.getvalue(), ''
+
+
+def cpu_seconds_of(args, cwd=REPO_DIR):
+    """Runs the command `args` to completion; returns (its subprocess.CompletedProcess, text
+    output captured, and the CPU seconds it used: user + system, its own children included).
+
+    CPU time, not wall time: a refusal that imports TensorFlow costs seconds of CPU however
+    busy the machine is, and a quick one stays quick when the machine is loaded.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return result, used
