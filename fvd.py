@@ -1,7 +1,7 @@
 """Fréchet Video Distance (and KVD) with DeepMind's I3D, exactly as the reference computes it.
 
     python fvd.py --real=real_videos/ --fake=generated.npy            # prints FVD
-    python fvd.py --real=real_videos/ --save_stats=real_stats.npz     # reference statistics
+    python fvd.py --real=real_videos/ --save_stats=real_stats.npz [--kvd]  # reference stats
     python fvd.py --real=real_stats.npz --fake=generated/ [--kvd]
 
 prints `FVD: <value>` (and `KVD: <mean> ± <std>` with --kvd) and the settings used. A set

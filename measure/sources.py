@@ -171,6 +171,8 @@ def classify(spec):
     """
     lower = spec.lower()
     if lower.endswith('.npz') and os.path.isfile(spec):
+        if not zipfile.is_zipfile(spec):  # np.load would try it as a pickle
+            raise ValueError(f'{spec}: unreadable .npz (not a zip archive)')
         try:
             with np.load(spec, allow_pickle=False) as data:
                 return STATISTICS if statistics.holds_statistics(data) else ARRAY

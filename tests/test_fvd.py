@@ -450,3 +450,20 @@ def test_bad_runs_are_refused_before_tensorflow_loads(tmp_path, case):
     assert result.returncode == 1 and len(errors) == 1, result.stderr[-2000:]
     assert named in errors[0]
     assert cpu < 3.0, f'{cpu:.1f} s of CPU for: {errors[0]}'  # TensorFlow's import alone: ~3 s
+
+
+def test_an_npz_is_classified_by_its_content(tmp_path):
+    from measure import sources
+
+    videos = _video_npz(tmp_path / 'stats_like_name.npz', 0)
+    stats = str(tmp_path / 'videos_like_name.npz')
+    statistics.save(stats, statistics.Stats(_moments(np.eye(3)), {'frames': 2}))
+    assert sources.classify(videos) == sources.ARRAY
+    assert sources.classify(stats) == sources.STATISTICS
+    assert sources.open_set(videos, 2).count == 3
+    junk = tmp_path / 'junk.npz'
+    junk.write_bytes(b'not an archive')
+    with pytest.raises(ValueError, match=r'junk\.npz: unreadable \.npz \(not a zip archive\)'):
+        sources.classify(str(junk))
+    with pytest.raises(ValueError, match=r'gone\.npy: no such file'):
+        sources.classify(str(tmp_path / 'gone.npy'))
