@@ -239,88 +239,8 @@ def test_dropout_only_in_training():
     assert not np.allclose(train_a, train_b)
 
 
-def test_batch_norm_train_uses_batch_statistics_and_updates_moving_averages():
-    model = i3d.InceptionI3d(final_endpoint='Conv3d_1a_7x7')
-    x = _clip((2, 4, 16, 16, 3)) * 3.0 + 0.5
-    model(x, is_training=False)  # create variables
-    unit = model.layers['Conv3d_1a_7x7']
-    unit.batch_norm.offset.assign(tf.fill([64], 0.25))
-    before = unit.batch_norm.moving_mean.value.numpy().copy()
-    out_train, _ = model(x, is_training=True)
-    # Batch statistics: before ReLU each channel is standardized, then offset by 0.25.
-    pre = tf.nn.conv3d(x, unit.w, (1, 2, 2, 2, 1), 'SAME')
-    mean, var = tf.nn.moments(pre, (0, 1, 2, 3))
-    expected = tf.nn.relu((pre - mean) / tf.sqrt(var + 1e-3) + 0.25)
-    np.testing.assert_allclose(out_train, expected, atol=1e-4)
-    after = unit.batch_norm.moving_mean.value.numpy()
-    assert not np.allclose(before, after)
-    # Sonnet 1's update from the initial 0: not debiased, one step of (1 - 0.999).
-    np.testing.assert_allclose(after.reshape(-1), mean * (1 - 0.999), rtol=1e-4, atol=1e-7)
-    # Inference uses the moving statistics and leaves them alone.
-    out_eval, _ = model(x, is_training=False)
-    np.testing.assert_array_equal(unit.batch_norm.moving_mean.value.numpy(), after)
-    moving_var = unit.batch_norm.moving_variance.value.numpy().reshape(-1)
-    expected_eval = tf.nn.relu((pre - after.reshape(-1)) / np.sqrt(moving_var + 1e-3) + 0.25)
-    np.testing.assert_allclose(out_eval, expected_eval, atol=1e-4)
-
-
 def _moving(model):
     return [v.numpy().copy() for v in model.variables if 'moving' in v.name]
-
-
-def _training_step(model, x, weights, unfused):
-    """(outputs, gradients, moving statistics) of one training-mode call, traced.
-
-    `unfused`: collect the batch moments, which takes `BatchNorm`'s unfused path (the
-    moments of `tf.nn.moments`), instead of the fused kernel the training step uses.
-    """
-
-    @tf.function(autograph=False)
-    def step():
-        with tf.GradientTape() as tape:
-            out, _ = model(x, is_training=True, batch_norm_moments=[] if unfused else None)
-            loss = tf.reduce_sum(tf.cast(out, tf.float32) * weights)
-        return tf.cast(out, tf.float32), tape.gradient(loss, model.trainable_variables)
-
-    out, grads = step()
-    return out.numpy(), [g.numpy() for g in grads], _moving(model)
-
-
-@pytest.mark.parametrize('dtype, rtol', [(tf.float32, 2e-5), (tf.bfloat16, 3e-2)])
-def test_fused_training_batch_norm_is_the_unfused_function(dtype, rtol):
-    """Outputs, every gradient and the moving averages (which take the biased variance,
-    as DeepMind's `tf.nn.moments`, not the kernel's Bessel-corrected one)."""
-    x = _clip((2, 8, 32, 32, 3), seed=8) * 2.0 + 0.3
-    found = []
-    for unfused in (True, False):
-        tf.random.set_seed(0)
-        model = i3d.InceptionI3d(final_endpoint='Conv3d_2c_3x3', compute_dtype=dtype)
-        out, _ = model(x, is_training=False)
-        for bn in model.batch_norms:  # zero: the update is then exactly 0.001 x moment
-            bn.moving_mean.load(tf.zeros_like(bn.moving_mean.value))
-            bn.moving_variance.load(tf.zeros_like(bn.moving_variance.value))
-        weights = tf.random.stateless_uniform(out.shape, (3, 4))
-        found.append(_training_step(model, x, weights, unfused))
-        assert all(v.dtype == tf.float32 for v in model.variables if v.dtype.is_floating)
-    (out_a, grads_a, stats_a), (out_b, grads_b, stats_b) = found
-    scale = np.abs(out_a).max()
-    np.testing.assert_allclose(out_b, out_a, atol=rtol * scale)
-    assert len(grads_a) == len(grads_b) == 6
-    for a, b in zip(grads_a, grads_b, strict=True):
-        np.testing.assert_allclose(b, a, atol=rtol * np.abs(a).max())
-    for a, b in zip(stats_a, stats_b, strict=True):
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-9)
-    # Conv3d_1a's moving variance is 0.001 x the biased variance (n = 2 x 4 x 16 x 16).
-    model_input = tf.cast(tf.cast(x, dtype), tf.float32)
-    unit_w = model.layers['Conv3d_1a_7x7'].w
-    pre = tf.nn.conv3d(
-        model_input, tf.cast(tf.cast(unit_w, dtype), tf.float32), (1, 2, 2, 2, 1), 'SAME'
-    )
-    _, variance = tf.nn.moments(tf.cast(tf.cast(pre, dtype), tf.float32), (0, 1, 2, 3))
-    moving = model.layers['Conv3d_1a_7x7'].batch_norm.moving_variance.value.numpy().reshape(-1)
-    np.testing.assert_allclose(
-        moving, 0.001 * variance.numpy(), rtol=1e-4 if dtype == tf.float32 else 2e-2
-    )
 
 
 def test_frozen_batch_norm_uses_and_keeps_the_moving_statistics_with_dropout_on():
