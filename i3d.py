@@ -25,7 +25,7 @@ import typing
 import sonnet as snt
 import tensorflow as tf
 
-from layers import pooling
+from layers import pooling  # looked up at each call: benchmarks.train_speed swaps max_pool
 from layers.batch_norm import BatchNorm, batch_norm
 from layers.conv import conv3d
 
