@@ -13,18 +13,21 @@ Differences from the original (also listed in README.md):
   (or smaller than 224 px) still give logits; identical whenever the original works.
 - Dropout is applied only when `is_training` is true.
 - `compute_dtype=tf.bfloat16` runs convolutions in bfloat16 (variables stay float32).
-- Max pools (`max_pool`) send each output's gradient to one maximum of its window on
-  every path; TensorFlow's CPU kernel sends it to all of them (see `max_pool`).
-- Training-mode BatchNorm runs as one fused kernel (the same function, see `BatchNorm`).
+- Max pools send each output's gradient to one maximum of its window on every path;
+  TensorFlow's CPU kernel sends it to all of them (see `layers.pooling`).
+- Training-mode BatchNorm runs as one fused kernel (the same function, see `layers.batch_norm`).
 - bfloat16 filter gradients over inputs shorter than the kernel are computed in float32,
-  where oneDNN's bfloat16 kernel is wrong (see `conv3d`).
+  where oneDNN's bfloat16 kernel is wrong (see `layers.conv`).
 """
 
-import concurrent.futures
 import typing
 
 import sonnet as snt
 import tensorflow as tf
+
+from layers import pooling  # looked up at each call: benchmarks.train_speed swaps max_pool
+from layers.batch_norm import BatchNorm, batch_norm
+from layers.conv import conv3d
 
 VALID_ENDPOINTS = (
     'Conv3d_1a_7x7',
@@ -46,158 +49,6 @@ VALID_ENDPOINTS = (
     'Logits',
     'Predictions',
 )
-
-# Sonnet 1 BatchNorm defaults used by DeepMind's checkpoints (Sonnet 2's eps is 1e-5).
-BN_DECAY = 0.999
-BN_EPS = 1e-3
-# With counter >= this, Sonnet 2's debiasing factor 1 - decay**counter is exactly 1.0 in
-# float32 (0.999**1e6 underflows), i.e. its EMA becomes Sonnet 1's plain moving average.
-EMA_SETTLED_COUNTER = 10**6
-
-
-class Sonnet1MovingAverage(snt.ExponentialMovingAverage):
-    """Sonnet 2's EMA behaving as Sonnet 1's BatchNorm moving statistics.
-
-    Sonnet 1 starts the moving mean at 0 and the moving variance at 1 and updates them
-    without debiasing; Sonnet 2's EMA starts at 0 and debiases with a step counter. Here
-    `hidden` and `average` start at `initial` and the counter starts settled, so
-    `average == hidden` and each update is `hidden -= (hidden - x) * (1 - decay)`.
-    Imported statistics are loaded into `hidden` and `average` (see import_weights.py).
-    """
-
-    def __init__(self, decay, initial, name=None):
-        super().__init__(decay, name=name)
-        self._initial = initial
-        self._counter = tf.Variable(
-            EMA_SETTLED_COUNTER, trainable=False, dtype=tf.int64, name='counter'
-        )
-
-    @snt.once
-    def initialize(self, value):
-        self._hidden = tf.Variable(
-            tf.fill(value.shape, tf.cast(self._initial, value.dtype)),
-            trainable=False,
-            name='hidden',
-        )
-        self.average = tf.Variable(self._hidden.read_value(), trainable=False, name='average')
-
-    def load(self, value):
-        """Sets the statistic (e.g. from a pretrained checkpoint)."""
-        self._hidden.assign(value)
-        self.average.assign(value)
-        self._counter.assign(EMA_SETTLED_COUNTER)
-
-
-class BatchNorm(snt.BaseBatchNorm):
-    """DeepMind's BatchNorm (offset, no scale, eps 1e-3, Sonnet 1 moving averages).
-
-    Called as Sonnet's: `bn(x, is_training, test_local_stats)`. Two additions, both
-    chosen by the caller rather than by a second walk of the network:
-    - `cross_replica` (fixed when the model is built, as PySlowFast's `get_norm` and
-      MoViNet's `use_sync_bn`): in training mode the batch moments are all-reduced
-      over the replicas of the current `tf.distribute` replica context, as
-      `snt.distribute.CrossReplicaBatchNorm` does, so every replica normalizes with
-      (and its moving averages take) the moments of the global batch. Local statistics
-      (`test_local_stats`) stay local.
-    - `moments`: a list to which the call appends the (mean, variance) it normalized
-      with (precise BN collects batch moments this way).
-    """
-
-    def __init__(self, moving_mean, moving_variance, cross_replica=False, name='batch_norm'):
-        super().__init__(
-            create_scale=False,
-            create_offset=True,
-            moving_mean=moving_mean,
-            moving_variance=moving_variance,
-            eps=BN_EPS,
-            name=name,
-        )
-        self._cross_replica = cross_replica
-
-    @property
-    def cross_replica(self) -> bool:
-        return self._cross_replica
-
-    def __call__(self, inputs, is_training, test_local_stats=False, moments=None):
-        """Normalizes `inputs` (channels last) in their dtype; the moments, the offset and
-        the moving statistics are float32 (bfloat16 activations are normalized in float32).
-
-        Args:
-          inputs: the tensor to normalize.
-          is_training: Python bool; batch moments, and the moving averages take them.
-          test_local_stats: Python bool; batch moments without updating the moving
-            averages when not `is_training` (else the moving averages normalize).
-          moments: None, or a list to append the (mean, variance) used to.
-        """
-        if not hasattr(self, 'offset'):  # float32 variables, whatever the compute dtype
-            self._initialize(tf.cast(inputs, tf.float32))
-        if is_training and moments is None and not self._cross_replica:
-            return self._fused_training(inputs)
-        dtype, inputs = inputs.dtype, tf.cast(inputs, tf.float32)
-        if moments is None and not is_training:
-            return tf.cast(super().__call__(inputs, is_training, test_local_stats), dtype)
-        if is_training and self._cross_replica:
-            mean, variance = _global_moments(inputs, self._axis)
-        elif is_training or test_local_stats:
-            mean, variance = tf.nn.moments(inputs, self._axis, keepdims=True)
-        else:
-            mean, variance = self.moving_mean.value, self.moving_variance.value
-        if moments is not None:
-            moments.append((mean, variance))
-        out = tf.nn.batch_normalization(inputs, mean, variance, self.offset, None, self._eps)
-        if is_training:
-            self._update_statistics(mean, variance)
-        return tf.cast(out, dtype)
-
-    def _fused_training(self, inputs):
-        """Training mode in one fused kernel (forward and gradient), the same function as
-        the unfused path: batch mean and biased variance, no scale, moving averages updated.
-
-        The kernel takes float32 or bfloat16 activations (its moments are float32) and
-        returns the variance with Bessel's correction n / (n - 1); DeepMind's BatchNorm
-        (`tf.nn.moments`) averages the biased one into the moving variance, so the
-        correction is undone here.
-        """
-        channels = inputs.shape[-1]
-        shape = tf.shape(inputs)
-        empty = tf.constant([], tf.float32)
-        out, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
-            # As [N * T, H, W, C] images (the same moments): oneDNN's kernel takes 4-D
-            # inputs only (`benchmarks.train_profile`: BatchNorm 0.10 s of a 3.4 s step).
-            x=tf.reshape(inputs, tf.concat([[-1], shape[2:]], 0)),
-            scale=tf.ones([channels], tf.float32),
-            offset=tf.reshape(self.offset, [channels]),
-            mean=empty,
-            variance=empty,
-            epsilon=self._eps,
-            data_format='NHWC',
-            is_training=True,
-        )
-        out = tf.reshape(out, shape)
-        count = tf.cast(tf.size(inputs, out_type=tf.int64) // channels, tf.float32)
-        biased = variance * tf.maximum(count - 1.0, 0.0) / tf.maximum(count, 1.0)
-        self._update_statistics(tf.reshape(mean, self.shape), tf.reshape(biased, self.shape))
-        return out
-
-
-def _global_moments(x, axes):
-    """Mean and variance of `x` over `axes` and over every replica of the replica context
-    (equal per-replica batches: the mean of the replicas' E[x] and E[x^2])."""
-    local = tf.stack(
-        [tf.reduce_mean(x, axes, keepdims=True), tf.reduce_mean(tf.square(x), axes, keepdims=True)]
-    )
-    context = tf.distribute.get_replica_context()
-    mean, square = tf.unstack(context.all_reduce(tf.distribute.ReduceOp.MEAN, local))
-    return mean, tf.maximum(square - tf.square(mean), 0.0)
-
-
-def batch_norm(name='batch_norm', cross_replica=False):
-    """DeepMind's BatchNorm (`BatchNorm`), its moving averages nested under its name."""
-    with tf.name_scope(name):  # as snt.BatchNorm does, so the EMAs nest under it
-        moving_mean = Sonnet1MovingAverage(BN_DECAY, 0.0, name='moving_mean')
-        moving_variance = Sonnet1MovingAverage(BN_DECAY, 1.0, name='moving_variance')
-    return BatchNorm(moving_mean, moving_variance, cross_replica=cross_replica, name=name)
-
 
 # Channels (b0, b1a, b1b, b2a, b2b, b3) of each Inception block, from DeepMind's i3d.py.
 MIXED_CHANNELS = {
@@ -266,161 +117,6 @@ def classifier_input(mixed_5c: tf.Tensor, time_weights: tf.Tensor | None = None)
         time_weights = pool_weights(shape[1], LOGITS_POOL[0])
     space = [pool_weights(shape[d + 1], LOGITS_POOL[d]) for d in (1, 2)]
     return tf.einsum('nthwc,t,h,w->nc', x, time_weights, *space)
-
-
-def _routed_max_pool(x, window, stride):
-    """The same maximum as a 3D SAME max pool, as pools whose gradient picks one input.
-
-    A 3D window's maximum is the maximum over time of the maxima over (H, W), so the
-    pool is two `max_pool_with_argmax` calls: each output records one argmax (the first
-    maximum of its window) and its gradient goes there only. Shapes are read with
-    `tf.shape` so the gradient also traces with unknown clip lengths.
-    """
-    (kt, kh, kw), (st, sh, sw) = window, stride
-    batch, frames, channels = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[4]
-    if (kh, kw, sh, sw) != (1, 1, 1, 1):
-        images = tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
-        images, _ = tf.nn.max_pool_with_argmax(
-            images, (kh, kw), (sh, sw), 'SAME', include_batch_in_index=True
-        )
-        x = tf.reshape(images, tf.concat([[batch, frames], tf.shape(images)[1:]], 0))
-    if (kt, st) != (1, 1):
-        height, width = tf.shape(x)[2], tf.shape(x)[3]
-        series = tf.reshape(x, tf.stack([batch, frames, height * width, channels]))
-        series, _ = tf.nn.max_pool_with_argmax(
-            series, (kt, 1), (st, 1), 'SAME', include_batch_in_index=True
-        )
-        x = tf.reshape(series, tf.stack([batch, tf.shape(series)[1], height, width, channels]))
-    return x
-
-
-_ROUTES_ONCE = {}  # dtype -> whether this machine's graph MaxPool3DGrad routes to one input
-
-
-def _native_gradient_routes_once(dtype):
-    """Whether MaxPool3DGrad, created now for `dtype`, sends each output's gradient to one
-    input. Eager ops run Eigen's kernel (to every tied maximum). A graph runs oneDNN's where
-    TensorFlow rewrites the op (oneDNN on, and for bfloat16 only on CPUs where oneDNN has
-    bfloat16 kernels) or cuDNN's on a GPU, which route to one maximum. Rather than mirror
-    TensorFlow's rewrite rules, a 2x2x2 window of equal values asks the kernel once per
-    process and dtype: one input gets the gradient, or all eight do."""
-    if tf.executing_eagerly():
-        return False
-    if dtype not in _ROUTES_ONCE:
-        # Run now, on a thread of its own: graph building (and a strategy's scope) is
-        # per thread, so there the probe runs as a fresh program, not inside this trace.
-        with concurrent.futures.ThreadPoolExecutor(1) as thread:
-            _ROUTES_ONCE[dtype] = thread.submit(_tie_gradient_sum, dtype).result() == 1.0
-    return _ROUTES_ONCE[dtype]
-
-
-def _tie_gradient_sum(dtype):
-    @tf.function(autograph=False)
-    def gradient(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            pooled = tf.nn.max_pool3d(x, (1, 2, 2, 2, 1), (1, 2, 2, 2, 1), padding='SAME')
-        return tf.reduce_sum(tf.cast(tape.gradient(pooled, x), tf.float32))
-
-    return float(gradient(tf.zeros((1, 2, 2, 2, 1), dtype)))
-
-
-def _native_max_pool_gradient(inputs, pooled, upstream, window, stride):
-    return tf.raw_ops.MaxPool3DGrad(
-        orig_input=inputs,
-        orig_output=pooled,
-        grad=upstream,
-        ksize=(1, *window, 1),
-        strides=(1, *stride, 1),
-        padding='SAME',
-    )
-
-
-def max_pool(x, window, stride):
-    """3D max pool, SAME padding, whose gradient goes to exactly one input per output.
-
-    The forward pass is `tf.nn.max_pool3d` itself. Its gradient depends on the kernel:
-    TensorFlow's Eigen CPU kernel (MaxPool3DGrad) sends each output's gradient to every
-    input within 1e-5 of the window's maximum, and in I3D ties are everywhere (ReLU
-    zeros, and a value that one pool repeats meets itself again in the next), so a
-    BatchNorm offset's gradient came out several times too large; oneDNN's kernel and
-    cuDNN's route each output to one maximum. So where the native gradient routes once
-    (`_native_gradient_routes_once`: the training step's graph with oneDNN on, by default)
-    it is kept, and every other path (eager, oneDNN off, bfloat16 where oneDNN has no
-    bfloat16 kernels) takes the gradient of `_routed_max_pool`: one argmax per output, at
-    several times the native gradient's cost (it recomputes the pool with argmax, an Eigen
-    kernel).
-
-    Args:
-      x: [batch, T, H, W, C].
-      window: (T, H, W) window.
-      stride: (T, H, W) strides.
-
-    Returns:
-      The pooled tensor, bit-identical to `tf.nn.max_pool3d(..., padding='SAME')`.
-    """
-
-    @tf.custom_gradient
-    def pool(inputs):
-        def grad(upstream):
-            if _native_gradient_routes_once(inputs.dtype):
-                return _native_max_pool_gradient(inputs, pooled, upstream, window, stride)
-            with tf.GradientTape() as tape:
-                tape.watch(inputs)
-                routed = _routed_max_pool(inputs, window, stride)
-            return tape.gradient(routed, inputs, output_gradients=upstream)
-
-        pooled = tf.nn.max_pool3d(inputs, (1, *window, 1), (1, *stride, 1), padding='SAME')
-        return pooled, grad
-
-    return pool(x)
-
-
-def conv3d(inputs, kernel, stride):
-    """`tf.nn.conv3d` (SAME padding), whose bfloat16 filter gradient is computed in float32
-    where oneDNN's bfloat16 kernel gets it wrong.
-
-    Measured with TensorFlow 2.21 on an AVX512_BF16 CPU (`benchmarks.bf16_filter_gradient`):
-    Conv3DBackpropFilter in bfloat16 with a 3-frame kernel over a 2-frame input returns
-    garbage (e.g. Mixed_5c's 3x3x3 convolutions on 16-frame clips, or Mixed_4x's on 8-frame
-    ones), while the input gradient is right (rounding only; tests/test_i3d.py).
-    Inputs with fewer frames than the kernel take a float32 filter gradient (those layers are
-    small); every other case keeps the bfloat16 kernel.
-    """
-    strides = (1, *stride, 1)
-    if inputs.dtype != tf.bfloat16:
-        return tf.nn.conv3d(inputs, kernel, strides, padding='SAME')
-
-    @tf.custom_gradient
-    def conv(x, w):
-        def grad(upstream):
-            dx = tf.raw_ops.Conv3DBackpropInputV2(
-                input_sizes=tf.shape(x),
-                filter=w,
-                out_backprop=upstream,
-                strides=strides,
-                padding='SAME',
-            )
-
-            def filter_gradient(dtype):
-                return lambda: tf.cast(
-                    tf.raw_ops.Conv3DBackpropFilterV2(
-                        input=tf.cast(x, dtype),
-                        filter_sizes=tf.shape(w),
-                        out_backprop=tf.cast(upstream, dtype),
-                        strides=strides,
-                        padding='SAME',
-                    ),
-                    w.dtype,
-                )
-
-            short = tf.shape(x)[1] < w.shape[0]
-            dw = tf.cond(short, filter_gradient(tf.float32), filter_gradient(w.dtype))
-            return dx, dw
-
-        return tf.nn.conv3d(x, w, strides, padding='SAME'), grad
-
-    return conv(inputs, kernel)
 
 
 # The names of tracked attributes below (`_bn`, `_units`, `_branches`, `_conv`, `layers`)
@@ -525,7 +221,7 @@ class Branch(snt.Module):
 
     def __call__(self, inputs: tf.Tensor, *batch_norm_args) -> tf.Tensor:
         """`batch_norm_args`: (is_training, test_local_stats, moments) of `Unit3D`."""
-        net = max_pool(inputs, (3, 3, 3), (1, 1, 1)) if self._pool_first else inputs
+        net = pooling.max_pool(inputs, (3, 3, 3), (1, 1, 1)) if self._pool_first else inputs
         for unit in self._units:
             net = unit(net, *batch_norm_args)
         return net
@@ -654,7 +350,7 @@ class _Call(typing.NamedTuple):
 
 # Every stage of InceptionI3d is called as stage(net, call), `call` a `_Call`.
 def _pool_stage(window, stride):
-    return lambda net, call: max_pool(net, window, stride)
+    return lambda net, call: pooling.max_pool(net, window, stride)
 
 
 def _layer_stage(layer):

@@ -20,6 +20,7 @@ import i3d
 import model_io
 from benchmarks import results, timing
 from common import cli
+from layers import batch_norm
 from preprocess import model_inputs, samples
 
 FLAGS = flags.FLAGS
@@ -36,7 +37,7 @@ def plain_ops_forward(model, x):
         if module.batch_norm is None:
             return net + module.b
         bn = module.batch_norm
-        inv = tf.math.rsqrt(bn.moving_variance.value + i3d.BN_EPS)
+        inv = tf.math.rsqrt(bn.moving_variance.value + batch_norm.BN_EPS)
         return tf.nn.relu((net - bn.moving_mean.value) * inv + bn.offset)
 
     net = x

@@ -13,7 +13,7 @@ training code path (training.trainer.Trainer, default MirroredStrategy).
 `--compare` times two variants of the float32 step instead, alternately (A, B, A, B, ...)
 in one process so that a shared machine's load falls on both alike:
 - `max_pool_gradient`: TensorFlow's own MaxPool3D gradient (what training used before
-  `i3d.max_pool`) against `i3d.max_pool`'s single-argmax gradient;
+  `layers.pooling.max_pool`) against `max_pool`'s single-argmax gradient;
 - `deterministic`: the default step against the step of `--deterministic` (TensorFlow's
   op determinism, switched per call; each variant is traced under its own setting).
 """
@@ -24,9 +24,9 @@ import tensorflow as tf
 from absl import app, flags
 from tensorflow.python.framework import config as tf_config
 
-import i3d
 from benchmarks import results, timing
 from common import cli
+from layers import pooling
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('runs', 3, 'Timed runs of each (after one warm-up).', 1)
@@ -69,13 +69,13 @@ def _tf_max_pool(x, window, stride):
 
 
 class _Patched:
-    """i3d.max_pool replaced by TensorFlow's own op (and gradient) while active."""
+    """pooling.max_pool replaced by TensorFlow's own op (and gradient) while active."""
 
     def __enter__(self):
-        self.saved, i3d.max_pool = i3d.max_pool, _tf_max_pool
+        self.saved, pooling.max_pool = pooling.max_pool, _tf_max_pool
 
     def __exit__(self, *exc):
-        i3d.max_pool = self.saved
+        pooling.max_pool = self.saved
 
 
 class _Determinism:
@@ -109,7 +109,7 @@ def _under(setting, fn):
 def compare(kind, frames, size, runs):
     clip, labels = _inputs(frames, size)
     if kind == 'max_pool_gradient':
-        settings = [('TF MaxPool3D gradient', _Patched), ('i3d.max_pool', _Nothing)]
+        settings = [('TF MaxPool3D gradient', _Patched), ('pooling.max_pool', _Nothing)]
     else:
         settings = [('default', _Nothing), ('--deterministic', _Determinism)]
     fns = {}

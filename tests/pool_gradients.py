@@ -1,4 +1,4 @@
-"""Gradients through I3D's max pools, for tests/test_i3d.py.
+"""Gradients through I3D's max pools, for tests/test_layers_pooling.py.
 
     python tests/pool_gradients.py
 
@@ -25,6 +25,7 @@ import tensorflow as tf
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import i3d  # noqa: E402
+from layers import pooling  # noqa: E402
 
 SHAPE = (1, 4, 7, 7, 2)
 # 2a's window, then an Inception branch's stride-1 pool, then 4a's: as in the network.
@@ -43,7 +44,7 @@ def _weights(shape):
     return tf.constant(np.random.default_rng(1).integers(1, 4, shape), tf.float32)
 
 
-def stack_loss(x, pool=i3d.max_pool):
+def stack_loss(x, pool=pooling.max_pool):
     """sum(w * pools(relu(x))) with integer weights w, in float64 (exact for the test)."""
     net = tf.nn.relu(x)
     for window, stride in STACK:
@@ -52,7 +53,7 @@ def stack_loss(x, pool=i3d.max_pool):
     return tf.reduce_sum(net * tf.cast(_weights(net.shape), tf.float64))
 
 
-def gradient(x, dtype=tf.float32, pool=i3d.max_pool):
+def gradient(x, dtype=tf.float32, pool=pooling.max_pool):
     x = tf.cast(x, dtype)
     with tf.GradientTape() as tape:
         tape.watch(x)

@@ -1,17 +1,10 @@
 """Tests of the InceptionI3d module: structure, shapes, modes, gradients."""
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
-import pool_gradients
 import pytest
 import tensorflow as tf
 
 import i3d
-from common.files import REPO_DIR
 
 RGB_PARAMS = 12_689_984  # DeepMind's RGB Kinetics-400 model (230 checkpoint tensors).
 
@@ -246,88 +239,8 @@ def test_dropout_only_in_training():
     assert not np.allclose(train_a, train_b)
 
 
-def test_batch_norm_train_uses_batch_statistics_and_updates_moving_averages():
-    model = i3d.InceptionI3d(final_endpoint='Conv3d_1a_7x7')
-    x = _clip((2, 4, 16, 16, 3)) * 3.0 + 0.5
-    model(x, is_training=False)  # create variables
-    unit = model.layers['Conv3d_1a_7x7']
-    unit.batch_norm.offset.assign(tf.fill([64], 0.25))
-    before = unit.batch_norm.moving_mean.value.numpy().copy()
-    out_train, _ = model(x, is_training=True)
-    # Batch statistics: before ReLU each channel is standardized, then offset by 0.25.
-    pre = tf.nn.conv3d(x, unit.w, (1, 2, 2, 2, 1), 'SAME')
-    mean, var = tf.nn.moments(pre, (0, 1, 2, 3))
-    expected = tf.nn.relu((pre - mean) / tf.sqrt(var + 1e-3) + 0.25)
-    np.testing.assert_allclose(out_train, expected, atol=1e-4)
-    after = unit.batch_norm.moving_mean.value.numpy()
-    assert not np.allclose(before, after)
-    # Sonnet 1's update from the initial 0: not debiased, one step of (1 - 0.999).
-    np.testing.assert_allclose(after.reshape(-1), mean * (1 - 0.999), rtol=1e-4, atol=1e-7)
-    # Inference uses the moving statistics and leaves them alone.
-    out_eval, _ = model(x, is_training=False)
-    np.testing.assert_array_equal(unit.batch_norm.moving_mean.value.numpy(), after)
-    moving_var = unit.batch_norm.moving_variance.value.numpy().reshape(-1)
-    expected_eval = tf.nn.relu((pre - after.reshape(-1)) / np.sqrt(moving_var + 1e-3) + 0.25)
-    np.testing.assert_allclose(out_eval, expected_eval, atol=1e-4)
-
-
 def _moving(model):
     return [v.numpy().copy() for v in model.variables if 'moving' in v.name]
-
-
-def _training_step(model, x, weights, unfused):
-    """(outputs, gradients, moving statistics) of one training-mode call, traced.
-
-    `unfused`: collect the batch moments, which takes `BatchNorm`'s unfused path (the
-    moments of `tf.nn.moments`), instead of the fused kernel the training step uses.
-    """
-
-    @tf.function(autograph=False)
-    def step():
-        with tf.GradientTape() as tape:
-            out, _ = model(x, is_training=True, batch_norm_moments=[] if unfused else None)
-            loss = tf.reduce_sum(tf.cast(out, tf.float32) * weights)
-        return tf.cast(out, tf.float32), tape.gradient(loss, model.trainable_variables)
-
-    out, grads = step()
-    return out.numpy(), [g.numpy() for g in grads], _moving(model)
-
-
-@pytest.mark.parametrize('dtype, rtol', [(tf.float32, 2e-5), (tf.bfloat16, 3e-2)])
-def test_fused_training_batch_norm_is_the_unfused_function(dtype, rtol):
-    """Outputs, every gradient and the moving averages (which take the biased variance,
-    as DeepMind's `tf.nn.moments`, not the kernel's Bessel-corrected one)."""
-    x = _clip((2, 8, 32, 32, 3), seed=8) * 2.0 + 0.3
-    found = []
-    for unfused in (True, False):
-        tf.random.set_seed(0)
-        model = i3d.InceptionI3d(final_endpoint='Conv3d_2c_3x3', compute_dtype=dtype)
-        out, _ = model(x, is_training=False)
-        for bn in model.batch_norms:  # zero: the update is then exactly 0.001 x moment
-            bn.moving_mean.load(tf.zeros_like(bn.moving_mean.value))
-            bn.moving_variance.load(tf.zeros_like(bn.moving_variance.value))
-        weights = tf.random.stateless_uniform(out.shape, (3, 4))
-        found.append(_training_step(model, x, weights, unfused))
-        assert all(v.dtype == tf.float32 for v in model.variables if v.dtype.is_floating)
-    (out_a, grads_a, stats_a), (out_b, grads_b, stats_b) = found
-    scale = np.abs(out_a).max()
-    np.testing.assert_allclose(out_b, out_a, atol=rtol * scale)
-    assert len(grads_a) == len(grads_b) == 6
-    for a, b in zip(grads_a, grads_b, strict=True):
-        np.testing.assert_allclose(b, a, atol=rtol * np.abs(a).max())
-    for a, b in zip(stats_a, stats_b, strict=True):
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-9)
-    # Conv3d_1a's moving variance is 0.001 x the biased variance (n = 2 x 4 x 16 x 16).
-    model_input = tf.cast(tf.cast(x, dtype), tf.float32)
-    unit_w = model.layers['Conv3d_1a_7x7'].w
-    pre = tf.nn.conv3d(
-        model_input, tf.cast(tf.cast(unit_w, dtype), tf.float32), (1, 2, 2, 2, 1), 'SAME'
-    )
-    _, variance = tf.nn.moments(tf.cast(tf.cast(pre, dtype), tf.float32), (0, 1, 2, 3))
-    moving = model.layers['Conv3d_1a_7x7'].batch_norm.moving_variance.value.numpy().reshape(-1)
-    np.testing.assert_allclose(
-        moving, 0.001 * variance.numpy(), rtol=1e-4 if dtype == tf.float32 else 2e-2
-    )
 
 
 def test_frozen_batch_norm_uses_and_keeps_the_moving_statistics_with_dropout_on():
@@ -454,31 +367,6 @@ def test_eager_equals_tf_function():
     np.testing.assert_allclose(eager_points['Mixed_4f'], graph_points['Mixed_4f'], atol=1e-5)
 
 
-@pytest.mark.parametrize('frames', [2, 3, 8])
-def test_bfloat16_gradients_are_float32_s_within_rounding_on_short_inputs(frames):
-    """oneDNN's bfloat16 filter gradient of a 3-frame kernel over 2 frames was wrong by
-    more than its size (or inf); `conv3d` takes it in float32 there, and traced and eager
-    agree."""
-    x = _clip((1, frames, 3, 3, 64), seed=9)
-    w = tf.random.stateless_normal((3, 3, 3, 64, 64), (3, 4)) * 0.05
-    upstream = tf.random.stateless_normal((1, frames, 3, 3, 64), (5, 6))
-
-    def grads(dtype):
-        xd, wd = tf.cast(x, dtype), tf.cast(w, dtype)
-        with tf.GradientTape() as tape:
-            tape.watch([xd, wd])
-            out = i3d.conv3d(xd, wd, (1, 1, 1))
-        found = tape.gradient(out, [xd, wd], output_gradients=tf.cast(upstream, dtype))
-        return [tf.cast(g, tf.float32) for g in found]
-
-    expected = [g.numpy() for g in grads(tf.float32)]
-    traced = tf.function(grads)
-    for found in (grads(tf.bfloat16), traced(tf.bfloat16)):
-        for got, want in zip((g.numpy() for g in found), expected, strict=True):
-            assert np.all(np.isfinite(got))
-            np.testing.assert_allclose(got, want, atol=0.02 * np.abs(want).max())
-
-
 def test_bfloat16_compute_casts_activations_and_keeps_float32_variables():
     # How close the numbers are is tested with real weights on the cricket clip
     # (test_evaluate_sample.py): a random network's logits (~1e-3) are all rounding error.
@@ -495,94 +383,3 @@ def test_bfloat16_compute_casts_activations_and_keeps_float32_variables():
     assert all(v.dtype == tf.float32 for v in bf16_model.trainable_variables)
     assert np.all(np.isfinite(bf16)) and bf16.shape == fp32.shape
     assert np.linalg.norm(bf16 - fp32) < 0.2 * np.linalg.norm(fp32)  # measured: 3-8%
-
-
-# The four pools of the network: (window, stride) over (T, H, W).
-POOL_SHAPES = [*i3d.POOLS.values(), ((3, 3, 3), (1, 1, 1))]
-
-
-@pytest.mark.parametrize('window, stride', POOL_SHAPES)
-def test_max_pool_forward_is_tf_max_pool3d_bit_for_bit(window, stride):
-    pooled = tf.function(i3d.max_pool, reduce_retracing=True)
-    for shape, dtype in (((2, 5, 9, 7, 3), tf.float32), ((1, 1, 1, 2, 1), tf.bfloat16)):
-        x = tf.cast(tf.nn.relu(_clip(shape)), dtype)  # with ties (zeros)
-        expected = tf.nn.max_pool3d(x, (1, *window, 1), (1, *stride, 1), 'SAME').numpy()
-        for got in (i3d.max_pool(x, window, stride), pooled(x, window, stride)):
-            assert got.dtype == dtype
-            np.testing.assert_array_equal(got.numpy(), expected)
-
-
-def test_max_pool_gradient_traces_with_unknown_shapes():
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, None, 3])])
-    def grad(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            total = tf.reduce_sum(i3d.max_pool(x, (3, 3, 3), (2, 2, 2)))
-        return tape.gradient(total, x)
-
-    x = _clip((2, 3, 5, 4, 3))  # no ties: the rule for ties does not matter
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        total = tf.reduce_sum(tf.nn.max_pool3d(x, (1, 3, 3, 3, 1), (1, 2, 2, 2, 1), 'SAME'))
-    np.testing.assert_array_equal(grad(x), tape.gradient(total, x))
-    assert float(tf.reduce_sum(grad(x))) == 2 * 2 * 3 * 2 * 3  # one input per output
-
-
-def _other_onednn_setting():
-    """pool_gradients.py's JSON in a process with oneDNN the other way round."""
-    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS='0' if pool_gradients.onednn_enabled() else '1')
-    result = subprocess.run(
-        [sys.executable, os.path.join(REPO_DIR, 'tests', 'pool_gradients.py')],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def test_the_native_gradient_is_kept_only_where_it_routes_to_one_input(monkeypatch):
-    """The probe: a graph with oneDNN on routes once (float32 everywhere oneDNN runs);
-    eager never does. Where the probe says no, a graph takes the routed gradient and is
-    still exact (forced here; oneDNN off is `test_max_pool_gradient_is_exact_...`)."""
-    assert not i3d._native_gradient_routes_once(tf.float32)  # eager: Eigen's kernel
-    probe = tf.function(lambda: tf.constant(i3d._native_gradient_routes_once(tf.float32)))
-    assert bool(probe()) == pool_gradients.onednn_enabled()
-    x = pool_gradients.stack_input()
-    expected = pool_gradients.finite_differences(x)
-    monkeypatch.setattr(i3d, '_ROUTES_ONCE', {tf.float32: False, tf.bfloat16: False})
-    for dtype in (tf.float32, tf.bfloat16):
-        found = tf.function(pool_gradients.gradient)(x, dtype)
-        np.testing.assert_array_equal(found.numpy(), expected, dtype.name)
-
-
-def test_max_pool_gradient_is_exact_on_every_training_path():
-    """Finite differences of a pool stack with ties; oneDNN on and off, eager and graph."""
-    x = pool_gradients.stack_input()
-    expected = pool_gradients.finite_differences(x)
-    # The case has ties: the first pool repeats values, which meet again in the next.
-    first = i3d.max_pool(tf.nn.relu(x), *pool_gradients.STACK[0]).numpy()
-    assert np.unique(first[first > 0]).size < np.count_nonzero(first)
-    np.testing.assert_array_equal(expected, np.round(expected))  # exact by construction
-    other = _other_onednn_setting()
-    assert other['onednn'] != pool_gradients.onednn_enabled()
-    here = pool_gradients.all_paths(x)
-    assert (
-        set(here)
-        == set(other['stack'])
-        == {
-            'eager float32',
-            'function float32',
-            'eager bfloat16',
-            'function bfloat16',
-        }
-    )
-    for path in here:
-        np.testing.assert_array_equal(here[path], expected, f'{path} (this process)')
-        np.testing.assert_array_equal(np.array(other['stack'][path]), expected, path)
-    # The BatchNorm offset before two stacked pools of a truncated model, against finite
-    # differences (float32 forward: a few 1e-2 of noise; the all-maxima rule was off by 0.5-2).
-    fd = pool_gradients.offset_finite_differences()
-    for name, found in {**pool_gradients.offset_gradients(), **other['offset']}.items():
-        np.testing.assert_allclose(found, fd, atol=0.06, err_msg=name)

@@ -17,6 +17,7 @@ import i3d
 import import_weights
 import model_io
 from common.files import REPO_DIR
+from layers import batch_norm
 
 DEEPMIND_CHECKPOINTS = [
     'rgb_imagenet',
@@ -197,7 +198,7 @@ def test_real_weights_match_deepmind_rgb_scratch_index(tmp_path, rgb_weights, sh
     for name, (shape, _) in targets.items():
         assert int(np.prod(shape)) == int(np.prod(canonical[name])), name
     counter = model.layers['Mixed_4b'].branches[0].units[0].batch_norm.moving_mean._counter
-    assert int(counter) == i3d.EMA_SETTLED_COUNTER
+    assert int(counter) == batch_norm.EMA_SETTLED_COUNTER
 
 
 def test_command_line_converts_a_deepmind_flow_checkpoint(tmp_path, shared_path):
