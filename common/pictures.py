@@ -254,16 +254,62 @@ LABEL_POINTS = 6.0  # class names: ~12 px tall at DPI, in a 19.5 px cell
 COUNT_POINTS = 4.2  # in a CELL_INCHES cell; larger cells get larger numbers
 TITLE_POINTS = 8.0
 MAX_ANNOTATED = 150  # above this many classes the counts would not fit in the cells
+MAX_WHOLE = 30  # matrices up to this many classes are drawn whole
+# A model of more classes than UCF-101's 101 shows at most MAX_DRAWN (under 2000 px a side);
+# one of at most 101 shows all the classes that occur (UCF-101: ~2600 px, as it always was).
+MAX_DRAWN = 70
+UCF101_CLASSES = 101
+LABEL_CHARS = 40  # longer class names are cut in the picture (the CSV keeps them whole)
 
 
-def confusion_png(matrix, class_names, title):
-    """The confusion matrix as PNG bytes: row-normalised rates, counts written in.
+def drawn_classes(matrix):
+    """The classes the picture shows, and what the title says about the choice.
+
+    All of them up to MAX_WHOLE classes; else those that occur (as a true or predicted
+    class: a 400-class model evaluated on a few dozen classes leaves the rest empty), and
+    of those, when a model of more than UCF101_CLASSES has more than MAX_DRAWN, the
+    MAX_DRAWN most confused (off-diagonal videos of their row and column; more videos,
+    then the lower index, first among equals).
+
+    Returns:
+      (sorted int array of class indices, note for the title or '').
+    """
+    matrix = np.asarray(matrix, np.int64)
+    n = len(matrix)
+    if n <= MAX_WHOLE:
+        return np.arange(n), ''
+    videos = matrix.sum(axis=0) + matrix.sum(axis=1)
+    occurring = np.flatnonzero(videos)
+    limit = n if n <= UCF101_CLASSES else MAX_DRAWN
+    if len(occurring) <= limit:
+        if len(occurring) == 0:
+            return np.arange(MAX_WHOLE), f'Drawn: the first {MAX_WHOLE} of {n} classes.'
+        return occurring, (
+            f'Drawn: the {len(occurring)} of {n} classes that occur (as true or predicted '
+            'class); the others have neither videos nor predictions.'
+        )
+    diagonal = np.diag(matrix)
+    confused = videos - 2 * diagonal
+    ranked = np.lexsort((np.arange(n), -videos, -confused))
+    return np.sort(ranked[:limit]), (
+        f'Drawn: the {limit} most confused of the {len(occurring)} classes that occur '
+        f'(of {n}); the other classes are left out.'
+    )
+
+
+def _label(name):
+    return name if len(name) <= LABEL_CHARS else name[: LABEL_CHARS - 3] + '...'
+
+
+def confusion_figure(matrix, class_names, title):
+    """The confusion matrix as a matplotlib Figure: row-normalised rates, counts written in.
 
     Rows are true classes, columns predicted ones, both in `cluster_order`; each cell's
     colour is the share of the true class's videos predicted as the column's class (a
     square-root scale, so that one confusion in twenty is visible beside a full
     diagonal), and each non-zero cell holds its count (up to MAX_ANNOTATED classes).
-    A row label gives the class's number of videos.
+    A row label gives the class's number of videos. Large matrices are drawn as
+    `drawn_classes` (the title says which), so that the picture stays readable and cheap.
 
     Args:
       matrix: int [classes, classes], [true, predicted] counts.
@@ -276,13 +322,15 @@ def confusion_png(matrix, class_names, title):
     from matplotlib.figure import Figure
 
     matrix = np.asarray(matrix, np.int64)
-    n = len(matrix)
-    if matrix.shape != (n, n) or len(class_names) != n:
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or len(class_names) != len(matrix):
         raise ValueError(f'a {matrix.shape} matrix for {len(class_names)} class names')
-    order = cluster_order(matrix)
+    drawn, note = drawn_classes(matrix)
+    videos_of = matrix.sum(axis=1)  # the whole row: columns left out count too
+    order = drawn[cluster_order(matrix[np.ix_(drawn, drawn)])]
+    n = len(order)
     counts = matrix[np.ix_(order, order)]
-    names = [class_names[i] for i in order]
-    videos = counts.sum(axis=1)
+    names = [_label(class_names[i]) for i in order]
+    videos = videos_of[order]
     with np.errstate(invalid='ignore', divide='ignore'):
         rates = np.where(videos[:, None] > 0, counts / videos[:, None], np.nan)
     longest = max((len(f'{name} (0000)') for name in names), default=10)
@@ -325,10 +373,11 @@ def confusion_png(matrix, class_names, title):
     accuracy = f'{correct / total:.1%}' if total else 'n/a'
     explained = (
         f'{title}: {total} videos, top-1 {accuracy}. Colour: share of the true class '
-        'predicted as each class; numbers: videos; classes ordered so that confusions cluster.'
+        'predicted as each class; numbers: videos; classes ordered so that confusions '
+        f'cluster. {note}'
     )
     ax.set_title(
-        textwrap.fill(explained, int((side + 0.4) * 72 / (TITLE_POINTS * 0.6))),
+        textwrap.fill(explained.strip(), int((side + 0.4) * 72 / (TITLE_POINTS * 0.6))),
         fontsize=TITLE_POINTS,
         parse_math=False,
     )
@@ -347,8 +396,13 @@ def confusion_png(matrix, class_names, title):
             )
     bar = fig.colorbar(image, cax=bar_axes, ticks=[0, 0.05, 0.25, 0.5, 1])
     bar.ax.tick_params(labelsize=6)
+    return fig
+
+
+def confusion_png(matrix, class_names, title):
+    """`confusion_figure` as PNG bytes."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format='png', dpi=DPI)
+    confusion_figure(matrix, class_names, title).savefig(buffer, format='png', dpi=DPI)
     return buffer.getvalue()
 
 
