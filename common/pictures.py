@@ -23,7 +23,7 @@ from common import files
 ANIMATION_EXTENSIONS = ('.gif', '.mp4')
 CAPTION_HEIGHT = 24  # pixels; even, as MPEG-4 encoders want even frame sizes
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
-_FONT_SCALE = 0.42
+FONT_SCALE = 0.42
 
 
 def flow_to_rgb(flow, bound):
@@ -54,21 +54,77 @@ def color_wheel(size, bound=1.0):
     return wheel
 
 
-def caption(text, width, height=CAPTION_HEIGHT, legend=False):
-    """A black strip `width` wide with one line of white text (and the flow legend).
+LINE_HEIGHT = 16  # pixels between the baselines of a caption's lines
+MIN_FONT_SCALE = 0.34  # the smallest text of a fitted caption: ~8 px tall letters
+
+
+def caption_height(lines):
+    """The height of a caption strip of `lines` lines (even, as MPEG-4 encoders want)."""
+    return CAPTION_HEIGHT + LINE_HEIGHT * (lines - 1)
+
+
+def _room(width, height, legend):
+    return width - 8 - (height if legend else 0)
+
+
+def _fits(text, scale, room):
+    return cv2.getTextSize(text, _FONT, scale, 1)[0][0] <= room
+
+
+def _cut(text, scale, room):
+    while text and not _fits(text, scale, room):
+        text = text[:-4] + '...' if len(text) > 4 else ''
+    return text
+
+
+def text_fits(text, width, scale=FONT_SCALE):
+    """Whether one line of `text` fits a caption `width` pixels wide (without legend)."""
+    return _fits(text, scale, _room(width, CAPTION_HEIGHT, False))
+
+
+def fit_text(text, width):
+    """(lines, font scale) that show all of `text` in a caption `width` pixels wide.
+
+    One line at the usual size if it fits, else one line at a smaller size down to
+    MIN_FONT_SCALE, else lines wrapped between words at that size; only a single word
+    wider than the caption is cut with '...'.
+    """
+    room = _room(width, CAPTION_HEIGHT, False)
+    steps = round((FONT_SCALE - MIN_FONT_SCALE) / 0.02)
+    for scale in np.linspace(FONT_SCALE, MIN_FONT_SCALE, steps + 1).round(2).tolist():
+        if _fits(text, scale, room):
+            return [text], scale
+    lines = []
+    for word in text.split():
+        if lines and _fits(f'{lines[-1]} {word}', MIN_FONT_SCALE, room):
+            lines[-1] = f'{lines[-1]} {word}'
+        else:
+            lines.append(_cut(word, MIN_FONT_SCALE, room))
+    return lines or [''], MIN_FONT_SCALE
+
+
+def caption(text, width, height=None, legend=False, scale=FONT_SCALE):
+    """A black strip `width` wide with white text (and the flow legend).
 
     Args:
-      text: the line; cut with '...' where it would not fit.
+      text: one line, or a list of lines (see `fit_text`); a line that does not fit is cut
+        with '...'.
       width: pixels.
-      height: pixels.
+      height: pixels; default `caption_height` of the lines.
       legend: draw `color_wheel` at the right end.
+      scale: the font scale (OpenCV's Hershey simplex).
     """
+    lines = [text] if isinstance(text, str) else list(text)
+    height = height or caption_height(len(lines))
     strip = np.zeros((height, width, 3), np.uint8)
-    room = width - 8 - (height if legend else 0)
-    while text and cv2.getTextSize(text, _FONT, _FONT_SCALE, 1)[0][0] > room:
-        text = text[:-4] + '...' if len(text) > 4 else ''
-    baseline = (height + cv2.getTextSize('0', _FONT, _FONT_SCALE, 1)[0][1]) // 2
-    cv2.putText(strip, text, (4, baseline), _FONT, _FONT_SCALE, (255, 255, 255), 1, cv2.LINE_AA)
+    room = _room(width, height, legend)
+    # One line centred; several from where a one-line strip has its line, down.
+    top = height if len(lines) == 1 else CAPTION_HEIGHT
+    baseline = (top + cv2.getTextSize('0', _FONT, scale, 1)[0][1]) // 2
+    for i, line in enumerate(lines):
+        at = (4, baseline + i * LINE_HEIGHT)
+        line = _cut(line, scale, room)
+        cv2.putText(strip, line, at, _FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
     if legend:
         side = height - 4
         strip[2 : 2 + side, width - side - 2 : width - 2] = color_wheel(side)
