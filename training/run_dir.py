@@ -165,10 +165,10 @@ def recorded_class_names(checkpoint):
         return None, None
     if (
         not isinstance(names, list)
-        or not all(isinstance(n, str) and n.strip() for n in names)
+        or not all(isinstance(n, str) and n.strip() and len(n.splitlines()) == 1 for n in names)
         or len(set(names)) != len(names)
     ):
-        raise ValueError(f'{path}: class_names is not a list of distinct names')
+        raise ValueError(f'{path}: class_names is not a list of distinct one-line names')
     return names, path
 
 
