@@ -35,7 +35,7 @@ from absl import app, flags
 
 import model_io
 from common import cli, files, label_map
-from inference import clip_input, explain, whole_video
+from inference import class_names, clip_input, explain, whole_video
 from preprocess import samples
 from preprocess import video as video_lib
 
@@ -47,10 +47,6 @@ DEFAULT_CHECKPOINTS = {
     'rgb600': ('rgb_scratch_kin600', 'rgb_scratch_kin600'),
 }
 EVAL_STREAMS = {'rgb': ['rgb'], 'rgb600': ['rgb'], 'flow': ['flow'], 'joint': ['rgb', 'flow']}
-LABEL_MAPS = {
-    400: os.path.join('data', 'label_map.txt'),
-    600: os.path.join('data', 'label_map_600.txt'),
-}
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum(
@@ -105,8 +101,8 @@ flags.DEFINE_integer('top_k', 20, 'Number of classes printed.', lower_bound=1)
 flags.DEFINE_string(
     'label_map',
     None,
-    'Class names, one per line (default: data/label_map.txt, or data/label_map_600.txt for a '
-    '600-class model).',
+    'Class names, one per line (default: those the training run recorded beside the '
+    'checkpoint, else data/label_map.txt, or data/label_map_600.txt for a 600-class model).',
 )
 flags.DEFINE_enum(
     'compute_dtype',
@@ -174,20 +170,6 @@ def stream_checkpoints(
     }
 
 
-def default_label_map(streams_to_ckpt):
-    """The label map for the checkpoints' number of classes (400 when unknown)."""
-    num_classes, _ = model_io.read_spec(model_io.resolve(next(iter(streams_to_ckpt.values()))))
-    path = _in_repo(LABEL_MAPS.get(num_classes, LABEL_MAPS[400]))
-    if num_classes == 600 and not os.path.exists(path):
-        # Not in the repository: no independent source of DeepMind's list was found offline.
-        raise ValueError(
-            f"{path}: missing; the Kinetics-600 class names come with DeepMind's kinetics-i3d: "
-            '`make weights-deepmind DEEPMIND_DIR=<kinetics-i3d clone>` installs them '
-            '(or pass --label_map)'
-        )
-    return path
-
-
 def _with_progress(count, frames):
     """(count, frames) whose iteration shows a TV-L1 progress bar on stderr."""
     from tqdm import tqdm
@@ -239,8 +221,11 @@ def main(argv):
             FLAGS.flow_checkpoint,
             FLAGS.imagenet_pretrained,
         )
-        label_map_path = _in_repo(FLAGS.label_map) if FLAGS.label_map else default_label_map(ckpts)
-        labels = label_map.read(label_map_path)
+        if FLAGS.label_map:
+            label_map_path = _in_repo(FLAGS.label_map)
+            labels = label_map.read(label_map_path)
+        else:
+            labels, label_map_path, _ = class_names.for_checkpoints(ckpts)
         if FLAGS.explain:  # cheap checks first: before any checkpoint or video is read
             explain.check_request(FLAGS.explain, FLAGS.explain_endpoint)
             explain_class = explain.resolve_class(FLAGS.explain_class, labels)

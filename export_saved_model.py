@@ -25,18 +25,23 @@ equal one pass over the whole clip while the memory is bounded by the chunk, not
 import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
 
 # isort: split
-import os
 import sys
 
 from absl import app, flags
 
-from common import cli, files
+from common import cli
 from inference import saved_model, whole_video
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('rgb_checkpoint', None, 'RGB stream checkpoint.')
 flags.DEFINE_string('flow_checkpoint', None, 'Flow stream checkpoint (optional).')
-flags.DEFINE_string('label_map', 'data/label_map.txt', 'Class names, one per line.')
+flags.DEFINE_string(
+    'label_map',
+    None,
+    'Class names, one per line (default: those the training run recorded beside the '
+    'checkpoint, else data/label_map.txt for a 400-class model, data/label_map_600.txt for '
+    '600).',
+)
 flags.DEFINE_string('output', None, 'SavedModel folder to create.', required=True)
 flags.DEFINE_bool('overwrite', False, 'Replace an existing --output.')
 flags.DEFINE_integer(
@@ -56,13 +61,11 @@ def main(argv):
     try:
         if not checkpoints:
             raise ValueError('give --rgb_checkpoint and/or --flow_checkpoint')
-        label_map = FLAGS.label_map
-        if not os.path.exists(label_map):
-            label_map = files.repo_path(label_map)
         # The output first: building the models takes ~20 s.
         saved_model.check_output(FLAGS.output, FLAGS.overwrite)
-        module, signatures = saved_model.build(checkpoints, label_map, FLAGS.chunk_frames)
-        saved_model.export(module, signatures, FLAGS.output, FLAGS.overwrite)
+        with saved_model.label_map_file(checkpoints, FLAGS.label_map) as label_map:
+            module, signatures = saved_model.build(checkpoints, label_map, FLAGS.chunk_frames)
+            saved_model.export(module, signatures, FLAGS.output, FLAGS.overwrite)
     except (ValueError, OSError) as e:
         sys.exit(f'error: {e}')
     print(f'{FLAGS.output}: signatures {", ".join(sorted(signatures))}')

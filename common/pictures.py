@@ -23,7 +23,7 @@ from common import files
 ANIMATION_EXTENSIONS = ('.gif', '.mp4')
 CAPTION_HEIGHT = 24  # pixels; even, as MPEG-4 encoders want even frame sizes
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
-_FONT_SCALE = 0.42
+FONT_SCALE = 0.42
 
 
 def flow_to_rgb(flow, bound):
@@ -54,21 +54,77 @@ def color_wheel(size, bound=1.0):
     return wheel
 
 
-def caption(text, width, height=CAPTION_HEIGHT, legend=False):
-    """A black strip `width` wide with one line of white text (and the flow legend).
+LINE_HEIGHT = 16  # pixels between the baselines of a caption's lines
+MIN_FONT_SCALE = 0.34  # the smallest text of a fitted caption: ~8 px tall letters
+
+
+def caption_height(lines):
+    """The height of a caption strip of `lines` lines (even, as MPEG-4 encoders want)."""
+    return CAPTION_HEIGHT + LINE_HEIGHT * (lines - 1)
+
+
+def _room(width, height, legend):
+    return width - 8 - (height if legend else 0)
+
+
+def _fits(text, scale, room):
+    return cv2.getTextSize(text, _FONT, scale, 1)[0][0] <= room
+
+
+def _cut(text, scale, room):
+    while text and not _fits(text, scale, room):
+        text = text[:-4] + '...' if len(text) > 4 else ''
+    return text
+
+
+def text_fits(text, width, scale=FONT_SCALE):
+    """Whether one line of `text` fits a caption `width` pixels wide (without legend)."""
+    return _fits(text, scale, _room(width, CAPTION_HEIGHT, False))
+
+
+def fit_text(text, width):
+    """(lines, font scale) that show all of `text` in a caption `width` pixels wide.
+
+    One line at the usual size if it fits, else one line at a smaller size down to
+    MIN_FONT_SCALE, else lines wrapped between words at that size; only a single word
+    wider than the caption is cut with '...'.
+    """
+    room = _room(width, CAPTION_HEIGHT, False)
+    steps = round((FONT_SCALE - MIN_FONT_SCALE) / 0.02)
+    for scale in np.linspace(FONT_SCALE, MIN_FONT_SCALE, steps + 1).round(2).tolist():
+        if _fits(text, scale, room):
+            return [text], scale
+    lines = []
+    for word in text.split():
+        if lines and _fits(f'{lines[-1]} {word}', MIN_FONT_SCALE, room):
+            lines[-1] = f'{lines[-1]} {word}'
+        else:
+            lines.append(_cut(word, MIN_FONT_SCALE, room))
+    return lines or [''], MIN_FONT_SCALE
+
+
+def caption(text, width, height=None, legend=False, scale=FONT_SCALE):
+    """A black strip `width` wide with white text (and the flow legend).
 
     Args:
-      text: the line; cut with '...' where it would not fit.
+      text: one line, or a list of lines (see `fit_text`); a line that does not fit is cut
+        with '...'.
       width: pixels.
-      height: pixels.
+      height: pixels; default `caption_height` of the lines.
       legend: draw `color_wheel` at the right end.
+      scale: the font scale (OpenCV's Hershey simplex).
     """
+    lines = [text] if isinstance(text, str) else list(text)
+    height = height or caption_height(len(lines))
     strip = np.zeros((height, width, 3), np.uint8)
-    room = width - 8 - (height if legend else 0)
-    while text and cv2.getTextSize(text, _FONT, _FONT_SCALE, 1)[0][0] > room:
-        text = text[:-4] + '...' if len(text) > 4 else ''
-    baseline = (height + cv2.getTextSize('0', _FONT, _FONT_SCALE, 1)[0][1]) // 2
-    cv2.putText(strip, text, (4, baseline), _FONT, _FONT_SCALE, (255, 255, 255), 1, cv2.LINE_AA)
+    room = _room(width, height, legend)
+    # One line centred; several from where a one-line strip has its line, down.
+    top = height if len(lines) == 1 else CAPTION_HEIGHT
+    baseline = (top + cv2.getTextSize('0', _FONT, scale, 1)[0][1]) // 2
+    for i, line in enumerate(lines):
+        at = (4, baseline + i * LINE_HEIGHT)
+        line = _cut(line, scale, room)
+        cv2.putText(strip, line, at, _FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
     if legend:
         side = height - 4
         strip[2 : 2 + side, width - side - 2 : width - 2] = color_wheel(side)
@@ -254,16 +310,62 @@ LABEL_POINTS = 6.0  # class names: ~12 px tall at DPI, in a 19.5 px cell
 COUNT_POINTS = 4.2  # in a CELL_INCHES cell; larger cells get larger numbers
 TITLE_POINTS = 8.0
 MAX_ANNOTATED = 150  # above this many classes the counts would not fit in the cells
+MAX_WHOLE = 30  # matrices up to this many classes are drawn whole
+# A model of more classes than UCF-101's 101 shows at most MAX_DRAWN (under 2000 px a side);
+# one of at most 101 shows all the classes that occur (UCF-101: ~2600 px, as it always was).
+MAX_DRAWN = 70
+UCF101_CLASSES = 101
+LABEL_CHARS = 40  # longer class names are cut in the picture (the CSV keeps them whole)
 
 
-def confusion_png(matrix, class_names, title):
-    """The confusion matrix as PNG bytes: row-normalised rates, counts written in.
+def drawn_classes(matrix):
+    """The classes the picture shows, and what the title says about the choice.
+
+    All of them up to MAX_WHOLE classes; else those that occur (as a true or predicted
+    class: a 400-class model evaluated on a few dozen classes leaves the rest empty), and
+    of those, when a model of more than UCF101_CLASSES has more than MAX_DRAWN, the
+    MAX_DRAWN most confused (off-diagonal videos of their row and column; more videos,
+    then the lower index, first among equals).
+
+    Returns:
+      (sorted int array of class indices, note for the title or '').
+    """
+    matrix = np.asarray(matrix, np.int64)
+    n = len(matrix)
+    if n <= MAX_WHOLE:
+        return np.arange(n), ''
+    videos = matrix.sum(axis=0) + matrix.sum(axis=1)
+    occurring = np.flatnonzero(videos)
+    limit = n if n <= UCF101_CLASSES else MAX_DRAWN
+    if len(occurring) <= limit:
+        if len(occurring) == 0:
+            return np.arange(MAX_WHOLE), f'Drawn: the first {MAX_WHOLE} of {n} classes.'
+        return occurring, (
+            f'Drawn: the {len(occurring)} of {n} classes that occur (as true or predicted '
+            'class); the others have neither videos nor predictions.'
+        )
+    diagonal = np.diag(matrix)
+    confused = videos - 2 * diagonal
+    ranked = np.lexsort((np.arange(n), -videos, -confused))
+    return np.sort(ranked[:limit]), (
+        f'Drawn: the {limit} most confused of the {len(occurring)} classes that occur '
+        f'(of {n}); the other classes are left out.'
+    )
+
+
+def _label(name):
+    return name if len(name) <= LABEL_CHARS else name[: LABEL_CHARS - 3] + '...'
+
+
+def confusion_figure(matrix, class_names, title):
+    """The confusion matrix as a matplotlib Figure: row-normalised rates, counts written in.
 
     Rows are true classes, columns predicted ones, both in `cluster_order`; each cell's
     colour is the share of the true class's videos predicted as the column's class (a
     square-root scale, so that one confusion in twenty is visible beside a full
     diagonal), and each non-zero cell holds its count (up to MAX_ANNOTATED classes).
-    A row label gives the class's number of videos.
+    A row label gives the class's number of videos. Large matrices are drawn as
+    `drawn_classes` (the title says which), so that the picture stays readable and cheap.
 
     Args:
       matrix: int [classes, classes], [true, predicted] counts.
@@ -276,13 +378,15 @@ def confusion_png(matrix, class_names, title):
     from matplotlib.figure import Figure
 
     matrix = np.asarray(matrix, np.int64)
-    n = len(matrix)
-    if matrix.shape != (n, n) or len(class_names) != n:
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or len(class_names) != len(matrix):
         raise ValueError(f'a {matrix.shape} matrix for {len(class_names)} class names')
-    order = cluster_order(matrix)
+    drawn, note = drawn_classes(matrix)
+    videos_of = matrix.sum(axis=1)  # the whole row: columns left out count too
+    order = drawn[cluster_order(matrix[np.ix_(drawn, drawn)])]
+    n = len(order)
     counts = matrix[np.ix_(order, order)]
-    names = [class_names[i] for i in order]
-    videos = counts.sum(axis=1)
+    names = [_label(class_names[i]) for i in order]
+    videos = videos_of[order]
     with np.errstate(invalid='ignore', divide='ignore'):
         rates = np.where(videos[:, None] > 0, counts / videos[:, None], np.nan)
     longest = max((len(f'{name} (0000)') for name in names), default=10)
@@ -325,10 +429,11 @@ def confusion_png(matrix, class_names, title):
     accuracy = f'{correct / total:.1%}' if total else 'n/a'
     explained = (
         f'{title}: {total} videos, top-1 {accuracy}. Colour: share of the true class '
-        'predicted as each class; numbers: videos; classes ordered so that confusions cluster.'
+        'predicted as each class; numbers: videos; classes ordered so that confusions '
+        f'cluster. {note}'
     )
     ax.set_title(
-        textwrap.fill(explained, int((side + 0.4) * 72 / (TITLE_POINTS * 0.6))),
+        textwrap.fill(explained.strip(), int((side + 0.4) * 72 / (TITLE_POINTS * 0.6))),
         fontsize=TITLE_POINTS,
         parse_math=False,
     )
@@ -347,8 +452,13 @@ def confusion_png(matrix, class_names, title):
             )
     bar = fig.colorbar(image, cax=bar_axes, ticks=[0, 0.05, 0.25, 0.5, 1])
     bar.ax.tick_params(labelsize=6)
+    return fig
+
+
+def confusion_png(matrix, class_names, title):
+    """`confusion_figure` as PNG bytes."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format='png', dpi=DPI)
+    confusion_figure(matrix, class_names, title).savefig(buffer, format='png', dpi=DPI)
     return buffer.getvalue()
 
 

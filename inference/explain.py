@@ -222,7 +222,27 @@ def spool(frames, total, path):
     return out
 
 
-def _frames(clips, heats, title):
+def caption_lines(k, count, endpoint, name, index, width):
+    """(lines, font scale) of frame `k`'s caption, `width` pixels wide: the frame, its time,
+    the layer and the class explained, whole.
+
+    One line when it fits every frame's (the last frame's number is the widest), else the
+    frame, time and layer on a first line and the class below, shrunk or wrapped
+    (`pictures.fit_text`): the same lines and scale for every frame of a video, so that all
+    frames have one size.
+    """
+    from common import pictures
+
+    head = f'{k}/{count} {k / video.FPS:.2f}s {endpoint}'
+    widest = f'{count - 1}/{count} {(count - 1) / video.FPS:.2f}s {endpoint}'
+    label = f'{name} ({index})'
+    if pictures.text_fits(f'{widest} {label}', width):
+        return [f'{head} {label}'], pictures.FONT_SCALE
+    lines, scale = pictures.fit_text(label, width)
+    return [head, *lines], scale
+
+
+def _frames(clips, heats, endpoint, name, index):
     """Captioned uint8 frames: each stream's input (RGB as is, flow on the colour wheel of
     `preprocess.show`) under its heat, side by side, one frame at a time."""
     from common import pictures
@@ -242,9 +262,8 @@ def _frames(clips, heats, title):
             cam, stride = heats[s]
             heat = frame_heat(cam, stride, k, pixels.shape[:2], scales[s])
             row.append(pictures.heat_overlay(pixels, heat))
-        # Frame and time first: one 224 px panel cuts the rest of the line.
-        text = f'{k}/{count} {k / video.FPS:.2f}s {title}'
-        bar = pictures.caption(text, width * len(order))
+        lines, scale = caption_lines(k, count, endpoint, name, index, width * len(order))
+        bar = pictures.caption(lines, width * len(order), scale=scale)
         yield np.concatenate([np.concatenate(row, axis=1), bar], axis=0)
 
 
@@ -315,8 +334,8 @@ def explain(models, inputs, output, labels, class_index=None, endpoint=DEFAULT_E
             os.mkdir(sub)
             cam = GradCam(model, endpoint)
             heats[stream] = (cam.steps(clips[stream], class_index, sub), cam.stride)
-        title = f'{endpoint} {labels[class_index]} ({class_index})'
-        pictures.write_animation(output, _frames(clips, heats, title), video.FPS)
+        frames = _frames(clips, heats, endpoint, labels[class_index], class_index)
+        pictures.write_animation(output, frames, video.FPS)
     finally:
         for spooled in clips.values():
             spooled.close()

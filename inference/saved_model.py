@@ -4,8 +4,10 @@ See export_saved_model.py for the signatures. Kept apart from the script so that
 other tools can build and save the export without the script's flags.
 """
 
+import contextlib
 import os
 import shutil
+import tempfile
 
 import tensorflow as tf
 
@@ -13,7 +15,7 @@ import i3d
 import model_io
 from common import files, streams
 from common import label_map as label_maps
-from inference import whole_video
+from inference import class_names, whole_video
 
 
 def _spec(name):
@@ -176,6 +178,26 @@ def check_checkpoints(checkpoints, label_map):
     if num_classes != len(labels):
         raise ValueError(f'{label_map}: {len(labels)} names for models of {num_classes} classes')
     return prefixes
+
+
+@contextlib.contextmanager
+def label_map_file(checkpoints, label_map=None):
+    """The label map the export ships: `label_map` when given (looked up in the repository
+    when not found here), else `class_names.for_checkpoints`' choice, written to a
+    temporary label_map.txt (removed on exit) when a training run recorded the names.
+
+    Raises:
+      ValueError: `class_names.for_checkpoints`' errors.
+    """
+    if label_map:
+        yield label_map if os.path.exists(label_map) else files.repo_path(label_map)
+        return
+    found = class_names.for_checkpoints(checkpoints)
+    if found.label_map:
+        yield found.label_map
+        return
+    with tempfile.TemporaryDirectory(prefix='i3d-export-') as folder:
+        yield label_maps.write(os.path.join(folder, label_maps.FILENAME), found.names)
 
 
 def _trunk_of(model):

@@ -54,3 +54,14 @@ def test_evaluate_and_evaluate_sample_load_the_trained_checkpoint(
     )
     assert sample.stdout.startswith('Norm of logits: ')
     assert sorted(line.split()[-1] for line in sample.stdout.splitlines()[-3:]) == sorted(CLASSES)
+
+
+def test_evaluate_sample_takes_the_class_names_the_run_recorded(motion_rgb_run, motion_shards):
+    """No --label_map with a fine-tuned checkpoint: the run's classes, not Kinetics-400's."""
+    sample = cli.check(
+        'evaluate_sample',
+        f'--checkpoint={motion_rgb_run}',
+        f'--video={motion_shards}/test-00000-of-00002.tfrecord',
+        '--top_k=3',
+    )
+    assert sorted(line.split()[-1] for line in sample.stdout.splitlines()[-3:]) == sorted(CLASSES)

@@ -71,6 +71,23 @@ def test_cricket_golden_with_real_weights(rgb_weights, shared_path):
             assert float(prob) == pytest.approx(want_prob, abs=1e-4)
     logits = [float(r[1]) for r in rows]
     assert logits == sorted(logits, reverse=True)
+    # The README's Quick start shows what `make setup` prints: the same lines, digit for digit.
+    shown = readme_sample_output()
+    assert len(shown) >= 4 and lines[: len(shown)] == shown
+
+
+README_MARKER = "<!-- evaluate_sample.py's output: begin -->"
+
+
+def readme_sample_output():
+    """The lines of the fenced block after README_MARKER in README.md, without its '...'."""
+    with open(os.path.join(REPO_DIR, 'README.md'), encoding='utf-8') as f:
+        text = f.read()
+    assert text.count(README_MARKER) == 1, 'README.md: the sample output marker is gone'
+    block = text.split(README_MARKER, 1)[1].lstrip('\n')
+    assert block.startswith('```\n'), 'README.md: no fenced block after the marker'
+    shown = block[4:].split('\n```', 1)[0].splitlines()
+    return shown[:-1] if shown and shown[-1] == '...' else shown
 
 
 def test_bfloat16_keeps_the_cricket_top_3_and_its_logits_within_half_a_unit(

@@ -189,3 +189,42 @@ def test_spooled_rows_round_trip_and_are_never_mapped(tmp_path):
         explain.spool(iter(frames[:2]), 3, str(tmp_path / 'short.raw'))
     with pytest.raises(ValueError, match='expected 1 frames, got more'):
         explain.spool(iter(frames[:2]), 1, str(tmp_path / 'long.raw'))
+
+
+@pytest.mark.parametrize(
+    'name, width',
+    [
+        ('finger snapping', 224),  # cut to 'finger snapping (...' before
+        ('passing American football (not in game)', 224),  # Kinetics' longest name
+        ('passing American football (not in game)', 448),  # RGB and flow side by side
+        ('a class name of many words that even the smallest font cannot hold', 224),
+    ],
+)
+def test_the_caption_names_the_class_whole_within_the_frame(name, width):
+    import cv2
+
+    from common import pictures
+
+    count, index = 250, 254
+    lines, scale = explain.caption_lines(count - 1, count, 'Mixed_5c', name, index, width)
+    label = f'{name} ({index})'
+    if len(lines) == 1:
+        assert lines[0] == f'249/250 9.96s Mixed_5c {label}'
+    else:
+        assert lines[0] == '249/250 9.96s Mixed_5c' and ' '.join(lines[1:]) == label
+    assert scale >= pictures.MIN_FONT_SCALE
+    for line in lines:
+        assert cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] <= width - 8, line
+    strip = pictures.caption(lines, width, scale=scale)
+    assert strip.shape == (pictures.caption_height(len(lines)), width, 3)
+    for i in range(len(lines)):  # every line drawn, in its own band
+        band = strip[4 + i * pictures.LINE_HEIGHT : 4 + (i + 1) * pictures.LINE_HEIGHT]
+        assert band.max() > 200, i  # white text (anti-aliased)
+    # Every frame of the video gets the same number of lines and scale (one frame size).
+    layouts = {
+        (len(found), found_scale)
+        for found, found_scale in (
+            explain.caption_lines(k, count, 'Mixed_5c', name, index, width) for k in range(count)
+        )
+    }
+    assert layouts == {(len(lines), scale)}

@@ -312,3 +312,47 @@ def test_an_output_written_meanwhile_by_another_run_is_not_replaced(tmp_path):
     ):
         saved_model.export(module, {}, output)
     assert os.listdir(tmp_path) == ['i3d'] and os.listdir(output) == ['saved_model.pb']
+
+
+def test_a_fine_tuned_run_exports_with_the_class_names_it_recorded(
+    motion_rgb_run, motion_shards, random_checkpoints, tmp_path
+):
+    """No --label_map: the names of the run's run_settings.json (not Kinetics-400's), as
+    the shards' label map lists them; an explicit --label_map still wins and is checked."""
+    shard_names = (motion_shards / 'label_map.txt').read_text().split()
+    assert len(shard_names) == 3
+    output = tmp_path / 'fine_tuned'
+    result = cli.check(
+        'export_saved_model', f'--rgb_checkpoint={motion_rgb_run}', f'--output={output}'
+    )
+    assert 'signatures class_names, default, rgb, rgb_0_1, serving_default' in result.stdout
+    loaded = tf.saved_model.load(str(output))
+    names = loaded.signatures['class_names']()['class_names'].numpy()
+    assert [n.decode() for n in names] == shard_names
+    clip = tf.zeros([1, 9, 32, 32, 3])
+    assert loaded.signatures['rgb'](rgb=clip)['probabilities'].shape == (1, 3)
+    # An explicit --label_map wins, and is still checked against the model's classes.
+    (tmp_path / 'mine.txt').write_text('up\ndown\nleft\n')
+    with saved_model.label_map_file({'rgb': motion_rgb_run}, str(tmp_path / 'mine.txt')) as path:
+        assert path == str(tmp_path / 'mine.txt')
+    failed = cli.run(
+        'export_saved_model',
+        f'--rgb_checkpoint={motion_rgb_run}',
+        '--label_map=data/label_map.txt',
+        f'--output={tmp_path / "kinetics"}',
+    )
+    assert failed.returncode == 1
+    assert failed.stderr.strip().endswith('label_map.txt: 400 names for models of 3 classes')
+    # Neither a recorded list nor a Kinetics class count: one line saying what to pass.
+    failed = cli.run(
+        'export_saved_model',
+        f'--rgb_checkpoint={random_checkpoints["rgb"]}',
+        f'--output={tmp_path / "five"}',
+    )
+    assert failed.returncode == 1
+    assert failed.stderr.strip().splitlines()[-1] == (
+        f'error: {random_checkpoints["rgb"]}: a 5-class model and no class names recorded '
+        'beside it (run_settings.json); pass --label_map=<its classes, one per line> '
+        '(build_shards writes label_map.txt beside the shards it trained on)'
+    )
+    assert sorted(os.listdir(tmp_path)) == ['fine_tuned', 'mine.txt']

@@ -149,6 +149,29 @@ def read_settings(model_dir):
         raise ValueError(f'{path}: unreadable run settings ({e})') from None
 
 
+def recorded_class_names(checkpoint):
+    """(class names, run_settings.json) recorded by the training run that wrote
+    `checkpoint` (a prefix, e.g. runs/ucf101_rgb/ckpt-2), or (None, None) when the folder
+    holds no settings or the run had no label map (--num_classes alone).
+
+    Raises:
+      ValueError: naming the settings file when it is unreadable or its names are not a
+        list of distinct strings.
+    """
+    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), SETTINGS_NAME)
+    stored = read_settings(os.path.dirname(path))
+    names = stored.get('class_names') if isinstance(stored, dict) else None
+    if names is None:
+        return None, None
+    if (
+        not isinstance(names, list)
+        or not all(isinstance(n, str) and n.strip() and len(n.splitlines()) == 1 for n in names)
+        or len(set(names)) != len(names)
+    ):
+        raise ValueError(f'{path}: class_names is not a list of distinct one-line names')
+    return names, path
+
+
 def write_settings(model_dir, values):
     files.write_atomic(
         os.path.join(model_dir, SETTINGS_NAME), json.dumps(values, indent=1, sort_keys=True)
