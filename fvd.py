@@ -15,6 +15,9 @@ Fréchet distance in float64. --resize and --covariance reproduce the ports' cho
 (README). Exit code 1 with one `error:` line on bad input.
 """
 
+import common.stop_on_signals  # noqa: F401  (first: a Ctrl-C while TensorFlow loads)
+
+# isort: split
 import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
 
 # isort: split
@@ -59,6 +62,7 @@ def main(argv):
     import tensorflow as tf
 
     from measure import embed_run, embedding, statistics
+    from training import stopping
 
     try:
         if not FLAGS.real:
@@ -85,7 +89,9 @@ def main(argv):
         )
         real = embed_run.statistics_of(FLAGS.real, embedder, **options)
         if FLAGS.save_stats:
-            statistics.save(FLAGS.save_stats, real)
+            with stopping.deferred():  # a signal: the file and the line saying it was kept
+                statistics.save(FLAGS.save_stats, real)
+                stopping.describe(kept=f'{FLAGS.save_stats} was kept')
             print(f'{FLAGS.save_stats}: statistics of {real.moments.n} videos')
         if not FLAGS.fake:
             return

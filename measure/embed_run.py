@@ -14,6 +14,7 @@ import numpy as np
 
 from inference.extract import videos as video_lists
 from measure import sources, statistics
+from training import stopping
 
 
 def _init_worker():
@@ -25,15 +26,21 @@ def _init_worker():
 class _Accumulator:
     """Batches checked videos, embeds them, folds the embeddings into the moments."""
 
-    def __init__(self, embedder, batch_size, keep_embeddings, total):
+    def __init__(self, embedder, batch_size, keep_embeddings, total, spec):
         from tqdm import tqdm
 
+        self._spec, self._total = spec, total
         self._embedder = embedder
         self._batch_size = batch_size
         self._batch = []
         self.moments = statistics.Moments(embedder.dim)
         self.embeddings = [] if keep_embeddings else None
         self._bar = tqdm(total=total, unit='video', file=sys.stderr, dynamic_ncols=True)
+        self._describe()
+
+    def _describe(self):  # what a signal's line says (training.stopping)
+        done = f'{self.moments.n} of {self._total} videos'
+        stopping.describe(f'while embedding {self._spec} ({done})')
 
     def add(self, video, name):
         self._batch.append(self._embedder.check(video, name))
@@ -45,6 +52,7 @@ class _Accumulator:
         if self.embeddings is not None:
             self.embeddings.append(np.asarray(rows, np.float32))
         self._bar.update(len(rows))
+        self._describe()
 
     def flush(self):
         if self._batch:
@@ -56,6 +64,7 @@ class _Accumulator:
 
     def stats(self, protocol):
         self.flush()
+        stopping.describe(f'after embedding {self._spec}')
         rows = None if self.embeddings is None else np.concatenate(self.embeddings)
         return statistics.Stats(self.moments, protocol, rows)
 
@@ -100,14 +109,14 @@ def statistics_of(
     if sources.is_array(spec):
         videos = sources.open_array(spec, embedder.num_frames)
         _check_count(spec, len(videos))
-        acc = _Accumulator(embedder, batch_size, keep_embeddings, len(videos))
+        acc = _Accumulator(embedder, batch_size, keep_embeddings, len(videos), spec)
         with contextlib.closing(acc):
             for index in range(len(videos)):
                 acc.add(videos.array[index], videos.name(index))
             return acc.stats(embedder.protocol)
     items = video_lists.list_videos(spec)
     _check_count(spec, len(items))
-    acc = _Accumulator(embedder, batch_size, keep_embeddings, len(items))
+    acc = _Accumulator(embedder, batch_size, keep_embeddings, len(items), spec)
     with contextlib.closing(acc):
         if runner == 'pool':
             _pool(items, embedder, acc, workers or os.cpu_count() or 1)
