@@ -80,11 +80,11 @@ def _running_a_script():
     test importing it nor a pool worker re-importing it (as `__mp_main__`)."""
     main = sys.modules.get('__main__')
     path = getattr(main, '__file__', None)
-    repository = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    repository = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
     return (
         getattr(main, '__name__', None) == '__main__'
         and path is not None
-        and os.path.dirname(os.path.abspath(path)) == repository
+        and os.path.dirname(os.path.realpath(path)) == repository
     )
 
 
