@@ -17,6 +17,9 @@ wherever that is possible (sets, output path, flags); --save_stats never writes 
 the inputs, nor over an existing file without --overwrite.
 """
 
+import common.stop_on_signals  # noqa: F401  (first: a Ctrl-C while TensorFlow loads)
+
+# isort: split
 import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
 
 # isort: split
@@ -173,6 +176,7 @@ def main(argv):
     import tensorflow as tf
 
     from measure import embed_run, embedding, statistics
+    from training import stopping
 
     try:
         embedder = embedding.Embedder(FLAGS.checkpoint, FLAGS.num_frames, FLAGS.resize)
@@ -186,7 +190,9 @@ def main(argv):
         )
         real = embed_run.statistics_of(real_set, embedder, **options)
         if FLAGS.save_stats:
-            statistics.save(FLAGS.save_stats, real)
+            with stopping.deferred():  # a signal: the file and the line saying it was kept
+                statistics.save(FLAGS.save_stats, real)
+                stopping.describe(kept=f'{FLAGS.save_stats} was kept')
             print(f'{FLAGS.save_stats}: statistics of {real.moments.n} videos')
         if fake_set is None:
             return

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 
 from measure import sources, statistics
+from training import stopping
 
 
 def _init_worker():
@@ -24,15 +25,21 @@ def _init_worker():
 class _Accumulator:
     """Batches checked videos, embeds them, folds the embeddings into the moments."""
 
-    def __init__(self, embedder, batch_size, keep_embeddings, total):
+    def __init__(self, embedder, batch_size, keep_embeddings, total, spec):
         from tqdm import tqdm
 
+        self._spec, self._total = spec, total
         self._embedder = embedder
         self._batch_size = batch_size
         self._batch = []
         self.moments = statistics.Moments(embedder.dim)
         self.embeddings = [] if keep_embeddings else None
         self._bar = tqdm(total=total, unit='video', file=sys.stderr, dynamic_ncols=True)
+        self._describe()
+
+    def _describe(self):  # what a signal's line says (training.stopping)
+        done = f'{self.moments.n} of {self._total} videos'
+        stopping.describe(f'while embedding {self._spec} ({done})')
 
     def add(self, video, name):
         self._batch.append(self._embedder.check(video, name))
@@ -47,6 +54,7 @@ class _Accumulator:
             self._bar.update(len(rows))
         else:  # the last rows: close() prints the complete bar, once (update would too)
             self._bar.n += len(rows)
+        self._describe()
 
     def flush(self):
         if self._batch:
@@ -58,6 +66,7 @@ class _Accumulator:
 
     def stats(self, protocol):
         self.flush()
+        stopping.describe(f'after embedding {self._spec}')
         rows = None if self.embeddings is None else np.concatenate(self.embeddings)
         return statistics.Stats(self.moments, protocol, rows)
 
@@ -99,7 +108,7 @@ def statistics_of(
         if keep_embeddings and stats.embeddings is None:
             raise ValueError(f'{spec}: holds no embeddings for --kvd (save it with --kvd)')
         return stats
-    acc = _Accumulator(embedder, batch_size, keep_embeddings, videos.count)
+    acc = _Accumulator(embedder, batch_size, keep_embeddings, videos.count, spec)
     with contextlib.closing(acc):
         if videos.kind == sources.ARRAY:
             array = sources.open_array(spec, embedder.num_frames)

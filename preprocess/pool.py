@@ -5,9 +5,12 @@ a signal; `concurrent.futures` reports it as a broken pool instead. Here the tas
 were in flight when the pool broke are re-run one by one in fresh single-worker pools,
 so the one that kills its worker is reported through `on_crash` and the others complete.
 
-Workers die with their parent: on Linux each asks the kernel for SIGKILL when the process
-that started it dies (`PR_SET_PDEATHSIG`), so a `kill -9` of the parent leaves no
-orphaned worker holding memory; elsewhere they exit when they next look for work.
+Signals are the parent's: workers ignore SIGINT (a Ctrl-C reaches the whole process
+group) and, when the map is left early (an exception, e.g. a signal's, or closed), are
+killed at once rather than waited for. Workers die with their parent: on Linux each
+asks the kernel for SIGKILL when the process that started it dies (`PR_SET_PDEATHSIG`),
+so a `kill -9` of the parent leaves no orphaned worker holding memory; elsewhere they
+exit when they next look for work.
 
 A spawned worker first re-imports the parent's main module (as `__mp_main__`), before
 any initializer runs, when what it is sent needs it (`_main_left_alone`: build_shards,
@@ -69,6 +72,10 @@ def _parent_announced():
 
 def _start_worker(parent_pid, initializer, initargs):
     die_with_parent(parent_pid)
+    # Started with SIGINT and SIGTERM blocked (`_submit`): a Ctrl-C reaches the whole
+    # process group, and the parent alone decides how to stop (it kills its workers).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _BLOCKED)
     if initializer is not None:
         initializer(*initargs)
 
@@ -129,19 +136,48 @@ def _executor(workers, initializer, initargs, tokens):
     )
 
 
+_BLOCKED = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _signals_blocked():
+    """Processes started inside the block start with SIGINT and SIGTERM blocked (a mask
+    is inherited), until `_start_worker` ignores SIGINT: a Ctrl-C while a worker starts
+    up gives no traceback of its own (this process's other threads still take them)."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCKED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def _submit(executor, fn, task, light):
     """`executor.submit`, which is where a worker starts (with the main module left alone
     if `light`)."""
-    with _main_left_alone(light):
+    with _main_left_alone(light), _signals_blocked():
         return executor.submit(fn, task)
 
 
+def _kill_workers(executor):
+    """Ends the workers now (SIGKILL) rather than after their tasks: the caller gave up
+    (an exception, e.g. a signal's, or it closed the map). Their half-done work is the
+    caller's to clean."""
+    for process in list((getattr(executor, '_processes', None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError):
+            process.kill()
+
+
 def _isolated(fn, task, on_crash, light, initializer, initargs, tokens):
-    with _executor(1, initializer, initargs, tokens) as executor:
-        try:
-            return _submit(executor, fn, task, light).result()
-        except BrokenProcessPool:
-            return on_crash(task)
+    executor = _executor(1, initializer, initargs, tokens)
+    try:
+        return _submit(executor, fn, task, light).result()
+    except BrokenProcessPool:
+        return on_crash(task)
+    except BaseException:
+        _kill_workers(executor)
+        raise
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 def ordered_map(fn, tasks, workers, on_crash, initializer=None, initargs=(), tokens=0):
@@ -170,6 +206,7 @@ def _ordered_map(fn, tasks, workers, on_crash, initializer, initargs, tokens):
     while position < len(tasks):
         window = collections.deque()
         executor = _executor(workers, *setup)
+        finished = False
         try:
             while position < len(tasks) or window:
                 while position < len(tasks) and len(window) < 2 * workers:
@@ -180,6 +217,7 @@ def _ordered_map(fn, tasks, workers, on_crash, initializer, initargs, tokens):
                 result = future.result()
                 window.popleft()
                 yield task, result
+            finished = True
         except BrokenProcessPool:
             executor.shutdown(wait=True, cancel_futures=True)
             for task, future in window:
@@ -187,5 +225,8 @@ def _ordered_map(fn, tasks, workers, on_crash, initializer, initargs, tokens):
                     yield task, future.result()  # finished before the pool broke
                 else:
                     yield task, _isolated(fn, task, on_crash, light, *setup)
+            finished = True
         finally:
+            if not finished:
+                _kill_workers(executor)
             executor.shutdown(wait=True, cancel_futures=True)

@@ -5,8 +5,10 @@ import functools
 import json
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -151,3 +153,28 @@ def test_the_parent_pid_is_announced_only_while_the_pool_runs():
     for _ in pool.ordered_map(square_or_die, [1], 1, crashed):
         seen.append(os.environ.get(pool.PARENT_ENV))
     assert seen == [str(os.getpid())] and pool.PARENT_ENV not in os.environ
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='reads /proc')
+def test_workers_ignore_ctrl_c_and_are_killed_when_the_map_is_left_early(tmp_path):
+    """A Ctrl-C reaches the whole process group: the workers leave stopping to the parent,
+    which does not wait for their (two-minute) tasks when a signal interrupts it."""
+    from crashy import report_pid_and_sleep
+
+    seen = {}
+
+    def ctrl_c():
+        seen['workers'] = _wait_for_workers(None, tmp_path)
+        for pid in seen['workers']:
+            os.kill(pid, signal.SIGINT)
+        time.sleep(0.5)
+        seen['survived'] = all(_alive(pid) for pid in seen['workers'])
+        os.kill(os.getpid(), signal.SIGINT)  # the parent's, handled in its main thread
+        seen['sent'] = time.monotonic()
+
+    threading.Thread(target=ctrl_c, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        list(pool.ordered_map(report_pid_and_sleep, [str(tmp_path)] * 2, 2, crashed))
+    assert time.monotonic() - seen['sent'] < 10  # not the tasks' two minutes
+    assert seen['survived']  # no KeyboardInterrupt (nor traceback) in the workers
+    assert not any(_alive(pid) for pid in seen['workers'])

@@ -21,6 +21,7 @@ from common import streams as records
 from inference import whole_video
 from inference.extract import prepare, videos
 from preprocess import video
+from training import stopping
 
 MS_PER_FRAME = 1000.0 / video.FPS
 
@@ -149,7 +150,8 @@ def write_outputs(output_dir, name, arrays, timestamps):
 def finish(extractor, item, prepared, output_dir, started):
     """Model half: features of a prepared video, written; returns its manifest record."""
     try:
-        arrays, timestamps = extractor.features(prepared)
+        with stopping.interruptible():  # a signal stops the computing, not the writing
+            arrays, timestamps = extractor.features(prepared)
         write_outputs(output_dir, item.name, arrays, timestamps)
     except (ValueError, OSError, tf.errors.OpError) as e:
         return videos.record(item, 'failed', reason=f'{type(e).__name__}: {e}')

@@ -14,6 +14,7 @@ import time
 
 from common import files, streams
 from inference.extract import features, prepare, videos
+from training import stopping
 
 MANIFEST = 'manifest.jsonl'
 CONFIG = 'extract_config.json'
@@ -70,8 +71,9 @@ def run_pool(extractor, todo, output_dir, workers, log):
     )
     with contextlib.closing(results), contextlib.closing(bar):
         for (item, _, _), (begun, prepared, failed) in results:
-            result = failed or features.finish(extractor, item, prepared, output_dir, begun)
-            log(result)
+            with stopping.deferred():  # a video's outputs and its manifest line, or neither
+                result = failed or features.finish(extractor, item, prepared, output_dir, begun)
+                log(result)
             frames += result.get('frames', 0)
             rate = frames / (time.monotonic() - started)
             bar.set_postfix(frames_per_s=f'{rate:.1f}', refresh=False)
@@ -126,19 +128,33 @@ def _run_locked(
     clean_killed_run(output_dir)
     records = []
     started = time.monotonic()
+
+    def progress():  # the line a signal leaves (training.stopping)
+        stopping.describe(
+            f'after {len(done) + len(records)} of {len(listed)} videos',
+            'the finished ones and their manifest lines are kept. Run the same command '
+            'again to resume.',
+        )
+
+    progress()
     with open(os.path.join(output_dir, MANIFEST), 'a', encoding='utf-8') as manifest:
 
         def log(record):
             records.append(record)
             manifest.write(json.dumps(record, sort_keys=True) + '\n')
             manifest.flush()
+            progress()
 
-        if todo and runner == 'pool':
-            run_pool(extractor, todo, output_dir, workers or os.cpu_count() or 1, log)
-        elif todo:
-            from inference.extract import beam
+        try:
+            if todo and runner == 'pool':
+                run_pool(extractor, todo, output_dir, workers or os.cpu_count() or 1, log)
+            elif todo:
+                from inference.extract import beam
 
-            beam.run(checkpoints, settings, todo, output_dir, runner, beam_options, log)
+                beam.run(checkpoints, settings, todo, output_dir, runner, beam_options, log)
+        except stopping.Interrupted:
+            clean_killed_run(output_dir)  # the unfinished videos' work files (workers gone)
+            raise
     failed = [r for r in records if r['status'] != 'ok']
     print(
         f'{len(records) - len(failed)} ok, {len(failed)} failed, {len(done)} skipped; '
