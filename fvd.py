@@ -175,8 +175,8 @@ def main(argv):
         sys.exit(f'error: {e}')
     import tensorflow as tf
 
+    from common import signals
     from measure import embed_run, embedding, statistics
-    from training import stopping
 
     try:
         embedder = embedding.Embedder(FLAGS.checkpoint, FLAGS.num_frames, FLAGS.resize)
@@ -190,9 +190,9 @@ def main(argv):
         )
         real = embed_run.statistics_of(real_set, embedder, **options)
         if FLAGS.save_stats:
-            with stopping.deferred():  # a signal: the file and the line saying it was kept
+            with signals.deferred():  # a signal: the file and the line saying it was kept
                 statistics.save(FLAGS.save_stats, real)
-                stopping.describe(kept=f'{FLAGS.save_stats} was kept')
+                signals.describe(kept=f'{FLAGS.save_stats} was kept')
             print(f'{FLAGS.save_stats}: statistics of {real.moments.n} videos')
         if fake_set is None:
             return

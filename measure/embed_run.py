@@ -12,8 +12,8 @@ import sys
 
 import numpy as np
 
+from common import signals
 from measure import sources, statistics
-from training import stopping
 
 
 def _init_worker():
@@ -37,9 +37,9 @@ class _Accumulator:
         self._bar = tqdm(total=total, unit='video', file=sys.stderr, dynamic_ncols=True)
         self._describe()
 
-    def _describe(self):  # what a signal's line says (training.stopping)
+    def _describe(self):  # what a signal's line says (common.signals)
         done = f'{self.moments.n} of {self._total} videos'
-        stopping.describe(f'while embedding {self._spec} ({done})')
+        signals.describe(f'while embedding {self._spec} ({done})')
 
     def add(self, video, name):
         self._batch.append(self._embedder.check(video, name))
@@ -66,7 +66,7 @@ class _Accumulator:
 
     def stats(self, protocol):
         self.flush()
-        stopping.describe(f'after embedding {self._spec}')
+        signals.describe(f'after embedding {self._spec}')
         rows = None if self.embeddings is None else np.concatenate(self.embeddings)
         return statistics.Stats(self.moments, protocol, rows)
 

@@ -16,12 +16,11 @@ import tensorflow as tf
 
 import i3d
 import model_io
-from common import files
+from common import files, signals
 from common import streams as records
 from inference import whole_video
 from inference.extract import prepare, videos
 from preprocess import video
-from training import stopping
 
 MS_PER_FRAME = 1000.0 / video.FPS
 
@@ -150,7 +149,7 @@ def write_outputs(output_dir, name, arrays, timestamps):
 def finish(extractor, item, prepared, output_dir, started):
     """Model half: features of a prepared video, written; returns its manifest record."""
     try:
-        with stopping.interruptible():  # a signal stops the computing, not the writing
+        with signals.interruptible():  # a signal stops the computing, not the writing
             arrays, timestamps = extractor.features(prepared)
         write_outputs(output_dir, item.name, arrays, timestamps)
     except (ValueError, OSError, tf.errors.OpError) as e:

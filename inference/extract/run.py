@@ -12,9 +12,8 @@ import shutil
 import sys
 import time
 
-from common import files, streams
+from common import files, signals, streams
 from inference.extract import features, prepare, videos
-from training import stopping
 
 MANIFEST = 'manifest.jsonl'
 CONFIG = 'extract_config.json'
@@ -71,7 +70,7 @@ def run_pool(extractor, todo, output_dir, workers, log):
     )
     with contextlib.closing(results), contextlib.closing(bar):
         for (item, _, _), (begun, prepared, failed) in results:
-            with stopping.deferred():  # a video's outputs and its manifest line, or neither
+            with signals.deferred():  # a video's outputs and its manifest line, or neither
                 result = failed or features.finish(extractor, item, prepared, output_dir, begun)
                 log(result)
             frames += result.get('frames', 0)
@@ -129,8 +128,8 @@ def _run_locked(
     records = []
     started = time.monotonic()
 
-    def progress():  # the line a signal leaves (training.stopping)
-        stopping.describe(
+    def progress():  # the line a signal leaves (common.signals)
+        signals.describe(
             f'after {len(done) + len(records)} of {len(listed)} videos',
             'the finished ones and their manifest lines are kept. Run the same command '
             'again to resume.',
@@ -152,7 +151,7 @@ def _run_locked(
                 from inference.extract import beam
 
                 beam.run(checkpoints, settings, todo, output_dir, runner, beam_options, log)
-        except stopping.Interrupted:
+        except signals.Interrupted:
             clean_killed_run(output_dir)  # the unfinished videos' work files (workers gone)
             raise
     failed = [r for r in records if r['status'] != 'ok']
