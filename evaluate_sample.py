@@ -33,11 +33,11 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-import model_io
-from common import cli, files, label_map
-from inference import clip_input, explain, whole_video
-from preprocess import samples
+from common import cli, endpoints, files, label_map
 from preprocess import video as video_lib
+
+# model_io, inference and preprocess.samples are imported where used: they load TensorFlow,
+# and the flags are checked before that (common/startup.py).
 
 # DeepMind's checkpoint of each eval type's stream: (scratch, ImageNet-pretrained). No
 # ImageNet-initialised Kinetics-600 model was released.
@@ -126,7 +126,7 @@ flags.DEFINE_string(
 flags.DEFINE_enum(
     'explain_endpoint',
     'Mixed_5c',
-    list(explain.whole_video.FEATURE_ENDPOINTS),
+    list(endpoints.FEATURE_ENDPOINTS),
     'With --explain: the layer explained (Mixed_4f: twice the resolution in space and time).',
 )
 
@@ -144,6 +144,8 @@ def default_checkpoint(eval_type, stream, imagenet_pretrained):
     Raises:
       ValueError: if it is not, naming the command that installs it.
     """
+    import model_io
+
     name = DEFAULT_CHECKPOINTS['rgb600' if eval_type == 'rgb600' else stream][
         bool(imagenet_pretrained)
     ]
@@ -176,6 +178,8 @@ def stream_checkpoints(
 
 def default_label_map(streams_to_ckpt):
     """The label map for the checkpoints' number of classes (400 when unknown)."""
+    import model_io
+
     num_classes, _ = model_io.read_spec(model_io.resolve(next(iter(streams_to_ckpt.values()))))
     path = _in_repo(LABEL_MAPS.get(num_classes, LABEL_MAPS[400]))
     if num_classes == 600 and not os.path.exists(path):
@@ -196,7 +200,7 @@ def _with_progress(count, frames):
     return count, iter(bar)
 
 
-def load_checkpoints(streams_to_ckpt, num_labels, label_map_path, compute_dtype=tf.float32):
+def load_checkpoints(streams_to_ckpt, num_labels, label_map_path, compute_dtype='float32'):
     """The streams' models, loaded (and so checked) before any video is decoded.
 
     Cheap checks first (each file's index: input channels, classes), then one read of each
@@ -209,6 +213,9 @@ def load_checkpoints(streams_to_ckpt, num_labels, label_map_path, compute_dtype=
       ValueError: missing or damaged checkpoint, wrong input channels for its stream,
         class counts that differ between the streams or from the label map.
     """
+    import model_io
+
+    compute_dtype = tf.as_dtype(compute_dtype)
     num_classes, _ = model_io.check_classifiers(streams_to_ckpt)
     if num_labels != num_classes:
         raise ValueError(f'{label_map_path}: {num_labels} labels for a {num_classes}-class model')
@@ -232,6 +239,8 @@ def main(argv):
     try:
         if not FLAGS.explain and (FLAGS.explain_class or FLAGS['explain_endpoint'].present):
             raise ValueError('--explain_class and --explain_endpoint need --explain=<.mp4|.gif>')
+        for flag in ('video', 'flow_video', 'label_map'):
+            cli.check_exists(flag, FLAGS[flag].value and _in_repo(FLAGS[flag].value))
         ckpts = stream_checkpoints(
             FLAGS.eval_type,
             FLAGS.checkpoint,
@@ -241,6 +250,9 @@ def main(argv):
         )
         label_map_path = _in_repo(FLAGS.label_map) if FLAGS.label_map else default_label_map(ckpts)
         labels = label_map.read(label_map_path)
+        from inference import clip_input, explain, whole_video
+        from preprocess import samples
+
         if FLAGS.explain:  # cheap checks first: before any checkpoint or video is read
             explain.check_request(FLAGS.explain, FLAGS.explain_endpoint)
             explain_class = explain.resolve_class(FLAGS.explain_class, labels)

@@ -169,3 +169,19 @@ def install():
 
 
 install()
+
+
+def loaded():
+    """Whether TensorFlow has really loaded (`type` does not trigger the placeholder)."""
+    module = sys.modules.get('tensorflow')
+    return module is not None and type(module) is not _LateModule
+
+
+def tensorflow_errors():
+    """(tf.errors.OpError,) once TensorFlow has loaded, else (): for `except` clauses and
+    `isinstance` tests that must not load it to report a missing file."""
+    if not loaded():
+        return ()
+    import tensorflow as tf
+
+    return (tf.errors.OpError,)

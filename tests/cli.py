@@ -147,3 +147,24 @@ def call_main(module, *args):
         except SystemExit as e:
             return 1, out.getvalue(), str(e.code)
     return 0, out.getvalue(), ''
+
+
+def run_measured(script, *args, env=None, cwd=REPO_DIR):
+    """`python <script> *args` as a real process (e.g. 'evaluate.py', '-m',
+    'preprocess.show'); returns (subprocess.CompletedProcess, its CPU seconds: user +
+    system, from this process's children's usage before and after)."""
+    import resource
+    import subprocess
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = subprocess.run(
+        [sys.executable, script, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result, cpu

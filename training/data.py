@@ -25,7 +25,7 @@ from common import files as common_files
 from common import label_map as label_maps
 from preprocess import schema, shards, video
 
-AUTOTUNE = tf.data.AUTOTUNE
+AUTOTUNE = -1  # tf.data.AUTOTUNE; a literal so that importing this module loads no TensorFlow
 # Shuffle buffer in serialized videos (a 10 s Kinetics video is ~5-10 MB with flow): at
 # least this many, and at least one per shard (see `shuffle_buffer_size`).
 SHUFFLE_BUFFER = 32
