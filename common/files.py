@@ -17,6 +17,9 @@ REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TMP_MARK = '.tmp-'  # temporary names are `<final name>.tmp-<pid>`
 # build_shards writes, and every reader lists, TFRecord shards by this name ending.
 SHARD_EXTENSION = '.tfrecord'
+# Read buffer of tf.data.TFRecordDataset: TensorFlow's own default (256 KB), given, since
+# TensorFlow 2.21 warns on every dataset that leaves it unspecified.
+TFRECORD_BUFFER_BYTES = 256 * 1024
 
 
 def repo_path(*parts):

@@ -171,7 +171,9 @@ def train_clip(example, stream, num_frames, crop_size, seed):
 
 def _with_file(path):
     """The records of one shard, each paired with the shard's path (for warnings)."""
-    return tf.data.TFRecordDataset(path).map(lambda serialized: (path, serialized))
+    return tf.data.TFRecordDataset(path, buffer_size=common_files.TFRECORD_BUFFER_BYTES).map(
+        lambda serialized: (path, serialized)
+    )
 
 
 # Why a record cannot give a clip of a stream (index = `_unusable` code, 0 = usable).
@@ -416,7 +418,14 @@ def eval_dataset(
 def _first_example(path):
     """The first parsed example of a shard; one-line errors for what is not a shard."""
     try:
-        serialized = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+        serialized = next(
+            iter(
+                tf.data.TFRecordDataset(path, buffer_size=common_files.TFRECORD_BUFFER_BYTES).take(
+                    1
+                )
+            ),
+            None,
+        )
     except tf.errors.OpError:
         raise ValueError(f'{path}: not a TFRecord file') from None
     if serialized is None:
