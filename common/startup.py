@@ -7,7 +7,9 @@ Late loading. Importing TensorFlow costs seconds of CPU before a script reads it
 flag. `import tensorflow as tf` at the top of a module binds a placeholder module here;
 TensorFlow really loads on the first `tf.<name>`.
 A script's cheap checks of its flags and files, done before that, refuse bad input in
-well under a second.
+well under a second. (Why not only imports moved into `main`: TensorFlow's import takes
+~7 s of CPU, and it is imported at the top of modules that the refusals need, e.g.
+training/data.py's `list_files` and build_shards' chain per_video -> schema, shards.)
 
 Quiet loading. TensorFlow's C++ start-up writes notices (`WARNING: All log messages before
 absl::InitializeLog() ...`, the oneDNN notice, `cpu_feature_guard`) that concern nobody

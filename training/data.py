@@ -25,7 +25,6 @@ from common import files as common_files
 from common import label_map as label_maps
 from preprocess import schema, shards, video
 
-AUTOTUNE = -1  # tf.data.AUTOTUNE; a literal so that importing this module loads no TensorFlow
 # Shuffle buffer in serialized videos (a 10 s Kinetics video is ~5-10 MB with flow): at
 # least this many, and at least one per shard (see `shuffle_buffer_size`).
 SHUFFLE_BUFFER = 32
@@ -340,8 +339,8 @@ def train_dataset(
         clip = train_clip(example, stream, num_frames, crop_size, tf.stack([seed, index]))
         return clip, example['label']
 
-    clips = records.map(element, num_parallel_calls=AUTOTUNE, deterministic=True)
-    return clips.batch(local_batch, drop_remainder=True).prefetch(AUTOTUNE)
+    clips = records.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return clips.batch(local_batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def eval_views(frames, crop_size, test_crops=1, test_flip=False, stream=None):
@@ -412,7 +411,7 @@ def eval_dataset(
 
     records = tf.data.Dataset.from_tensor_slices(files).flat_map(_with_file)
     records = usable_records(records, stream, crop_size)
-    return records.map(element, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    return records.map(element, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def _first_example(path):
