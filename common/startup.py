@@ -24,6 +24,7 @@ logger to warnings. A user's own `TF_CPP_MIN_LOG_LEVEL`, or `--verbosity=0` or h
 import contextlib
 import importlib.abc
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -31,6 +32,7 @@ import tempfile
 import types
 
 LOG_LEVEL = 'TF_CPP_MIN_LOG_LEVEL'
+DEFAULTED = 'I3D_TF_LOG_LEVEL_DEFAULTED'  # LOG_LEVEL's value when it is our default
 # The C++ start-up lines dropped from the import's stderr (see the module docstring).
 NOISE = re.compile(
     r'WARNING: All log messages before absl::InitializeLog\(\) is called'
@@ -60,7 +62,8 @@ def detailed(argv=None, environ=None):
     """Whether the user asked for TensorFlow's own messages (then nothing is hidden)."""
     environ = os.environ if environ is None else environ
     verbosity = _verbosity(sys.argv if argv is None else argv)
-    return LOG_LEVEL in environ or (verbosity is not None and verbosity >= 0)
+    user_level = LOG_LEVEL in environ and environ[LOG_LEVEL] != environ.get(DEFAULTED)
+    return user_level or (verbosity is not None and verbosity >= 0)
 
 
 @contextlib.contextmanager
@@ -102,7 +105,6 @@ class _QuietLoader(importlib.abc.Loader):
             return
         with _filtered_stderr():
             self._loader.exec_module(module)
-        import logging
 
         logging.getLogger('tensorflow').setLevel(logging.WARNING)
 
@@ -160,11 +162,32 @@ class _LateTensorFlow(importlib.abc.MetaPathFinder):
         return spec
 
 
+def _tensorflow_info(record):
+    """Whether a log record is an INFO (or DEBUG) line of TensorFlow's Python code."""
+    return record.levelno < logging.WARNING and f'{os.sep}tensorflow{os.sep}' in record.pathname
+
+
+def _python_log_defaults():
+    """Warnings and errors only from TensorFlow's Python side. absl's app.run raises an
+    unset --verbosity to INFO, and TensorFlow logs through absl (the checkpoint saver's
+    `Sharding callback duration`, the SavedModel's `signature_serialization ... renamed`
+    flood, `Writing fingerprint`) and through its `tensorflow` logger (`Using
+    MirroredStrategy`). A filter, not a level: app.run resets the levels after this runs,
+    and the project's own absl lines stay as they are."""
+    from absl import logging as absl_logging  # first: it makes the `absl` logger its own class
+
+    for logger in (absl_logging.get_absl_logger(), logging.getLogger('tensorflow')):
+        logger.addFilter(lambda record: not _tensorflow_info(record))
+
+
 def install():
     """Log defaults and the late, quiet TensorFlow import; no effect once it is loaded."""
     quiet = not detailed()
     if quiet:
-        os.environ.setdefault(LOG_LEVEL, '1')
+        if LOG_LEVEL not in os.environ:  # children (pool workers) inherit both
+            os.environ[LOG_LEVEL] = '1'
+            os.environ[DEFAULTED] = '1'
+        _python_log_defaults()
     if 'tensorflow' in sys.modules or any(isinstance(f, _LateTensorFlow) for f in sys.meta_path):
         return
     sys.meta_path.insert(0, _LateTensorFlow(quiet))

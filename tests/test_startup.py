@@ -128,3 +128,23 @@ def test_tensorflow_loads_quietly_unless_asked(tmp_path):
     loud, _ = cli.run_measured('-c', code, env={**env, startup.LOG_LEVEL: '0'})
     assert loud.stdout == '2\n'
     assert re.search(r'cpu_feature_guard|port\.cc', loud.stderr), loud.stderr
+
+
+def test_a_level_inherited_from_our_default_is_not_the_users():
+    # Pool workers inherit the parent's defaulted TF_CPP_MIN_LOG_LEVEL: still quiet there.
+    inherited = {startup.LOG_LEVEL: '1', startup.DEFAULTED: '1'}
+    assert startup.detailed(['x'], environ=inherited) is False
+    assert startup.detailed(['x'], environ={startup.LOG_LEVEL: '1'}) is True
+    assert startup.detailed(['x'], environ={**inherited, startup.LOG_LEVEL: '0'}) is True
+
+
+def test_tensorflow_info_records_are_dropped_and_ours_kept():
+    import logging
+
+    def record(level, path):
+        return logging.LogRecord('absl', level, path, 1, 'm', None, None)
+
+    saver = os.path.join('', 'site-packages', 'tensorflow', 'python', 'functional_saver.py')
+    assert startup._tensorflow_info(record(logging.INFO, saver))
+    assert not startup._tensorflow_info(record(logging.WARNING, saver))
+    assert not startup._tensorflow_info(record(logging.INFO, 'preprocess/sources.py'))
