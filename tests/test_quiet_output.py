@@ -25,7 +25,7 @@ from common.files import REPO_DIR
 OURS = re.compile(
     r'^(error: |warning: |Warning: |note: |Note: |\s+(Try|USAGE|flags:)|'
     r'[A-Za-z_0-9./-]+\.(py|tfrecord|avi|mp4)[: ]|'  # a file named first
-    r'step \d|Step \d|Evaluat|Wrote|Writing|Saved|Skipp|Resum|Train|Using \d)'
+    r'step \d|Step \d|Evaluat|Wrote|Writing|[Ss]aved |Skipp|Resum|Train|Using \d)'
 )
 # tqdm: "desc:  40%|####      | 2/5 [00:01<00:02,  1.50it/s]" (carriage returns split it).
 PROGRESS = re.compile(r'^[^|]*\d+%\|.*\| *\d+/\d+ \[|^[^|]*: *\d+[a-z]* \[\d')
@@ -35,8 +35,8 @@ ALLOWED = {
 
 
 def _lines(stderr):
-    """stderr's lines, progress bars split at their carriage returns."""
-    return [part for line in stderr.splitlines() for part in line.split('\r') if part.strip()]
+    """stderr's lines, progress bars split at their carriage returns (splitlines does)."""
+    return [line for line in stderr.splitlines() if line.strip()]
 
 
 def foreign_lines(stderr):
@@ -71,7 +71,7 @@ def assert_quiet(result):
     foreign = foreign_lines(result.stderr)
     assert not foreign, '\n'.join(foreign[:40])
     # A bar's redraws share a line (carriage returns); its last state ends the line, once.
-    ends = [line.split('\r')[-1].strip() for line in result.stderr.splitlines()]
+    ends = [line.split('\r')[-1].strip() for line in result.stderr.split('\n')]
     finished = [end for end in ends if PROGRESS.search(end)]
     assert len(finished) == len(set(finished)), f'a progress bar printed twice:\n{finished}'
 
