@@ -37,7 +37,7 @@ from absl import app, flags
 
 from common import cli
 from preprocess import video
-from training import evaluate_run
+from training import data
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('data', None, 'Shards to evaluate: glob(s), comma-separated.', required=True)
@@ -58,6 +58,13 @@ def main(argv):
     cli.reject_stray_arguments(argv)
     checkpoints = {'rgb': FLAGS.rgb_checkpoint, 'flow': FLAGS.flow_checkpoint}
     try:
+        # Cheap checks first: evaluate_run loads TensorFlow and the model (common/startup.py).
+        data.list_files(FLAGS.data)
+        for stream, path in checkpoints.items():
+            cli.check_checkpoint(f'{stream}_checkpoint', path)
+        cli.check_exists('label_map', FLAGS.label_map)
+        from training import evaluate_run
+
         evaluate_run.run(
             FLAGS.data,
             {k: v for k, v in checkpoints.items() if v},

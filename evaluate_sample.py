@@ -33,11 +33,11 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-import model_io
-from common import cli, files, label_map
-from inference import class_names, clip_input, explain, whole_video
-from preprocess import samples
+from common import cli, endpoints, files, label_map
 from preprocess import video as video_lib
+
+# model_io, inference and preprocess.samples are imported where used: they load TensorFlow,
+# and the flags are checked before that (common/startup.py).
 
 # DeepMind's checkpoint of each eval type's stream: (scratch, ImageNet-pretrained). No
 # ImageNet-initialised Kinetics-600 model was released.
@@ -122,16 +122,9 @@ flags.DEFINE_string(
 flags.DEFINE_enum(
     'explain_endpoint',
     'Mixed_5c',
-    list(explain.whole_video.FEATURE_ENDPOINTS),
+    list(endpoints.FEATURE_ENDPOINTS),
     'With --explain: the layer explained (Mixed_4f: twice the resolution in space and time).',
 )
-
-
-def _in_repo(path):
-    """Relative default paths are looked up in the repository if not in the cwd."""
-    if os.path.isabs(path) or os.path.exists(path) or os.path.exists(path + '.index'):
-        return path
-    return files.repo_path(path)
 
 
 def default_checkpoint(eval_type, stream, imagenet_pretrained):
@@ -140,10 +133,12 @@ def default_checkpoint(eval_type, stream, imagenet_pretrained):
     Raises:
       ValueError: if it is not, naming the command that installs it.
     """
+    import model_io
+
     name = DEFAULT_CHECKPOINTS['rgb600' if eval_type == 'rgb600' else stream][
         bool(imagenet_pretrained)
     ]
-    path = _in_repo(os.path.join('checkpoints', name, 'model'))
+    path = files.here_or_in_repo(os.path.join('checkpoints', name, 'model'))
     if not os.path.exists(path + '.index'):
         raise ValueError(
             f"{path}: no checkpoint (DeepMind's {name}); create it with: "
@@ -165,7 +160,9 @@ def stream_checkpoints(
             )
         paths[streams[0]] = checkpoint
     return {
-        s: _in_repo(paths[s]) if paths[s] else default_checkpoint(eval_type, s, imagenet_pretrained)
+        s: files.here_or_in_repo(paths[s])
+        if paths[s]
+        else default_checkpoint(eval_type, s, imagenet_pretrained)
         for s in streams
     }
 
@@ -178,7 +175,7 @@ def _with_progress(count, frames):
     return count, iter(bar)
 
 
-def load_checkpoints(streams_to_ckpt, num_labels, label_map_path, compute_dtype=tf.float32):
+def load_checkpoints(streams_to_ckpt, num_labels, label_map_path, compute_dtype='float32'):
     """The streams' models, loaded (and so checked) before any video is decoded.
 
     Cheap checks first (each file's index: input channels, classes), then one read of each
@@ -191,6 +188,9 @@ def load_checkpoints(streams_to_ckpt, num_labels, label_map_path, compute_dtype=
       ValueError: missing or damaged checkpoint, wrong input channels for its stream,
         class counts that differ between the streams or from the label map.
     """
+    import model_io
+
+    compute_dtype = tf.as_dtype(compute_dtype)
     num_classes, _ = model_io.check_classifiers(streams_to_ckpt)
     if num_labels != num_classes:
         raise ValueError(f'{label_map_path}: {num_labels} labels for a {num_classes}-class model')
@@ -214,6 +214,8 @@ def main(argv):
     try:
         if not FLAGS.explain and (FLAGS.explain_class or FLAGS['explain_endpoint'].present):
             raise ValueError('--explain_class and --explain_endpoint need --explain=<.mp4|.gif>')
+        for flag in ('video', 'flow_video', 'label_map'):
+            cli.check_exists(flag, FLAGS[flag].value and files.here_or_in_repo(FLAGS[flag].value))
         ckpts = stream_checkpoints(
             FLAGS.eval_type,
             FLAGS.checkpoint,
@@ -222,10 +224,15 @@ def main(argv):
             FLAGS.imagenet_pretrained,
         )
         if FLAGS.label_map:
-            label_map_path = _in_repo(FLAGS.label_map)
+            label_map_path = files.here_or_in_repo(FLAGS.label_map)
             labels = label_map.read(label_map_path)
         else:
+            from inference import class_names
+
             labels, label_map_path, _ = class_names.for_checkpoints(ckpts)
+        from inference import clip_input, explain, whole_video
+        from preprocess import samples
+
         if FLAGS.explain:  # cheap checks first: before any checkpoint or video is read
             explain.check_request(FLAGS.explain, FLAGS.explain_endpoint)
             explain_class = explain.resolve_class(FLAGS.explain_class, labels)

@@ -29,8 +29,7 @@ import sys
 
 from absl import app, flags
 
-from common import cli
-from inference import saved_model, whole_video
+from common import cli, endpoints, files
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('rgb_checkpoint', None, 'RGB stream checkpoint.')
@@ -46,10 +45,10 @@ flags.DEFINE_string('output', None, 'SavedModel folder to create.', required=Tru
 flags.DEFINE_bool('overwrite', False, 'Replace an existing --output.')
 flags.DEFINE_integer(
     'chunk_frames',
-    whole_video.DEFAULT_CHUNK_FRAMES,
+    endpoints.DEFAULT_CHUNK_FRAMES,
     'Frames per network call inside the signatures: longer clips run as overlapping chunks '
     '(exact, as extract_features.py --window=0); memory grows with it (~9 MB per frame at '
-    f'224x224, plus the input clip). At least {whole_video.geometry().min_chunk_frames}.',
+    f'224x224, plus the input clip). At least {endpoints.MIN_CHUNK_FRAMES}.',
 )
 
 
@@ -61,6 +60,12 @@ def main(argv):
     try:
         if not checkpoints:
             raise ValueError('give --rgb_checkpoint and/or --flow_checkpoint')
+        for stream, path in checkpoints.items():
+            cli.check_checkpoint(f'{stream}_checkpoint', path)
+        if FLAGS.label_map:
+            cli.check_exists('label_map', files.here_or_in_repo(FLAGS.label_map))
+        from inference import saved_model  # loads TensorFlow: after the cheap checks
+
         # The output first: building the models takes ~20 s.
         saved_model.check_output(FLAGS.output, FLAGS.overwrite)
         with saved_model.label_map_file(checkpoints, FLAGS.label_map) as label_map:

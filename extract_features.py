@@ -32,9 +32,8 @@ import sys
 
 from absl import app, flags
 
-from common import cli
-from inference import whole_video
-from inference.extract import features, run
+from common import cli, endpoints
+from common import streams as stream_records
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('input', None, 'Folder, .txt list or shard (glob).', required=True)
@@ -47,14 +46,14 @@ flags.DEFINE_integer('stride', 64, 'Frames between window starts.', 1)
 flags.DEFINE_enum(
     'endpoint',
     'Mixed_5c',
-    [*whole_video.FEATURE_ENDPOINTS, 'Logits'],
+    [*endpoints.FEATURE_ENDPOINTS, 'Logits'],
     "Mixed_5c: the classifier's input (its [2,7,7] pool averaged over time); an earlier "
     'endpoint: averaged over space and time; Logits: the class scores.',
 )
 flags.DEFINE_integer('batch_size', 2, 'Windows per model call.', 1)
 flags.DEFINE_integer(
     'chunk_frames',
-    whole_video.DEFAULT_CHUNK_FRAMES,
+    endpoints.DEFAULT_CHUNK_FRAMES,
     'Frames per model call on the whole-video path (memory ~9 MB per frame).',
     1,
 )
@@ -73,11 +72,23 @@ flags.DEFINE_bool('overwrite', False, 'Redo every video (also after changing set
 def main(argv):
     cli.reject_stray_arguments(argv)
     streams = tuple(FLAGS.streams)
-    settings = features.Settings(
-        streams, FLAGS.window, FLAGS.stride, FLAGS.endpoint, FLAGS.batch_size, FLAGS.chunk_frames
-    )
     paths = {'rgb': FLAGS.rgb_checkpoint, 'flow': FLAGS.flow_checkpoint}
     try:
+        # Cheap checks first: the extraction modules load TensorFlow (common/startup.py).
+        stream_records.parse(streams)
+        cli.check_exists('input', FLAGS.input)
+        for stream in streams:
+            cli.check_checkpoint(f'{stream}_checkpoint', paths[stream])
+        from inference.extract import features, run
+
+        settings = features.Settings(
+            streams,
+            FLAGS.window,
+            FLAGS.stride,
+            FLAGS.endpoint,
+            FLAGS.batch_size,
+            FLAGS.chunk_frames,
+        )
         records, _ = run.run(
             FLAGS.input,
             FLAGS.output_dir,

@@ -16,13 +16,16 @@ import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
 from absl import app, flags
 
 from common import streams
-from training import loop, options
+from training import options
 
 STREAM = streams.RGB
 options.define_flags(STREAM)
 
 
 def main(argv):
+    options.check(argv, flags.FLAGS)
+    from training import loop  # loads TensorFlow: after the cheap checks
+
     loop.cli_main(argv, STREAM, flags.FLAGS)
 
 

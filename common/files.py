@@ -17,11 +17,23 @@ REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TMP_MARK = '.tmp-'  # temporary names are `<final name>.tmp-<pid>`
 # build_shards writes, and every reader lists, TFRecord shards by this name ending.
 SHARD_EXTENSION = '.tfrecord'
+# Read buffer of tf.data.TFRecordDataset: TensorFlow's own default (256 KB), given, since
+# TensorFlow 2.21 warns on every dataset that leaves it unspecified.
+TFRECORD_BUFFER_BYTES = 256 * 1024
 
 
 def repo_path(*parts):
     """A path inside this repository, e.g. repo_path('data', 'label_map.txt')."""
     return os.path.join(REPO_DIR, *parts)
+
+
+def here_or_in_repo(path):
+    """`path` as given when it exists here (or is absolute, or names a checkpoint prefix),
+    else the same relative path inside the repository: the scripts' default files
+    (data/label_map.txt, checkpoints/...) work from any working directory."""
+    if os.path.isabs(path) or os.path.exists(path) or os.path.exists(path + '.index'):
+        return path
+    return repo_path(path)
 
 
 def sha256(path):

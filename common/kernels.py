@@ -15,3 +15,6 @@ import os
 
 VARIABLE = 'TF_ENABLE_ONEDNN_OPTS'
 os.environ.setdefault(VARIABLE, '1')
+
+# isort: split
+from common import startup  # noqa: E402, F401  (TensorFlow late and quiet: see common/startup.py)

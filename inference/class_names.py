@@ -47,9 +47,7 @@ def _kinetics(num_classes):
     """DeepMind's label map for a 400- or 600-class model, or None."""
     if num_classes not in KINETICS:
         return None
-    path = KINETICS[num_classes]
-    if not os.path.exists(path):
-        path = files.repo_path(path)
+    path = files.here_or_in_repo(KINETICS[num_classes])
     if num_classes == 600 and not os.path.exists(path):
         # Not in the repository: no independent source of DeepMind's list was found offline.
         raise ValueError(

@@ -44,7 +44,7 @@ def find_shard_example(path, media_id=None):
 
     video.check_readable_file(path)
     try:
-        for serialized in tf.data.TFRecordDataset(path):
+        for serialized in tf.data.TFRecordDataset(path, buffer_size=files.TFRECORD_BUFFER_BYTES):
             if media_id is None or schema.media_id(serialized) == media_id:
                 return schema.parse_encoded(serialized)
     except (tf.errors.OpError, ValueError) as e:

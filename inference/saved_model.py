@@ -190,7 +190,7 @@ def label_map_file(checkpoints, label_map=None):
       ValueError: `class_names.for_checkpoints`' errors.
     """
     if label_map:
-        yield label_map if os.path.exists(label_map) else files.repo_path(label_map)
+        yield files.here_or_in_repo(label_map)
         return
     found = class_names.for_checkpoints(checkpoints)
     if found.label_map:

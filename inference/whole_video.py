@@ -26,8 +26,9 @@ import tensorflow as tf
 
 import i3d
 import model_io
+from common import endpoints
 
-DEFAULT_CHUNK_FRAMES = 256  # ~2.5 GB peak at 224x224 (README); 56% of each chunk is kept
+DEFAULT_CHUNK_FRAMES = endpoints.DEFAULT_CHUNK_FRAMES
 FEATURE_ENDPOINTS = i3d.VALID_ENDPOINTS[: i3d.VALID_ENDPOINTS.index('Mixed_5c') + 1]
 # Temporal (kernel, stride) of an Inception block: 3x3x3 convs and branch 3's 3x3x3 pool.
 _MIXED_TEMPORAL = (3, 1)

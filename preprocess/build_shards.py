@@ -37,7 +37,7 @@ import time
 import tensorflow as tf
 from absl import app, flags
 
-from common import cli, files, label_map
+from common import cli, files, label_map, startup
 from preprocess import flow as flow_lib
 from preprocess import per_video, shards, sources
 
@@ -219,6 +219,7 @@ def main(argv):
     )
     prefix = FLAGS.output
     try:
+        cli.check_exists('input_dir', FLAGS.input_dir)  # before the output folder is made
         folder = os.path.dirname(os.path.abspath(prefix))
         if os.path.exists(folder) and not os.path.isdir(folder):
             raise ValueError(f'{folder}: not a folder (the --output prefix {prefix} needs one)')
@@ -251,7 +252,7 @@ def main(argv):
             records = build(
                 heading, prefix, planned, options, FLAGS.workers, FLAGS.runner, FLAGS.beam_options
             )
-    except (ValueError, OSError, tf.errors.OpError) as e:
+    except (ValueError, OSError, *startup.tensorflow_errors()) as e:
         sys.exit(f'error: {_one_line(e)}')
     ok, failed = summarize(records, time.monotonic() - started)
     if ok == 0 or (FLAGS.strict and failed):
@@ -296,7 +297,7 @@ def build(heading, prefix, planned, options, workers=0, runner='pool', beam_opti
 
 def _one_line(error):
     """A TensorFlow or OS error as one line (TF messages can span several)."""
-    if isinstance(error, tf.errors.OpError):
+    if isinstance(error, startup.tensorflow_errors()):
         message = error.message
     elif isinstance(error, OSError) and error.filename and error.strerror:
         message = f'{error.filename}: {error.strerror}'

@@ -128,23 +128,28 @@ def make_example(meta, rgb_images, flow_pngs, frame_shape, fps, rgb_format='JPEG
 
 
 # Defaults let examples from other MediaPipe-style writers parse: an unlabelled clip reads
-# as label -1, an unknown frame rate as 0.
-CONTEXT_SPEC = {
-    MEDIA_ID: tf.io.FixedLenFeature((), tf.string, default_value=''),
-    LABEL_INDEX: tf.io.VarLenFeature(tf.int64),
-    LABEL_STRING: tf.io.VarLenFeature(tf.string),
-    FRAME_RATE: tf.io.FixedLenFeature((), tf.float32, default_value=0.0),
-}
-SEQUENCE_SPEC = {
-    IMAGE_ENCODED: tf.io.FixedLenSequenceFeature((), tf.string),
-    FLOW_ENCODED: tf.io.FixedLenSequenceFeature((), tf.string, allow_missing=True),
-}
+# as label -1, an unknown frame rate as 0. Functions, not constants: importing this module
+# must not load TensorFlow (the scripts check their flags first, common/startup.py).
+def context_spec():
+    return {
+        MEDIA_ID: tf.io.FixedLenFeature((), tf.string, default_value=''),
+        LABEL_INDEX: tf.io.VarLenFeature(tf.int64),
+        LABEL_STRING: tf.io.VarLenFeature(tf.string),
+        FRAME_RATE: tf.io.FixedLenFeature((), tf.float32, default_value=0.0),
+    }
+
+
+def sequence_spec():
+    return {
+        IMAGE_ENCODED: tf.io.FixedLenSequenceFeature((), tf.string),
+        FLOW_ENCODED: tf.io.FixedLenSequenceFeature((), tf.string, allow_missing=True),
+    }
 
 
 def media_id(serialized):
     """The media id of a serialized example, without decoding its frames."""
     context, _ = tf.io.parse_single_sequence_example(
-        serialized, context_features={MEDIA_ID: CONTEXT_SPEC[MEDIA_ID]}
+        serialized, context_features={MEDIA_ID: context_spec()[MEDIA_ID]}
     )
     return context[MEDIA_ID].numpy().decode()
 
@@ -165,7 +170,7 @@ def parse_encoded(serialized):
       [T]), flow_encoded (string [T-1], or [0] when the example holds no flow).
     """
     context, lists = tf.io.parse_single_sequence_example(
-        serialized, context_features=CONTEXT_SPEC, sequence_features=SEQUENCE_SPEC
+        serialized, context_features=context_spec(), sequence_features=sequence_spec()
     )
     return {
         'media_id': context[MEDIA_ID],

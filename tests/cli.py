@@ -151,7 +151,7 @@ def call_main(module, *args):
     return 0, out.getvalue(), ''
 
 
-def cpu_seconds_of(args, cwd=REPO_DIR):
+def cpu_seconds_of(args, cwd=REPO_DIR, env=None):
     """Runs the command `args` to completion; returns (its subprocess.CompletedProcess, text
     output captured, and the CPU seconds it used: user + system, its own children included).
 
@@ -159,7 +159,13 @@ def cpu_seconds_of(args, cwd=REPO_DIR):
     busy the machine is, and a quick one stays quick when the machine is loaded.
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     return result, used
+
+
+def run_measured(script, *args, env=None, cwd=REPO_DIR):
+    """`python <script> *args` (e.g. 'evaluate.py', or '-m', 'preprocess.show') as a real
+    process: `cpu_seconds_of` its command line."""
+    return cpu_seconds_of([sys.executable, script, *map(str, args)], cwd=cwd, env=env)

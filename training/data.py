@@ -25,7 +25,6 @@ from common import files as common_files
 from common import label_map as label_maps
 from preprocess import schema, shards, video
 
-AUTOTUNE = tf.data.AUTOTUNE
 # Shuffle buffer in serialized videos (a 10 s Kinetics video is ~5-10 MB with flow): at
 # least this many, and at least one per shard (see `shuffle_buffer_size`).
 SHUFFLE_BUFFER = 32
@@ -171,7 +170,9 @@ def train_clip(example, stream, num_frames, crop_size, seed):
 
 def _with_file(path):
     """The records of one shard, each paired with the shard's path (for warnings)."""
-    return tf.data.TFRecordDataset(path).map(lambda serialized: (path, serialized))
+    return tf.data.TFRecordDataset(path, buffer_size=common_files.TFRECORD_BUFFER_BYTES).map(
+        lambda serialized: (path, serialized)
+    )
 
 
 # Why a record cannot give a clip of a stream (index = `_unusable` code, 0 = usable).
@@ -338,8 +339,8 @@ def train_dataset(
         clip = train_clip(example, stream, num_frames, crop_size, tf.stack([seed, index]))
         return clip, example['label']
 
-    clips = records.map(element, num_parallel_calls=AUTOTUNE, deterministic=True)
-    return clips.batch(local_batch, drop_remainder=True).prefetch(AUTOTUNE)
+    clips = records.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return clips.batch(local_batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def eval_views(frames, crop_size, test_crops=1, test_flip=False, stream=None):
@@ -410,13 +411,20 @@ def eval_dataset(
 
     records = tf.data.Dataset.from_tensor_slices(files).flat_map(_with_file)
     records = usable_records(records, stream, crop_size)
-    return records.map(element, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    return records.map(element, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def _first_example(path):
     """The first parsed example of a shard; one-line errors for what is not a shard."""
     try:
-        serialized = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+        serialized = next(
+            iter(
+                tf.data.TFRecordDataset(path, buffer_size=common_files.TFRECORD_BUFFER_BYTES).take(
+                    1
+                )
+            ),
+            None,
+        )
     except tf.errors.OpError:
         raise ValueError(f'{path}: not a TFRecord file') from None
     if serialized is None:

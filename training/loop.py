@@ -329,7 +329,7 @@ def _data_error(error, paths, step, save, last_saved):
     culprit = ', '.join(paths)
     for path in paths:  # name the shard: TensorFlow's message does not
         try:
-            for _ in tf.data.TFRecordDataset(path):
+            for _ in tf.data.TFRecordDataset(path, buffer_size=files.TFRECORD_BUFFER_BYTES):
                 pass
         except tf.errors.OpError:
             culprit = path

@@ -6,6 +6,7 @@ only by `from_flags`, called from the scripts' `main`.
 
 import dataclasses
 import os
+import sys
 
 from absl import app, flags
 
@@ -211,3 +212,17 @@ def from_flags(argv, values):
     except ValueError as e:
         raise app.UsageError(f'--lr_boundaries/--lr_values: {e}') from None
     return config
+
+
+def check(argv, values):
+    """What can be refused before the loop loads TensorFlow (common/startup.py): stray
+    arguments, contradicting flags, data patterns that match nothing. Exits with one
+    `error:` line; the loop checks all again."""
+    config = from_flags(argv, values)
+    try:
+        config.validate()
+        data.list_files(config.train_data)
+        if config.eval_data:
+            data.list_files(config.eval_data)
+    except ValueError as e:
+        sys.exit(f'error: {e}')

@@ -10,7 +10,7 @@ import dataclasses
 import glob
 import os
 
-from common.files import SHARD_EXTENSION
+from common.files import SHARD_EXTENSION, TFRECORD_BUFFER_BYTES
 from preprocess.video import VIDEO_EXTENSIONS
 
 
@@ -48,7 +48,10 @@ def _shard_videos(path):
     from preprocess import schema
 
     try:
-        ids = [schema.media_id(s) for s in tf.data.TFRecordDataset(path)]
+        ids = [
+            schema.media_id(s)
+            for s in tf.data.TFRecordDataset(path, buffer_size=TFRECORD_BUFFER_BYTES)
+        ]
     except (tf.errors.OpError, ValueError) as e:
         raise ValueError(f'{path}: unreadable shard ({type(e).__name__})') from None
     return [Video(media_id, path, media_id) for media_id in ids]

@@ -1,0 +1,150 @@
+"""Every command refuses bad input before loading TensorFlow, and starts quietly.
+
+Each case runs the real command as a process (TensorFlow's import alone costs several CPU
+seconds here) and measures its CPU time, not wall time, which the other processes of a
+busy machine would inflate.
+"""
+
+import os
+import re
+
+import pytest
+
+from common import endpoints, startup
+from tests import cli
+
+CPU_LIMIT = 3.0  # seconds: well below TensorFlow's import (common/startup.py)
+MISSING = os.path.join('no', 'such', 'place')
+
+
+def _refusals(tmp_path):
+    """(command argv, what its one error line must name) per command."""
+    out = str(tmp_path / 'out')
+    glob = os.path.join(MISSING, '*.tfrecord')
+    return {
+        'evaluate_sample --explain_class': (
+            ['evaluate_sample.py', '--explain_class=3'],
+            '--explain_class',
+        ),
+        'evaluate_sample --video': (
+            ['evaluate_sample.py', f'--video={MISSING}.mp4'],
+            f'{MISSING}.mp4',
+        ),
+        'evaluate --data': (['evaluate.py', f'--data={glob}'], glob),
+        'train_rgb --deterministic': (
+            ['train_rgb.py', f'--train_data={glob}', f'--model_dir={out}', '--deterministic'],
+            '--deterministic',
+        ),
+        'train_flow --train_data': (
+            ['train_flow.py', f'--train_data={glob}', f'--model_dir={out}'],
+            glob,
+        ),
+        'extract_features --streams': (
+            [
+                'extract_features.py',
+                f'--input={tmp_path}',
+                f'--output_dir={out}',
+                '--streams=rgb,depth',
+            ],
+            '--streams',
+        ),
+        'extract_features --rgb_checkpoint': (
+            [
+                'extract_features.py',
+                f'--input={tmp_path}',
+                f'--output_dir={out}',
+                f'--rgb_checkpoint={MISSING}/model',
+            ],
+            '--rgb_checkpoint',
+        ),
+        'export_saved_model --rgb_checkpoint': (
+            ['export_saved_model.py', f'--rgb_checkpoint={MISSING}/model', f'--output={out}'],
+            '--rgb_checkpoint',
+        ),
+        'build_shards --input_dir': (
+            ['-m', 'preprocess.build_shards', f'--input_dir={MISSING}', f'--output={out}/s'],
+            MISSING,
+        ),
+        'show --video': (
+            ['-m', 'preprocess.show', f'--video={MISSING}.tfrecord', f'--output={out}.gif'],
+            MISSING,
+        ),
+    }
+
+
+@pytest.mark.parametrize('case', list(_refusals(__import__('pathlib').Path('tmp'))))
+def test_bad_input_is_refused_before_tensorflow_loads(case, tmp_path):
+    argv, named = _refusals(tmp_path)[case]
+    result, cpu = cli.run_measured(*argv)
+    assert result.returncode == 1, result.stderr[-2000:]
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr[-2000:]
+    assert named in lines[0]
+    assert cpu < CPU_LIMIT, f'{case}: {cpu:.1f} s of CPU'
+    assert not os.path.exists(tmp_path / 'out')
+
+
+def test_flag_constants_match_the_network():
+    from inference import whole_video
+
+    assert endpoints.FEATURE_ENDPOINTS == tuple(whole_video.FEATURE_ENDPOINTS)
+    assert endpoints.MIN_CHUNK_FRAMES == whole_video.geometry().min_chunk_frames
+    assert endpoints.DEFAULT_CHUNK_FRAMES == whole_video.DEFAULT_CHUNK_FRAMES
+
+
+@pytest.mark.parametrize(
+    'argv, wanted',
+    [
+        (['x'], False),
+        (['x', '--verbosity=0'], True),
+        (['x', '-v', '1'], True),
+        (['x', '--verbosity=-1'], False),
+        (['x', '--', '--verbosity=1'], False),
+    ],
+)
+def test_detailed_follows_verbosity(argv, wanted):
+    assert startup.detailed(argv, environ={}) is wanted
+    assert startup.detailed(argv, environ={startup.LOG_LEVEL: '3'}) is True
+
+
+def test_noise_pattern_drops_only_the_start_up_notices():
+    noise = [
+        'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR',
+        'I0000 00:00:1796663854.831152    5946 port.cc:153] oneDNN custom operations are on.',
+        'I0000 00:00:1796663855.011989    5946 cpu_feature_guard.cc:227] This TensorFlow binary',
+        'To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow '
+        'with the appropriate compiler flags.',
+    ]
+    kept = ['E0000 00:00:1.0  1 cuda_driver.cc:1] failed call', 'error: x', 'W0000 1 a.cc:1] w']
+    assert all(startup.NOISE.search(line) for line in noise)
+    assert not any(startup.NOISE.search(line) for line in kept)
+
+
+def test_tensorflow_loads_quietly_unless_asked(tmp_path):
+    code = 'import common.kernels, tensorflow as tf; print(tf.constant(2).numpy())'
+    env = {k: v for k, v in os.environ.items() if k != startup.LOG_LEVEL}
+    quiet, _ = cli.run_measured('-c', code, env=env)
+    assert quiet.stdout == '2\n' and quiet.stderr == '', quiet.stderr
+    loud, _ = cli.run_measured('-c', code, env={**env, startup.LOG_LEVEL: '0'})
+    assert loud.stdout == '2\n'
+    assert re.search(r'cpu_feature_guard|port\.cc', loud.stderr), loud.stderr
+
+
+def test_a_level_inherited_from_our_default_is_not_the_users():
+    # Pool workers inherit the parent's defaulted TF_CPP_MIN_LOG_LEVEL: still quiet there.
+    inherited = {startup.LOG_LEVEL: '1', startup.DEFAULTED: '1'}
+    assert startup.detailed(['x'], environ=inherited) is False
+    assert startup.detailed(['x'], environ={startup.LOG_LEVEL: '1'}) is True
+    assert startup.detailed(['x'], environ={**inherited, startup.LOG_LEVEL: '0'}) is True
+
+
+def test_tensorflow_info_records_are_dropped_and_ours_kept():
+    import logging
+
+    def record(level, path):
+        return logging.LogRecord('absl', level, path, 1, 'm', None, None)
+
+    saver = os.path.join('', 'site-packages', 'tensorflow', 'python', 'functional_saver.py')
+    assert startup._tensorflow_info(record(logging.INFO, saver))
+    assert not startup._tensorflow_info(record(logging.WARNING, saver))
+    assert not startup._tensorflow_info(record(logging.INFO, 'preprocess/sources.py'))
