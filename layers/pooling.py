@@ -39,7 +39,8 @@ def _routed_max_pool(x, window, stride):
 _ROUTES_ONCE = {}  # dtype -> whether this machine's graph MaxPool3DGrad routes to one input
 
 
-def _native_gradient_routes_once(dtype):
+@tf.autograph.experimental.do_not_convert  # traced inside the model: Future.result is not
+def _native_gradient_routes_once(dtype):  # AutoGraph's to convert (it warned on each trace)
     """Whether MaxPool3DGrad, created now for `dtype`, sends each output's gradient to one
     input. Eager ops run Eigen's kernel (to every tied maximum). A graph runs oneDNN's where
     TensorFlow rewrites the op (oneDNN on, and for bfloat16 only on CPUs where oneDNN has
