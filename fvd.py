@@ -74,19 +74,6 @@ def _check_flags():
             raise ValueError(f'--{name}: only with --kvd')
 
 
-def _check_checkpoint(path):
-    """model_io.resolve's test of a checkpoint prefix, without TensorFlow (a folder is left
-    to it: it may name its latest checkpoint)."""
-    if '://' in path or os.path.isdir(path):
-        return
-    prefix = path.removesuffix('.index')
-    if not os.path.exists(prefix + '.index'):
-        raise ValueError(
-            f'--checkpoint: {prefix}: no checkpoint found (expected {prefix}.index; '
-            'README "Weights" says how to make one)'
-        )
-
-
 def _same_file(a, b):
     try:
         return os.path.samefile(a, b)  # also hard links
@@ -138,7 +125,7 @@ def _checked_sets():
     from measure import sources
 
     _check_flags()
-    _check_checkpoint(FLAGS.checkpoint)
+    cli.check_checkpoint('checkpoint', FLAGS.checkpoint)
     real = sources.open_set(FLAGS.real, FLAGS.num_frames)
     if FLAGS.save_stats and real.kind == sources.STATISTICS:
         raise ValueError(f'--save_stats: {FLAGS.real} is already a statistics file')

@@ -37,7 +37,10 @@ def check_checkpoint(flag, path):
     if not path or '://' in path or os.path.isdir(path):
         return
     if not os.path.exists(path if path.endswith('.index') else path + '.index'):
-        raise ValueError(f'--{flag}: {path}: no checkpoint found (expected {path}.index)')
+        raise ValueError(
+            f'--{flag}: {path}: no checkpoint found (expected {path}.index; README "Weights" '
+            'says how to make one)'
+        )
 
 
 def check_patterns(flag, patterns):
