@@ -296,7 +296,7 @@ def explain(models, inputs, output, labels, class_index=None, endpoint=DEFAULT_E
     Args:
       models: {stream: model through Logits}.
       inputs: {stream: (frame count, iterator of network input frames)}, e.g. from
-        `inference.clip_input.clip_inputs`.
+        `preprocess.clip_input.clip_inputs`.
       output: the .mp4 or .gif to write.
       labels: class names (for the caption).
       class_index: the class explained; None: the top class of the (summed) logits.

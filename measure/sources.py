@@ -39,8 +39,7 @@ def first_frames(item, num_frames):
                 timed.close()  # releases the decoder now
                 break
     else:  # the frames a shard stores (already the paper's 25 fps, short side 256)
-        from common import streams
-        from inference import clip_input
+        from preprocess import clip_input, streams
 
         example = clip_input.find_shard_example(item.path, item.media_id)
         encoded = example[streams.RGB.encoded_key]

@@ -58,7 +58,7 @@ def test_windowed_features_of_both_streams_are_the_eager_model_s(random_checkpoi
     numpy's scaling); flow is scaled by numpy. Both give the classifier input of the eager
     model on the scaled windows, batched, with a shorter first window of flow."""
     import i3d
-    from common import streams
+    from preprocess import streams
 
     rng = np.random.default_rng(4)
     pixels = {

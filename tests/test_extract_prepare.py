@@ -8,10 +8,8 @@ import pytest
 import tensorflow as tf
 from videos import shard_example, write_video
 
-from common import streams
-from inference import clip_input
 from inference.extract import prepare, videos
-from preprocess import schema, video
+from preprocess import clip_input, schema, streams, video
 
 
 def _read(prepared, name):

@@ -17,9 +17,9 @@ import tensorflow as tf
 import i3d
 import model_io
 from common import files, signals
-from common import streams as records
 from inference import whole_video
 from inference.extract import prepare, videos
+from preprocess import streams as records
 from preprocess import video
 
 MS_PER_FRAME = 1000.0 / video.FPS

@@ -13,10 +13,9 @@ import time
 
 import numpy as np
 
-from common import streams as records
-from inference import clip_input
 from inference.extract import videos
-from preprocess import video
+from preprocess import clip_input, video
+from preprocess import streams as records
 
 
 def prepare(item, names, work_dir, flow_threads=None):
