@@ -35,8 +35,8 @@ from absl import app, flags
 
 import model_io
 from common import cli, files, label_map
-from inference import class_names, clip_input, explain, whole_video
-from preprocess import samples
+from inference import class_names, explain, whole_video
+from preprocess import clip_input, samples
 from preprocess import video as video_lib
 
 # DeepMind's checkpoint of each eval type's stream: (scratch, ImageNet-pretrained). No

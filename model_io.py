@@ -12,7 +12,8 @@ import re
 import tensorflow as tf
 
 import i3d
-from common import files, streams
+from common import files
+from preprocess import streams
 
 MODEL_KEY = 'model'  # tf.train.Checkpoint(model=...): training saves under it too
 

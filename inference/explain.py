@@ -27,9 +27,9 @@ import numpy as np
 import tensorflow as tf
 
 import i3d
-from common import files, streams
+from common import files
 from inference import whole_video
-from preprocess import video
+from preprocess import streams, video
 
 DEFAULT_ENDPOINT = 'Mixed_5c'
 # Backward passes keep every activation of a chunk: ~3x the forward's ~9 MB per frame.

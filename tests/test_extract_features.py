@@ -8,8 +8,9 @@ import pytest
 import tensorflow as tf
 
 import model_io
-from inference.extract import features, videos
+from inference.extract import features
 from preprocess import video
+from preprocess import video_sets as videos
 
 
 def test_windows():
