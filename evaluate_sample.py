@@ -230,8 +230,8 @@ def main(argv):
             from inference import class_names
 
             labels, label_map_path, _ = class_names.for_checkpoints(ckpts)
-        from inference import clip_input, explain, whole_video
-        from preprocess import samples
+        from inference import explain, whole_video
+        from preprocess import clip_input, samples
 
         if FLAGS.explain:  # cheap checks first: before any checkpoint or video is read
             explain.check_request(FLAGS.explain, FLAGS.explain_endpoint)

@@ -33,7 +33,7 @@ import sys
 from absl import app, flags
 
 from common import cli, endpoints
-from common import streams as stream_records
+from preprocess import streams as stream_records
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('input', None, 'Folder, .txt list or shard (glob).', required=True)

@@ -15,7 +15,7 @@ import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
 # isort: split
 from absl import app, flags
 
-from common import streams
+from preprocess import streams
 from training import options
 
 STREAM = streams.RGB

@@ -18,8 +18,8 @@ import tensorflow as tf
 from absl import app, flags
 
 from benchmarks import results
-from common import cli, streams
-from preprocess import schema
+from common import cli
+from preprocess import schema, streams
 from training import data
 
 FLAGS = flags.FLAGS

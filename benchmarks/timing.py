@@ -27,7 +27,7 @@ def alternate(fns, runs):
 def rgb_trainer(dtype='float32'):
     """The training code path's Trainer (Adam, L2, BatchNorm in training mode, dropout,
     the default MirroredStrategy) for batches of one RGB clip, 400 classes."""
-    from common import streams
+    from preprocess import streams
     from training import cluster, options, trainer
 
     config = options.Config('x', 'y', batch_size=1, compute_dtype=dtype)

@@ -12,7 +12,6 @@ import typing
 
 import model_io
 from common import files, label_map
-from training import run_dir
 
 # DeepMind's label maps, by the number of classes of their checkpoints.
 KINETICS = {
@@ -31,7 +30,7 @@ def _recorded(prefixes):
     """The names recorded by the runs of the checkpoints ({stream: prefix}), or None."""
     found = None
     for prefix in prefixes.values():
-        names, path = run_dir.recorded_class_names(prefix)
+        names, path = model_io.recorded_class_names(prefix)
         if names is None:
             continue
         if found is not None and found.names != names:
@@ -74,7 +73,7 @@ def for_checkpoints(checkpoints):
         prefix = next(iter(prefixes.values()))
         raise ValueError(
             f'{prefix}: a {num_classes}-class model and no class names recorded beside it '
-            f'({run_dir.SETTINGS_NAME}); pass --label_map=<its classes, one per line> '
+            f'({model_io.SETTINGS_NAME}); pass --label_map=<its classes, one per line> '
             '(build_shards writes label_map.txt beside the shards it trained on)'
         )
     if len(found.names) != num_classes:

@@ -27,9 +27,9 @@ import numpy as np
 import tensorflow as tf
 
 import i3d
-from common import files, streams
+from common import files
 from inference import whole_video
-from preprocess import video
+from preprocess import streams, video
 
 DEFAULT_ENDPOINT = 'Mixed_5c'
 # Backward passes keep every activation of a chunk: ~3x the forward's ~9 MB per frame.
@@ -296,7 +296,7 @@ def explain(models, inputs, output, labels, class_index=None, endpoint=DEFAULT_E
     Args:
       models: {stream: model through Logits}.
       inputs: {stream: (frame count, iterator of network input frames)}, e.g. from
-        `inference.clip_input.clip_inputs`.
+        `preprocess.clip_input.clip_inputs`.
       output: the .mp4 or .gif to write.
       labels: class names (for the caption).
       class_index: the class explained; None: the top class of the (summed) logits.

@@ -13,9 +13,10 @@ import tensorflow as tf
 
 import i3d
 import model_io
-from common import files, streams
+from common import files
 from common import label_map as label_maps
 from inference import class_names, whole_video
+from preprocess import streams
 
 
 def _spec(name):

@@ -280,7 +280,7 @@ def clip_logits(models, inputs, chunk_frames=DEFAULT_CHUNK_FRAMES):
     Args:
       models: {stream: model through Logits}, e.g. from `model_io.load`.
       inputs: {stream: (frame count, iterator of network input frames)}, e.g. from
-        `inference.clip_input.clip_inputs`.
+        `preprocess.clip_input.clip_inputs`.
 
     Raises:
       ValueError: on a frame count mismatch.

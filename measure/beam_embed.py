@@ -1,7 +1,7 @@
 """fvd.py's embedding pass as an Apache Beam pipeline, for sets that outgrow one machine.
 
 Each worker builds the embedder once (`DoFn.setup`) and embeds its videos with the same
-functions as the local pool (`sources.first_frames`, `Embedder`); the embeddings come back
+functions as the local pool (`video_sets.first_frames`, `Embedder`); the embeddings come back
 to the launching process through text files under `work_dir`, which every worker must be
 able to write (a gs:// path on a cluster), and are folded there in video order.
 """
@@ -16,7 +16,8 @@ import numpy as np
 import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from measure import embedding, sources
+from measure import embedding
+from preprocess import video_sets
 
 
 class _Embed(beam.DoFn):
@@ -28,7 +29,7 @@ class _Embed(beam.DoFn):
 
     def process(self, indexed):
         index, item = indexed
-        frames, error = sources.decode_task((item, self._embedder.num_frames))
+        frames, error = video_sets.decode_task((item, self._embedder.num_frames))
         if error is None:
             try:
                 row = self._embedder([self._embedder.check(frames, item.path)])[0]

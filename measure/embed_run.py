@@ -14,6 +14,7 @@ import numpy as np
 
 from common import signals
 from measure import sources, statistics
+from preprocess import video_sets
 
 
 def _init_worker():
@@ -111,7 +112,7 @@ def statistics_of(
     acc = _Accumulator(embedder, batch_size, keep_embeddings, videos.count, spec)
     with contextlib.closing(acc):
         if videos.kind == sources.ARRAY:
-            array = sources.open_array(spec, embedder.num_frames)
+            array = video_sets.open_array(spec, embedder.num_frames)
             for index in range(len(array)):
                 acc.add(array.array[index], array.name(index))
         elif runner == 'pool':
@@ -129,7 +130,7 @@ def _pool(items, embedder, acc, workers):
 
     tasks = [(item, embedder.num_frames) for item in items]
     results = pool.ordered_map(
-        sources.decode_task, tasks, workers, sources.crashed_task, _init_worker
+        video_sets.decode_task, tasks, workers, video_sets.crashed_task, _init_worker
     )
     with contextlib.closing(results):
         for (item, _), (frames, error) in results:

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 import model_io
-from common import streams
+from preprocess import streams
 
 SIZE = 224
 # The two sampling rules ports use. half_pixel (source = (x + 0.5) x scale - 0.5) is

@@ -2,7 +2,7 @@
 GIFs (RGB stored as (x+1)/2, flow as f+0.5 with a zero third channel) and .npy arrays
 ([T,H,W,C] or [1,T,H,W,C], used as is).
 
-Raw videos and shards take `inference.clip_input`'s path (the preprocessing of
+Raw videos and shards take `preprocess.clip_input`'s path (the preprocessing of
 `video` and `flow`); this module only reads what is already preprocessed.
 """
 
@@ -12,7 +12,7 @@ import numpy as np
 from absl import logging
 from PIL import Image, ImageSequence
 
-from common import streams as records
+from preprocess import streams as records
 from preprocess import video
 
 

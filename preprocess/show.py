@@ -11,7 +11,7 @@ truncated to +-20 px) on the colour wheel: hue = direction (right red, down char
 left cyan, up violet), saturation = magnitude, full at 20 px; still pixels are white. A
 caption gives the frame index and its time at 25 fps; the last frame, which has no next
 one, shows a dark flow panel. The arrays are those `evaluate_sample.py` feeds the model
-(`inference.clip_input.clip_inputs`), turned back into pixels, so what is drawn is the
+(`preprocess.clip_input.clip_inputs`), turned back into pixels, so what is drawn is the
 network's input, not a second preprocessing of the clip. Prints the path written.
 """
 
@@ -25,9 +25,8 @@ import numpy as np
 from absl import app, flags
 
 from common import cli, files, pictures
-from common import streams as records
-from inference import clip_input
-from preprocess import video
+from preprocess import clip_input, video
+from preprocess import streams as records
 
 # The clip is held whole (frames, flow, pictures): ~2 GB at this many 256x340 frames.
 MAX_FRAMES = 1000

@@ -164,7 +164,7 @@ def random_checkpoints(tmp_path_factory):
 
     import i3d
     import model_io
-    from common import streams
+    from preprocess import streams
 
     root = tmp_path_factory.mktemp('ckpt')
     paths = {}

@@ -29,7 +29,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from common import streams
+from preprocess import streams
 from training import batch_norm, cluster, options
 from training.trainer import Trainer
 

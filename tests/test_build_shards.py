@@ -24,9 +24,8 @@ from videos import clip_arrays, index_video, write_video
 import i3d
 from common import files, label_map
 from common.files import REPO_DIR
-from inference import clip_input
+from preprocess import clip_input, schema, shards, sources, video
 from preprocess import flow as flow_lib
-from preprocess import schema, shards, sources, video
 
 
 def build(*args, check=True):

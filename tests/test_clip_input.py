@@ -1,10 +1,9 @@
-"""inference.clip_input: the one clip-input path (raw video, shard, preprocessed file)."""
+"""preprocess.clip_input: the one clip-input path (raw video, shard, preprocessed file)."""
 
 import numpy as np
 from videos import write_video
 
-from inference import clip_input
-from preprocess import video
+from preprocess import clip_input, video
 
 
 def test_stream_input_matches_loaded_clip(tmp_path):

@@ -8,8 +8,9 @@ import pytest
 import tensorflow as tf
 
 import model_io
-from inference.extract import features, videos
+from inference.extract import features
 from preprocess import video
+from preprocess import video_sets as videos
 
 
 def test_windows():
@@ -58,7 +59,7 @@ def test_windowed_features_of_both_streams_are_the_eager_model_s(random_checkpoi
     numpy's scaling); flow is scaled by numpy. Both give the classifier input of the eager
     model on the scaled windows, batched, with a shorter first window of flow."""
     import i3d
-    from common import streams
+    from preprocess import streams
 
     rng = np.random.default_rng(4)
     pixels = {

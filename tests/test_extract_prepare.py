@@ -8,10 +8,9 @@ import pytest
 import tensorflow as tf
 from videos import shard_example, write_video
 
-from common import streams
-from inference import clip_input
-from inference.extract import prepare, videos
-from preprocess import schema, video
+from inference.extract import prepare
+from preprocess import clip_input, schema, streams, video
+from preprocess import video_sets as videos
 
 
 def _read(prepared, name):

@@ -114,10 +114,9 @@ def test_video_files_are_decoded_at_their_native_size_and_rate(tmp_path, embedde
     test_videos.index_video(folder / 'a.avi', 10, 4, height=40, width=48)
     test_videos.index_video(folder / 'b.avi', 10, 4, height=40, width=48)
     stats = embed_run.statistics_of(str(folder), embedder, workers=1, keep_embeddings=True)
-    from inference.extract.videos import Video
-    from measure import sources
+    from preprocess.video_sets import Video, first_frames
 
-    frames = sources.first_frames(Video('a', str(folder / 'a.avi')), 2)
+    frames = first_frames(Video('a', str(folder / 'a.avi')), 2)
     assert frames.shape == (2, 40, 48, 3)
     assert [test_videos.decode_index(f) for f in frames] == [0, 1]
     np.testing.assert_allclose(stats.embeddings[0], embedder([frames])[0], rtol=1e-5, atol=1e-5)

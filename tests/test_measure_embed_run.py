@@ -5,10 +5,9 @@ import cli
 import numpy as np
 import pytest
 
-from inference.extract import videos
-from inference.extract.videos import Video
-from measure import embed_run, embedding, sources
-from preprocess import shards
+from measure import embed_run, embedding
+from preprocess import shards, video_sets
+from preprocess.video_sets import Video
 from tests import videos as test_videos
 
 
@@ -58,7 +57,7 @@ def test_shards_give_their_stored_frames(folder, embedder, tmp_path):
     stats = embed_run.statistics_of(shard, embedder, workers=1, keep_embeddings=True)
     assert stats.moments.n == 3
     rgb, _ = test_videos.shard_example(shard, 'class0/v0')
-    frames = sources.first_frames(Video('class0/v0', shard, 'class0/v0'), 2)
+    frames = video_sets.first_frames(Video('class0/v0', shard, 'class0/v0'), 2)
     np.testing.assert_array_equal(frames, rgb[:2])
-    index = [v.name for v in videos.list_videos(shard)].index('class0/v0')
+    index = [v.name for v in video_sets.list_videos(shard)].index('class0/v0')
     np.testing.assert_allclose(stats.embeddings[index], embedder([frames])[0], rtol=1e-5, atol=1e-5)

@@ -1,12 +1,11 @@
-"""common.streams: one record per stream, asked by every stage instead of its name."""
+"""preprocess.streams: one record per stream, asked by every stage instead of its name."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import streams
 from preprocess import flow as flow_lib
-from preprocess import schema
+from preprocess import schema, streams
 
 
 def test_frame_lag_is_the_one_rule_of_frame_counts():

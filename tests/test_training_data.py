@@ -8,9 +8,8 @@ import order_stats
 import pytest
 import tensorflow as tf
 
-from common import streams
 from preprocess import flow as flow_lib
-from preprocess import schema, shards, sources
+from preprocess import schema, shards, sources, streams
 from training import data
 
 
@@ -354,7 +353,7 @@ def test_shards_dealt_in_class_order_are_refused_for_training(tmp_path):
 
 def test_frame_caps_count_video_frames_for_both_streams_as_evaluate_sample_does(tmp_path):
     """evaluate.py --max_frames=N once gave flow N fields, evaluate_sample N - 1."""
-    from inference import clip_input
+    from preprocess import clip_input
 
     shard = _shard(tmp_path / 'e.tfrecord', [_example(frames=7)])  # 7 frames, 6 fields
     for cap in (2, 3, 6, 7, 9):

@@ -6,7 +6,7 @@ import tensorflow as tf
 from test_training_data import _example, _shard
 
 import i3d
-from common import streams
+from preprocess import streams
 from training import data, evaluation
 
 

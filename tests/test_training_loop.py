@@ -10,7 +10,8 @@ import tensorflow as tf
 
 import i3d
 import model_io
-from common import files, label_map, streams
+from common import files, label_map
+from preprocess import streams
 from training import evaluation, loop, options, run_dir
 
 

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import i3d
 import model_io
-from common import streams
+from preprocess import streams
 from training import options
 from training.trainer import Trainer, init_from_checkpoint
 

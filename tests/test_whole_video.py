@@ -9,7 +9,8 @@ from videos import write_video
 
 import i3d
 import model_io
-from inference import clip_input, whole_video
+from inference import whole_video
+from preprocess import clip_input
 
 SIZE = 32  # Mixed_5c is 1x1 at 32x32: fast, and the Logits pool is clamped as at 224
 

@@ -57,7 +57,7 @@ def shard_example(shard, media_id):
 
 def clip_arrays(path, names, **kwargs):
     """{stream: float32 [T, H, W, C]} of a clip through `clip_input.clip_inputs`, whole."""
-    from inference import clip_input
+    from preprocess import clip_input
 
     inputs, _ = clip_input.clip_inputs(path, names, **kwargs)
     return {name: np.stack(list(frames)) for name, (_, frames) in inputs.items()}

@@ -42,7 +42,7 @@ def resume_point(config, stream, model_dir, classes, train_files, chief, log):
     seed = seed_of(config, latest)
     settings = run_dir.settings(config, stream, num_classes, class_names, train_files, seed)
     if latest:
-        stored = run_dir.read_settings(model_dir)
+        stored = model_io.read_settings(model_dir)
         if stored is None:  # a folder from before run_settings.json
             run_dir.check_checkpoint_shapes(latest, num_classes, stream)
         else:

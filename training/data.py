@@ -154,7 +154,7 @@ def train_clip(example, stream, num_frames, crop_size, seed):
 
     Args:
       example: output of `schema.parse_encoded`.
-      stream: a `common.streams.Stream`.
+      stream: a `preprocess.streams.Stream`.
       num_frames, crop_size: clip size.
       seed: stateless seed, int32/int64 [2].
     """
@@ -307,7 +307,7 @@ def train_dataset(
 
     Args:
       files: shard paths.
-      stream: a `common.streams.Stream`.
+      stream: a `preprocess.streams.Stream`.
       num_frames, crop_size: clip size.
       global_batch: clips per step over all workers and replicas.
       seed: int; the whole pipeline is a function of it.
@@ -447,7 +447,7 @@ def check_shards(files, stream, crop_size, log=None):
 
     Args:
       files: shard paths.
-      stream: a `common.streams.Stream`.
+      stream: a `preprocess.streams.Stream`.
       crop_size: crop side in pixels.
       log: called with each warning line (default: stderr).
 

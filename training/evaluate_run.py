@@ -10,8 +10,8 @@ import tempfile
 import tensorflow as tf
 
 import model_io
-from common import files, streams
-from preprocess import video
+from common import files
+from preprocess import streams, video
 from training import data, evaluation
 
 

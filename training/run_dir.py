@@ -21,7 +21,7 @@ from common import files
 from training import data
 
 LOCK_NAME = '.lock'
-SETTINGS_NAME = 'run_settings.json'
+SETTINGS_NAME = model_io.SETTINGS_NAME
 LOG_NAME = 'train_log.jsonl'
 
 # Settings a resumed run shares with the run that wrote its checkpoints.
@@ -135,41 +135,6 @@ def settings(config, stream, num_classes, class_names, train_files, seed):
         'init_checkpoint': config.init_checkpoint,
         'deterministic': config.deterministic,
     }
-
-
-def read_settings(model_dir):
-    """The stored settings, or None for a folder written before they were kept."""
-    path = os.path.join(model_dir, SETTINGS_NAME)
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
-        raise ValueError(f'{path}: unreadable run settings ({e})') from None
-
-
-def recorded_class_names(checkpoint):
-    """(class names, run_settings.json) recorded by the training run that wrote
-    `checkpoint` (a prefix, e.g. runs/ucf101_rgb/ckpt-2), or (None, None) when the folder
-    holds no settings or the run had no label map (--num_classes alone).
-
-    Raises:
-      ValueError: naming the settings file when it is unreadable or its names are not a
-        list of distinct strings.
-    """
-    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), SETTINGS_NAME)
-    stored = read_settings(os.path.dirname(path))
-    names = stored.get('class_names') if isinstance(stored, dict) else None
-    if names is None:
-        return None, None
-    if (
-        not isinstance(names, list)
-        or not all(isinstance(n, str) and n.strip() and len(n.splitlines()) == 1 for n in names)
-        or len(set(names)) != len(names)
-    ):
-        raise ValueError(f'{path}: class_names is not a list of distinct one-line names')
-    return names, path
 
 
 def write_settings(model_dir, values):

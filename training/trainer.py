@@ -12,7 +12,7 @@ import tensorflow as tf
 
 import i3d
 import model_io
-from common import streams
+from preprocess import streams
 from training import batch_norm
 from training.optimization import PiecewiseConstant, conv_weights, l2_term, make_optimizer
 

@@ -17,10 +17,10 @@ import tensorflow as tf
 import i3d
 import model_io
 from common import files, signals
-from common import streams as records
 from inference import whole_video
-from inference.extract import prepare, videos
-from preprocess import video
+from inference.extract import prepare
+from preprocess import streams as records
+from preprocess import video, video_sets
 
 MS_PER_FRAME = 1000.0 / video.FPS
 
@@ -153,10 +153,10 @@ def finish(extractor, item, prepared, output_dir, started):
             arrays, timestamps = extractor.features(prepared)
         write_outputs(output_dir, item.name, arrays, timestamps)
     except (ValueError, OSError, tf.errors.OpError) as e:
-        return videos.record(item, 'failed', reason=f'{type(e).__name__}: {e}')
+        return video_sets.record(item, 'failed', reason=f'{type(e).__name__}: {e}')
     finally:
         prepare.remove(prepared)
-    return videos.record(
+    return video_sets.record(
         item,
         'ok',
         frames=prepared['frames'],

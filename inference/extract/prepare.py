@@ -13,17 +13,15 @@ import time
 
 import numpy as np
 
-from common import streams as records
-from inference import clip_input
-from inference.extract import videos
-from preprocess import video
+from preprocess import clip_input, video, video_sets
+from preprocess import streams as records
 
 
 def prepare(item, names, work_dir, flow_threads=None):
     """Writes the pixels of the streams `names` of `item` to raw files in `work_dir`.
 
     Args:
-      item: a `videos.Video`.
+      item: a `video_sets.Video`.
       names: stream names, e.g. ('rgb', 'flow').
       work_dir: where the raw files go.
       flow_threads: TV-L1 pairs computed at once (None: `preprocess.flow.cores()`, what
@@ -81,7 +79,7 @@ def prepare_or_fail(item, names, work_dir, flow_threads=None):
     try:
         return prepare(item, names, work_dir, flow_threads), None
     except Exception as e:  # noqa: BLE001 - a failed video is recorded, the run goes on
-        return None, videos.record(item, 'failed', reason=f'{type(e).__name__}: {e}')
+        return None, video_sets.record(item, 'failed', reason=f'{type(e).__name__}: {e}')
 
 
 def prepare_task(task):
@@ -91,4 +89,8 @@ def prepare_task(task):
 
 
 def crashed_task(task):
-    return time.monotonic(), None, videos.record(task[0], 'failed', reason='worker process died')
+    return (
+        time.monotonic(),
+        None,
+        video_sets.record(task[0], 'failed', reason='worker process died'),
+    )

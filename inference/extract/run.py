@@ -12,8 +12,9 @@ import shutil
 import sys
 import time
 
-from common import files, signals, streams
-from inference.extract import features, prepare, videos
+from common import files, signals
+from inference.extract import features, prepare
+from preprocess import streams, video_sets
 
 MANIFEST = 'manifest.jsonl'
 CONFIG = 'extract_config.json'
@@ -89,7 +90,7 @@ def run(
     beam_options='',
     overwrite=False,
 ):
-    """Extracts the features of the videos of `spec` (see videos.list_videos), printing a
+    """Extracts the features of the videos of `spec` (see video_sets.list_videos), printing a
     summary.
 
     Returns:
@@ -105,7 +106,7 @@ def run(
                 f'--window={settings.window}: a {stream.name} window needs at least '
                 f'{stream.frame_lag + 1} frames'
             )
-    listed = videos.list_videos(spec)
+    listed = video_sets.list_videos(spec)
     extractor = features.Extractor(checkpoints, settings)
     os.makedirs(output_dir, exist_ok=True)
     lock = os.path.join(output_dir, LOCK)

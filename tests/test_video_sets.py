@@ -1,10 +1,11 @@
-"""inference.extract.videos: what extract_features.py extracts, and the names it writes."""
+"""preprocess.video_sets: the videos a set names (what extract_features.py extracts, and the
+names it writes)."""
 
 import os
 
 import pytest
 
-from inference.extract import videos
+from preprocess import video_sets as videos
 
 
 def test_list_videos(folder, tmp_path):

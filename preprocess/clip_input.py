@@ -6,7 +6,7 @@ stored frames and flow, decoded a few at a time), or DeepMind-style preprocessed
 .npy files (network input already, `preprocess.model_inputs`). `pixels` is the decoding
 pass that evaluate_sample.py (through `clip_inputs`, streamed into `whole_video.Runner`)
 and extract_features (`extract.prepare`, into its work files) share; each stream's
-record (`common.streams`) turns the pixels into network input. Streams, so that a video of
+record (`preprocess.streams`) turns the pixels into network input. Streams, so that a video of
 any length is never held in memory: a raw video is decoded twice for evaluate_sample.py,
 once to count its frames (the network's padding depends on the count) and once to feed
 the model, with its TV-L1 pairs computed in the second pass only, several at once
@@ -19,8 +19,8 @@ import itertools
 import numpy as np
 
 from common import files
-from common import streams as records
 from preprocess import model_inputs, video
+from preprocess import streams as records
 
 SHARD_SLICE = 16  # encoded shard frames decoded at a time
 PREPROCESSED = ('.gif', '.npy')  # DeepMind-style network input, one file per stream
