@@ -60,14 +60,14 @@ def main(argv):
     try:
         if not checkpoints:
             raise ValueError('give --rgb_checkpoint and/or --flow_checkpoint')
+        # The output first: building the models takes ~20 s.
+        files.check_saved_model_output(FLAGS.output, FLAGS.overwrite)
         for stream, path in checkpoints.items():
             cli.check_checkpoint(f'{stream}_checkpoint', path)
         if FLAGS.label_map:
             cli.check_exists('label_map', files.here_or_in_repo(FLAGS.label_map))
         from inference import saved_model  # loads TensorFlow: after the cheap checks
 
-        # The output first: building the models takes ~20 s.
-        saved_model.check_output(FLAGS.output, FLAGS.overwrite)
         with saved_model.label_map_file(checkpoints, FLAGS.label_map) as label_map:
             module, signatures = saved_model.build(checkpoints, label_map, FLAGS.chunk_frames)
             saved_model.export(module, signatures, FLAGS.output, FLAGS.overwrite)

@@ -268,3 +268,27 @@ class RawArray:
 
     def close(self):
         self._file.close()
+
+
+def check_saved_model_output(output, overwrite=False):
+    """Fails before any work on a SavedModel --output that could not be (re)placed, and
+    removes the temporary folders of killed exports to it (export_saved_model.py calls it
+    first, before TensorFlow loads).
+
+    Raises:
+      ValueError: `output` exists (without `overwrite`), is a file, is a folder that is
+        not a SavedModel (never deleted, even with `overwrite`), or lies under a file.
+    """
+    output = output.rstrip('/') or output
+    if os.path.isfile(output) or (os.path.exists(output) and not os.path.isdir(output)):
+        raise ValueError(f'{output}: a file, not a SavedModel folder; remove it or choose another')
+    if os.path.isdir(output):
+        if not overwrite:
+            raise ValueError(f'{output}: exists (pass --overwrite to replace it)')
+        if os.listdir(output) and not os.path.exists(os.path.join(output, 'saved_model.pb')):
+            raise ValueError(
+                f'{output}: a folder that is not a SavedModel; --overwrite replaces only '
+                'SavedModels: remove it yourself or choose another --output'
+            )
+    check_folder(os.path.dirname(os.path.abspath(output)), target=output)
+    remove_stale_temporaries(output)

@@ -254,44 +254,22 @@ def build(checkpoints, label_map, chunk_frames=whole_video.DEFAULT_CHUNK_FRAMES)
     return module, signatures
 
 
-def check_output(output, overwrite=False):
-    """Fails before any work on an --output that could not be (re)placed, and removes the
-    temporary folders of killed exports to it.
-
-    Raises:
-      ValueError: `output` exists (without `overwrite`), is a file, is a folder that is
-        not a SavedModel (never deleted, even with `overwrite`), or lies under a file.
-    """
-    output = output.rstrip('/') or output
-    if os.path.isfile(output) or (os.path.exists(output) and not os.path.isdir(output)):
-        raise ValueError(f'{output}: a file, not a SavedModel folder; remove it or choose another')
-    if os.path.isdir(output):
-        if not overwrite:
-            raise ValueError(f'{output}: exists (pass --overwrite to replace it)')
-        if os.listdir(output) and not os.path.exists(os.path.join(output, 'saved_model.pb')):
-            raise ValueError(
-                f'{output}: a folder that is not a SavedModel; --overwrite replaces only '
-                'SavedModels: remove it yourself or choose another --output'
-            )
-    files.check_folder(os.path.dirname(os.path.abspath(output)), target=output)
-    files.remove_stale_temporaries(output)
-
-
 def export(module, signatures, output, overwrite=False):
     """Saves to a temporary folder, then renames it to `output` (never half a SavedModel).
 
     The temporary folder is removed whatever fails; one left by a killed export is
-    removed by the next (`check_output`).
+    removed by the next (`files.check_saved_model_output`).
 
     Raises:
-      ValueError: see `check_output`; or the SavedModel could not be written.
+      ValueError: see `files.check_saved_model_output`; or the SavedModel could not be written.
     """
     output = output.rstrip('/') or output
-    check_output(output, overwrite)
+    files.check_saved_model_output(output, overwrite)
     tmp = files.temporary_name(output)
     try:
         tf.saved_model.save(module, tmp, signatures=signatures)
-        check_output(output, overwrite)  # again: another run may have written it meanwhile
+        # Again: another run may have written it meanwhile.
+        files.check_saved_model_output(output, overwrite)
         if os.path.exists(output):
             shutil.rmtree(output)
         os.replace(tmp, output)

@@ -215,7 +215,7 @@ def test_errors_are_one_clear_line(tmp_path, tiny_checkpoints):
         ),
         (
             (rgb, f'--video={flow_npy}', f'--label_map={tmp_path}/labels.txt'),
-            'labels.txt: cannot read',
+            'labels.txt: no such file',  # found before any checkpoint is read
         ),
     ]
     for args, message in cases:
@@ -226,6 +226,8 @@ def test_errors_are_one_clear_line(tmp_path, tiny_checkpoints):
 
 
 def test_checkpoints_are_checked_before_the_video_is_read(tmp_path, tiny_checkpoints):
+    # It exists (the flags' checks pass) but is no video: opening it would be another error.
+    (tmp_path / 'would_be_slow_to_decode.mp4').write_bytes(b'not a video')
     video = f'--video={tmp_path}/would_be_slow_to_decode.mp4'  # never opened
     code, _, error = _run(video, '--eval_type=flow', f'--checkpoint={tiny_checkpoints["rgb"]}')
     assert (
@@ -256,6 +258,7 @@ def test_a_damaged_checkpoint_is_one_line_before_any_decoding(tmp_path, tiny_che
         data.write_bytes(os.urandom(size))
     else:
         data.unlink()
+    (tmp_path / 'never_opened.mp4').write_bytes(b'not a video')  # exists; opening would fail
     video = f'--video={tmp_path}/never_opened.mp4'
     code, _, error = _run(video, f'--checkpoint={folder}/model')
     assert code == 1 and '\n' not in error

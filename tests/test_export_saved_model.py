@@ -16,6 +16,7 @@ import tensorflow as tf
 
 import i3d
 import model_io
+from common import files
 from common.files import REPO_DIR
 from inference import saved_model, whole_video
 
@@ -260,9 +261,9 @@ def test_output_problems_are_found_before_any_checkpoint_is_read(tmp_path):
     ]
     for output, overwrite, message in cases:
         with pytest.raises(ValueError) as error:
-            saved_model.check_output(str(output), overwrite)
+            files.check_saved_model_output(str(output), overwrite)
         assert str(error.value).startswith(f'{output}: {message}'), error.value
-    saved_model.check_output(str(existing), True)  # a SavedModel may be replaced
+    files.check_saved_model_output(str(existing), True)  # a SavedModel may be replaced
     assert (not_saved_model / 'notes.txt').read_text() == 'precious'
     # The script checks the output first: the missing checkpoint is not reached.
     result = cli.run(
