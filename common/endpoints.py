@@ -1,11 +1,12 @@
 """What the scripts' flags say about the network, readable before TensorFlow loads.
 
 Flag definitions run at import, before any check, so their choices and help cannot come
-from i3d.py (which loads TensorFlow and Sonnet). tests/test_startup.py checks each value
-against the one i3d.py and inference/whole_video.py compute.
+from i3d.py (which loads TensorFlow and Sonnet): i3d.VALID_ENDPOINTS is made from
+FEATURE_ENDPOINTS; tests/test_startup.py checks the chunk sizes against those
+inference/whole_video.py computes.
 """
 
-# i3d.VALID_ENDPOINTS up to Mixed_5c: the endpoints with a temporal grid.
+# I3D's endpoints up to Mixed_5c (the ones with a temporal grid), in order.
 FEATURE_ENDPOINTS = (
     'Conv3d_1a_7x7',
     'MaxPool3d_2a_3x3',

@@ -87,28 +87,6 @@ def _filtered_stderr():
                 sys.stderr.flush()
 
 
-class _QuietLoader(importlib.abc.Loader):
-    """TensorFlow's own loader, with the start-up notices dropped (when not detailed)."""
-
-    def __init__(self, loader, quiet):
-        self._loader = loader
-        self._quiet = quiet
-
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module):
-        module.__spec__.loader = self._loader
-        module.__loader__ = self._loader
-        if not self._quiet:
-            self._loader.exec_module(module)
-            return
-        with _filtered_stderr():
-            self._loader.exec_module(module)
-
-        logging.getLogger('tensorflow').setLevel(logging.WARNING)
-
-
 class _LateModule(types.ModuleType):
     """`tensorflow` before its first use: any attribute but `__spec__` loads it.
 
@@ -120,7 +98,7 @@ class _LateModule(types.ModuleType):
         if attr == '__spec__':
             return super().__getattribute__(attr)
         self.__class__ = types.ModuleType
-        self.__spec__.loader.exec_module(self)
+        self.__spec__.loader.load_now(self)
         return getattr(self, attr)
 
     def __delattr__(self, attr):
@@ -129,7 +107,8 @@ class _LateModule(types.ModuleType):
 
 
 class _LateLoader(importlib.abc.Loader):
-    """Makes the module a `_LateModule` whose loading is `_QuietLoader`'s."""
+    """TensorFlow's own loader, deferred (`exec_module` makes the module a `_LateModule`)
+    and quiet (`load_now` drops the start-up notices, unless the user asked for details)."""
 
     def __init__(self, loader, quiet):
         self._loader = loader
@@ -139,10 +118,16 @@ class _LateLoader(importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
-        loader = _QuietLoader(self._loader, self._quiet)
-        module.__spec__.loader = loader
-        module.__loader__ = loader
         module.__class__ = _LateModule
+
+    def load_now(self, module):
+        module.__spec__.loader = self._loader
+        module.__loader__ = self._loader
+        if not self._quiet:
+            self._loader.exec_module(module)
+            return
+        with _filtered_stderr():
+            self._loader.exec_module(module)
 
 
 class _LateTensorFlow(importlib.abc.MetaPathFinder):

@@ -61,6 +61,24 @@ def _refusals(tmp_path):
             ['export_saved_model.py', f'--rgb_checkpoint={MISSING}/model', f'--output={out}'],
             '--rgb_checkpoint',
         ),
+        'import_weights --deepmind_checkpoint': (
+            [
+                'import_weights.py',
+                '--source=deepmind',
+                f'--deepmind_checkpoint={MISSING}/model',
+                f'--output={out}/model',
+            ],
+            '--deepmind_checkpoint',
+        ),
+        'import_weights --slim_checkpoint': (
+            [
+                'import_weights.py',
+                '--source=inception_v1_2d',
+                f'--slim_checkpoint={MISSING}/inception_v1.ckpt',
+                f'--output={out}/model',
+            ],
+            '--slim_checkpoint',
+        ),
         'build_shards --input_dir': (
             ['-m', 'preprocess.build_shards', f'--input_dir={MISSING}', f'--output={out}/s'],
             MISSING,

@@ -1,7 +1,9 @@
 """The command line shared by train_rgb.py and train_flow.py, read into a `Config`.
 
-Flags are defined here once (the two scripts differ only by their stream) and read
-only by `from_flags`, called from the scripts' `main`.
+Each option is declared once, as a `Config` field with its default, help and bounds;
+`define_flags` makes the flags from the fields (the two scripts differ only by their stream)
+and `from_flags`, called from the scripts' `main`, reads them back. The recipes are absl
+flagfiles under configs/ (`--flagfile=configs/kinetics_rgb.flags`).
 """
 
 import dataclasses
@@ -26,40 +28,99 @@ PAPER_FRAMES, PAPER_CROP = 64, 224
 ONEDNN_CRASHING_FRAMES = (5,)
 
 
+def _option(
+    default=dataclasses.MISSING, help='', lower=None, upper=None, choices=None, stream=None
+):
+    """A Config field and its flag: default, help, bounds, enum choices, and (`stream`) the
+    attribute of the stream record whose value is the flag's default instead."""
+    metadata = dict(help=help, lower=lower, upper=upper, choices=choices, stream=stream)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclasses.dataclass
 class Config:
-    """Everything a training run needs; field names are the flag names."""
+    """Everything a training run needs: each field is a flag of the same name, declared here
+    once (`define_flags` makes the flags from these fields)."""
 
-    train_data: str
-    model_dir: str
-    eval_data: str | None = None
-    init_checkpoint: str | None = None
-    num_classes: int = 0
-    train_steps: int = 100
-    batch_size: int = 6
-    num_frames: int = PAPER_FRAMES
-    crop_size: int = PAPER_CROP
-    optimizer: str = 'adam'
-    learning_rate: float | None = None
-    lr_boundaries: tuple[int, ...] = ()
-    lr_values: tuple[float, ...] = ()
-    weight_decay: float = WEIGHT_DECAY
-    dropout_keep_prob: float = DROPOUT_KEEP_PROB
-    seed: int | None = None
-    deterministic: bool = False
-    strategy: str = 'mirrored'
-    cpu_replicas: int = 1
-    compute_dtype: str = 'float32'
-    freeze_backbone: bool = False
-    freeze_bn: bool = False
-    precise_bn_batches: int = 0
-    sync_batch_norm: bool = False
-    eval_every: int = 0
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 5
-    summary_every: int = 10
-    eval_max_frames: int = video.MAX_TEST_FRAMES
-    shuffle_buffer: int = 0  # 0 = data.shuffle_buffer_size's: max(32, number of shards)
+    train_data: str = _option(help='Training shards: glob(s), comma-separated.')
+    model_dir: str = _option(help='Checkpoints and TensorBoard summaries go here.')
+    eval_data: str | None = _option(
+        None, 'Shards evaluated every --eval_every steps and at the end.'
+    )
+    init_checkpoint: str | None = _option(
+        None,
+        'Checkpoint to fine-tune from (e.g. checkpoints/rgb_scratch/model); the logits are '
+        'skipped when the class count differs. Ignored when --model_dir holds a checkpoint.',
+    )
+    num_classes: int = _option(
+        0, 'Classes; 0 = the lines of label_map.txt beside the shards.', lower=0
+    )
+    # Outside the flags (library use, tests) a short run; the flags take the stream's
+    # schedule (paper: RGB 115k, flow 155k).
+    train_steps: int = _option(
+        100, 'Total steps (paper: RGB 115k, flow 155k).', lower=1, stream='train_steps'
+    )
+    batch_size: int = _option(6, 'Global batch: clips per step over all replicas.', lower=1)
+    num_frames: int = _option(PAPER_FRAMES, 'Frames per training clip (paper: 64).', lower=1)
+    crop_size: int = _option(PAPER_CROP, 'Crop side in pixels (paper: 224).', lower=1)
+    optimizer: str = _option(
+        'adam', 'adam (the card) or sgd (momentum 0.9, paper).', choices=OPTIMIZERS
+    )
+    learning_rate: float | None = _option(
+        None, 'Initial rate; default 0.1 for sgd (paper), 1e-4 for adam.'
+    )
+    lr_boundaries: tuple[int, ...] = _option(
+        (),
+        'Steps where the rate changes (piecewise constant); empty = constant.',
+        stream='lr_boundaries',
+    )
+    lr_values: tuple[float, ...] = _option(
+        (), 'Rates before/between/after the boundaries; default /10 at each.'
+    )
+    weight_decay: float = _option(WEIGHT_DECAY, 'L2 on conv weights: wd * sum(w^2) / 2.', lower=0)
+    dropout_keep_prob: float = _option(
+        DROPOUT_KEEP_PROB, 'Before the classifier.', lower=0, upper=1
+    )
+    seed: int | None = _option(None, 'Makes init, data order, crops and dropout reproducible.')
+    deterministic: bool = _option(
+        False,
+        'Bit-reproducible compute (TensorFlow op determinism): with --seed, two runs and a '
+        'killed-and-resumed run give bit-equal losses and weights (see README).',
+    )
+    strategy: str = _option(
+        'mirrored',
+        'mirrored: local GPUs (else CPU); multi_worker: hosts from TF_CONFIG.',
+        choices=('mirrored', 'multi_worker', 'one_device'),
+    )
+    cpu_replicas: int = _option(
+        1, 'Split the CPU into N logical devices (N replicas; tests, demos).', lower=1
+    )
+    compute_dtype: str = _option('float32', 'Convolution dtype.', choices=('float32', 'bfloat16'))
+    freeze_backbone: bool = _option(
+        False, 'Train only the logits (paper "fixed features"; BN frozen).'
+    )
+    freeze_bn: bool = _option(
+        False, 'BatchNorm in inference mode while training (offsets still train).'
+    )
+    precise_bn_batches: int = _option(
+        0,
+        'Before each evaluation and the final save, recompute the BN moving statistics '
+        'over this many training batches (0 = keep the moving averages).',
+        lower=0,
+    )
+    sync_batch_norm: bool = _option(False, 'Batch statistics over all replicas.')
+    eval_every: int = _option(0, 'Evaluate --eval_data every N steps (0 = at the end).', lower=0)
+    checkpoint_every: int = _option(1000, 'Save every N steps (and always at the end).', lower=1)
+    keep_checkpoints: int = _option(5, 'Checkpoints kept in --model_dir.', lower=1)
+    summary_every: int = _option(10, 'TensorBoard summaries every N steps.', lower=1)
+    eval_max_frames: int = _option(
+        video.MAX_TEST_FRAMES, 'Evaluation: first N frames of each video.', lower=1
+    )
+    shuffle_buffer: int = _option(
+        0,
+        f'Videos in the shuffle buffer; 0 = one per shard, at least {data.SHUFFLE_BUFFER}.',
+        lower=0,
+    )
 
     def schedule(self):
         """(boundaries, values) of the piecewise-constant learning rate."""
@@ -112,89 +173,37 @@ class Config:
         self.schedule()
 
 
-def define_flags(stream):
-    """Defines the training flags; defaults that differ per stream come from `stream`."""
-    flags.DEFINE_string('train_data', None, 'Training shards: glob(s), comma-separated.')
-    flags.DEFINE_string('model_dir', None, 'Checkpoints and TensorBoard summaries go here.')
-    flags.mark_flags_as_required(['train_data', 'model_dir'])
-    flags.DEFINE_string(
-        'eval_data', None, 'Shards evaluated every --eval_every steps and at the end.'
-    )
-    flags.DEFINE_string(
-        'init_checkpoint',
-        None,
-        'Checkpoint to fine-tune from (e.g. checkpoints/rgb_scratch/model); the logits are '
-        'skipped when the class count differs. Ignored when --model_dir holds a checkpoint.',
-    )
-    flags.DEFINE_integer(
-        'num_classes', 0, 'Classes; 0 = the lines of label_map.txt beside the shards.', 0
-    )
-    flags.DEFINE_integer(
-        'train_steps', stream.train_steps, 'Total steps (paper: RGB 115k, flow 155k).', 1
-    )
-    flags.DEFINE_integer('batch_size', 6, 'Global batch: clips per step over all replicas.', 1)
-    flags.DEFINE_integer('num_frames', PAPER_FRAMES, 'Frames per training clip (paper: 64).', 1)
-    flags.DEFINE_integer('crop_size', PAPER_CROP, 'Crop side in pixels (paper: 224).', 1)
-    flags.DEFINE_enum(
-        'optimizer', 'adam', OPTIMIZERS, 'adam (the card) or sgd (momentum 0.9, paper).'
-    )
-    flags.DEFINE_float(
-        'learning_rate', None, 'Initial rate; default 0.1 for sgd (paper), 1e-4 for adam.'
-    )
-    flags.DEFINE_list(
-        'lr_boundaries',
-        [str(b) for b in stream.lr_boundaries],
-        'Steps where the rate changes (piecewise constant); empty = constant.',
-    )
-    flags.DEFINE_list(
-        'lr_values', [], 'Rates before/between/after the boundaries; default /10 at each.'
-    )
-    flags.DEFINE_float('weight_decay', WEIGHT_DECAY, 'L2 on conv weights: wd * sum(w^2) / 2.', 0)
-    flags.DEFINE_float('dropout_keep_prob', DROPOUT_KEEP_PROB, 'Before the classifier.', 0, 1)
-    flags.DEFINE_integer('seed', None, 'Makes init, data order, crops and dropout reproducible.')
-    flags.DEFINE_bool(
-        'deterministic',
-        False,
-        'Bit-reproducible compute (TensorFlow op determinism): with --seed, two runs and a '
-        'killed-and-resumed run give bit-equal losses and weights (see README).',
-    )
-    flags.DEFINE_enum(
-        'strategy',
-        'mirrored',
-        ['mirrored', 'multi_worker', 'one_device'],
-        'mirrored: local GPUs (else CPU); multi_worker: hosts from TF_CONFIG.',
-    )
-    flags.DEFINE_integer(
-        'cpu_replicas', 1, 'Split the CPU into N logical devices (N replicas; tests, demos).', 1
-    )
-    flags.DEFINE_enum('compute_dtype', 'float32', ['float32', 'bfloat16'], 'Convolution dtype.')
-    flags.DEFINE_bool(
-        'freeze_backbone', False, 'Train only the logits (paper "fixed features"; BN frozen).'
-    )
-    flags.DEFINE_bool(
-        'freeze_bn', False, 'BatchNorm in inference mode while training (offsets still train).'
-    )
-    flags.DEFINE_integer(
-        'precise_bn_batches',
-        0,
-        'Before each evaluation and the final save, recompute the BN moving statistics '
-        'over this many training batches (0 = keep the moving averages).',
-        0,
-    )
-    flags.DEFINE_bool('sync_batch_norm', False, 'Batch statistics over all replicas.')
-    flags.DEFINE_integer('eval_every', 0, 'Evaluate --eval_data every N steps (0 = at the end).', 0)
-    flags.DEFINE_integer('checkpoint_every', 1000, 'Save every N steps (and always at the end).', 1)
-    flags.DEFINE_integer('keep_checkpoints', 5, 'Checkpoints kept in --model_dir.', 1)
-    flags.DEFINE_integer('summary_every', 10, 'TensorBoard summaries every N steps.', 1)
-    flags.DEFINE_integer(
-        'eval_max_frames', video.MAX_TEST_FRAMES, 'Evaluation: first N frames of each video.', 1
-    )
-    flags.DEFINE_integer(
-        'shuffle_buffer',
-        0,
-        f'Videos in the shuffle buffer; 0 = one per shard, at least {data.SHUFFLE_BUFFER}.',
-        0,
-    )
+REQUIRED = ('train_data', 'model_dir')
+
+
+def define_flags(stream, flag_values=flags.FLAGS):
+    """Defines a flag per `Config` field (its default, help, bounds and choices) on
+    `flag_values`; defaults that differ per stream come from `stream`."""
+    for field in dataclasses.fields(Config):
+        meta = field.metadata
+        default = getattr(stream, meta['stream']) if meta['stream'] else field.default
+        if default is dataclasses.MISSING:
+            default = None
+        bounds = {f'{k}_bound': meta[k] for k in ('lower', 'upper') if meta[k] is not None}
+        if meta['choices']:
+            flags.DEFINE_enum(
+                field.name, default, meta['choices'], meta['help'], flag_values=flag_values
+            )
+        elif field.type is bool:
+            flags.DEFINE_bool(field.name, default, meta['help'], flag_values=flag_values)
+        elif field.type in (int, int | None):
+            flags.DEFINE_integer(
+                field.name, default, meta['help'], **bounds, flag_values=flag_values
+            )
+        elif field.type in (float, float | None):
+            flags.DEFINE_float(field.name, default, meta['help'], **bounds, flag_values=flag_values)
+        elif str(field.type).startswith('tuple'):
+            flags.DEFINE_list(
+                field.name, [str(v) for v in default], meta['help'], flag_values=flag_values
+            )
+        else:
+            flags.DEFINE_string(field.name, default, meta['help'], flag_values=flag_values)
+    flags.mark_flags_as_required(list(REQUIRED), flag_values=flag_values)
 
 
 def from_flags(argv, values):
