@@ -22,10 +22,10 @@ Exit code: 1 if no video succeeded, else 0.
 from preprocess import pool  # noqa: F401
 
 # isort: split
-import common.stop_on_signals  # noqa: F401  (then: a Ctrl-C while TensorFlow loads)
+import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
 
 # isort: split
-import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
+import common.stop_on_signals  # noqa: F401  (then: a Ctrl-C while TensorFlow loads)
 
 # isort: split
 import sys

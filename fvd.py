@@ -17,10 +17,10 @@ wherever that is possible (sets, output path, flags); --save_stats never writes 
 the inputs, nor over an existing file without --overwrite.
 """
 
-import common.stop_on_signals  # noqa: F401  (first: a Ctrl-C while TensorFlow loads)
+import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
 
 # isort: split
-import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
+import common.stop_on_signals  # noqa: F401  (then: a Ctrl-C while TensorFlow loads)
 
 # isort: split
 import os

@@ -228,7 +228,13 @@ def test_command_line_converts_a_deepmind_flow_checkpoint(tmp_path, shared_path)
     bad = cli.run(
         'import_weights', *command[2:], f'--deepmind_checkpoint={tmp_path}/nothing', '--overwrite'
     )
-    assert bad.returncode == 1 and 'nothing: not a readable TF checkpoint' in bad.stderr
+    assert bad.returncode == 1 and '--deepmind_checkpoint' in bad.stderr
+    assert 'nothing: no checkpoint found' in bad.stderr
+    (tmp_path / 'garbage.index').write_bytes(b'not a checkpoint')  # there, but unreadable
+    bad = cli.run(
+        'import_weights', *command[2:], f'--deepmind_checkpoint={tmp_path}/garbage', '--overwrite'
+    )
+    assert bad.returncode == 1 and 'garbage: not a readable TF checkpoint' in bad.stderr
 
 
 def _main(*args):
