@@ -17,7 +17,6 @@ file whose arrays do not fit together (see `load`).
 import dataclasses
 import json
 import math
-import os
 import zipfile
 
 import numpy as np
@@ -207,17 +206,6 @@ def holds_statistics(data):
         return False
     name = data['format']
     return name.ndim == 0 and name.dtype.kind == 'U' and str(name).startswith(FORMAT_NAME)
-
-
-def is_stats_file(path):
-    """Whether `path` is an .npz written by `save` (not an array of videos)."""
-    if not (path.lower().endswith('.npz') and os.path.isfile(path)):
-        return False
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return holds_statistics(data)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-        return False
 
 
 def protocol_differences(saved, wanted):

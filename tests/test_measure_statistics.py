@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from measure import statistics
+from measure import sources, statistics
 
 PROTOCOL = {'frames': 16, 'resize': 'legacy bilinear 224x224', 'weights_sha256': 'ab'}
 
@@ -112,7 +112,7 @@ def test_stats_file_round_trip_gives_the_same_distance(tmp_path):
     x, y = rng.normal(size=(20, 4)), rng.normal(1.0, size=(25, 4))
     path = str(tmp_path / 'real.npz')
     statistics.save(path, statistics.Stats(_moments(x), PROTOCOL, x))
-    assert statistics.is_stats_file(path)
+    assert sources.classify(path) == sources.STATISTICS
     loaded = statistics.load(path, PROTOCOL)
     assert loaded.moments.n == 20
     assert statistics.fvd(loaded.moments, _moments(y)) == pytest.approx(
@@ -137,7 +137,7 @@ def test_damaged_or_foreign_stats_files_are_refused(tmp_path):
         statistics.load(str(path), PROTOCOL)
     foreign = tmp_path / 'videos.npz'
     np.savez(foreign, videos=np.zeros((2, 1, 1, 1, 3), np.uint8))
-    assert not statistics.is_stats_file(str(foreign))
+    assert sources.classify(str(foreign)) == sources.ARRAY
     with pytest.raises(ValueError, match='not an FVD statistics file'):
         statistics.load(str(foreign), PROTOCOL)
     tampered = tmp_path / 'tampered.npz'
