@@ -33,19 +33,13 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from common import cli, endpoints, files, label_map
+import zoo
+from common import cli, files, label_map
 from preprocess import video as video_lib
 
 # model_io, inference and preprocess.samples are imported where used: they load TensorFlow,
 # and the flags are checked before that (common/startup.py).
 
-# DeepMind's checkpoint of each eval type's stream: (scratch, ImageNet-pretrained). No
-# ImageNet-initialised Kinetics-600 model was released.
-DEFAULT_CHECKPOINTS = {
-    'rgb': ('rgb_scratch', 'rgb_imagenet'),
-    'flow': ('flow_scratch', 'flow_imagenet'),
-    'rgb600': ('rgb_scratch_kin600', 'rgb_scratch_kin600'),
-}
 EVAL_STREAMS = {'rgb': ['rgb'], 'rgb600': ['rgb'], 'flow': ['flow'], 'joint': ['rgb', 'flow']}
 
 FLAGS = flags.FLAGS
@@ -119,30 +113,30 @@ flags.DEFINE_string(
 flags.DEFINE_string(
     'explain_class', None, 'With --explain: the class explained, an index or a name.'
 )
-flags.DEFINE_enum(
+flags.DEFINE_string(
     'explain_endpoint',
-    'Mixed_5c',
-    list(endpoints.FEATURE_ENDPOINTS),
-    'With --explain: the layer explained (Mixed_4f: twice the resolution in space and time).',
+    None,
+    "With --explain: the layer explained (default the network's feature endpoint, I3D's "
+    'Mixed_5c; Mixed_4f: twice the resolution in space and time).',
 )
 
 
 def default_checkpoint(eval_type, stream, imagenet_pretrained):
-    """Path of DeepMind's checkpoint for `stream` of `eval_type`, checked to be installed.
+    """Path of DeepMind's checkpoint for `stream` of `eval_type` (zoo.py's I3D releases),
+    checked to be installed. No ImageNet-initialised Kinetics-600 model was released:
+    rgb600 takes rgb_scratch_kin600 either way.
 
     Raises:
       ValueError: if it is not, naming the command that installs it.
     """
-    import model_io
-
-    name = DEFAULT_CHECKPOINTS['rgb600' if eval_type == 'rgb600' else stream][
-        bool(imagenet_pretrained)
-    ]
+    classes = 600 if eval_type == 'rgb600' else 400
+    fits = [r for r in zoo.get('i3d').released if (r.stream, r.classes) == (stream, classes)]
+    name = next((r for r in fits if r.imagenet == bool(imagenet_pretrained)), fits[0]).name
     path = files.here_or_in_repo(os.path.join('checkpoints', name, 'model'))
     if not os.path.exists(path + '.index'):
         raise ValueError(
             f"{path}: no checkpoint (DeepMind's {name}); create it with: "
-            + model_io.install_command(name, path)
+            + zoo.install_command(name, path)
         )
     return path
 
@@ -234,7 +228,7 @@ def main(argv):
         from preprocess import clip_input, samples
 
         if FLAGS.explain:  # cheap checks first: before any checkpoint or video is read
-            explain.check_request(FLAGS.explain, FLAGS.explain_endpoint)
+            explain.check_request(FLAGS.explain)
             explain_class = explain.resolve_class(FLAGS.explain_class, labels)
         dtype = tf.as_dtype(FLAGS.compute_dtype)
         models = load_checkpoints(ckpts, len(labels), label_map_path, dtype)

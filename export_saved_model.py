@@ -29,7 +29,8 @@ import sys
 
 from absl import app, flags
 
-from common import cli, endpoints, files
+import zoo
+from common import cli, files
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('rgb_checkpoint', None, 'RGB stream checkpoint.')
@@ -45,10 +46,11 @@ flags.DEFINE_string('output', None, 'SavedModel folder to create.', required=Tru
 flags.DEFINE_bool('overwrite', False, 'Replace an existing --output.')
 flags.DEFINE_integer(
     'chunk_frames',
-    endpoints.DEFAULT_CHUNK_FRAMES,
+    zoo.DEFAULT_CHUNK_FRAMES,
     'Frames per network call inside the signatures: longer clips run as overlapping chunks '
-    '(exact, as extract_features.py --window=0); memory grows with it (~9 MB per frame at '
-    f'224x224, plus the input clip). At least {endpoints.MIN_CHUNK_FRAMES}.',
+    '(exact, as extract_features.py --window=0); memory grows with it (I3D: ~9 MB per frame '
+    "at 224x224, plus the input clip). At least the network's temporal receptive field "
+    '(I3D: 110 frames; checked before the export).',
 )
 
 

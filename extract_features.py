@@ -32,7 +32,8 @@ import sys
 
 from absl import app, flags
 
-from common import cli, endpoints
+import zoo
+from common import cli
 from preprocess import streams as stream_records
 
 FLAGS = flags.FLAGS
@@ -43,18 +44,18 @@ flags.DEFINE_string('rgb_checkpoint', 'checkpoints/rgb_scratch/model', 'RGB stre
 flags.DEFINE_string('flow_checkpoint', 'checkpoints/flow_scratch/model', 'Flow checkpoint.')
 flags.DEFINE_integer('window', 64, 'Frames per feature window; 0 = the whole video.', 0)
 flags.DEFINE_integer('stride', 64, 'Frames between window starts.', 1)
-flags.DEFINE_enum(
+flags.DEFINE_string(
     'endpoint',
-    'Mixed_5c',
-    [*endpoints.FEATURE_ENDPOINTS, 'Logits'],
-    "Mixed_5c: the classifier's input (its [2,7,7] pool averaged over time); an earlier "
-    'endpoint: averaged over space and time; Logits: the class scores.',
+    None,
+    "Default: the network's feature endpoint, the classifier's input (I3D: Mixed_5c, its "
+    '[2,7,7] pool averaged over time); an earlier endpoint: averaged over space and time; '
+    'the classifier (I3D: Logits): the class scores.',
 )
 flags.DEFINE_integer('batch_size', 2, 'Windows per model call.', 1)
 flags.DEFINE_integer(
     'chunk_frames',
-    endpoints.DEFAULT_CHUNK_FRAMES,
-    'Frames per model call on the whole-video path (memory ~9 MB per frame).',
+    zoo.DEFAULT_CHUNK_FRAMES,
+    'Frames per model call on the whole-video path (I3D: memory ~9 MB per frame).',
     1,
 )
 flags.DEFINE_integer(
@@ -81,11 +82,12 @@ def main(argv):
             cli.check_checkpoint(f'{stream}_checkpoint', paths[stream])
         from inference.extract import features, run
 
+        checkpoints = {s: paths[s] for s in streams}
         settings = features.Settings(
             streams,
             FLAGS.window,
             FLAGS.stride,
-            FLAGS.endpoint,
+            features.endpoint_for(checkpoints, FLAGS.endpoint),
             FLAGS.batch_size,
             FLAGS.chunk_frames,
         )
@@ -93,7 +95,7 @@ def main(argv):
             FLAGS.input,
             FLAGS.output_dir,
             settings,
-            {s: paths.get(s) for s in streams},
+            checkpoints,
             FLAGS.workers,
             FLAGS.runner,
             FLAGS.beam_options,

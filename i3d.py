@@ -25,13 +25,29 @@ import typing
 import sonnet as snt
 import tensorflow as tf
 
-from common.endpoints import FEATURE_ENDPOINTS
 from layers import pooling  # looked up at each call: benchmarks.train_speed swaps max_pool
 from layers.batch_norm import BatchNorm, batch_norm
 from layers.conv import conv3d
 
-# The feature endpoints are spelled once, in common/endpoints.py, which the scripts' flags read
-# before TensorFlow loads.
+# The endpoints with a temporal grid, in order; the last is the classifier's input.
+FEATURE_ENDPOINTS = (
+    'Conv3d_1a_7x7',
+    'MaxPool3d_2a_3x3',
+    'Conv3d_2b_1x1',
+    'Conv3d_2c_3x3',
+    'MaxPool3d_3a_3x3',
+    'Mixed_3b',
+    'Mixed_3c',
+    'MaxPool3d_4a_3x3',
+    'Mixed_4b',
+    'Mixed_4c',
+    'Mixed_4d',
+    'Mixed_4e',
+    'Mixed_4f',
+    'MaxPool3d_5a_2x2',
+    'Mixed_5b',
+    'Mixed_5c',
+)
 VALID_ENDPOINTS = (*FEATURE_ENDPOINTS, 'Logits', 'Predictions')
 
 # Channels (b0, b1a, b1b, b2a, b2b, b3) of each Inception block, from DeepMind's i3d.py.
@@ -63,6 +79,8 @@ STEM_CONVS = {
 }
 
 LOGITS_POOL = (2, 7, 7)  # Average pool before the classifier, stride 1, VALID.
+# Temporal (kernel, stride) of an Inception block: 3x3x3 convs and branch 3's 3x3x3 pool.
+_MIXED_TEMPORAL = (3, 1)
 
 
 def pool_weights(length, window: int) -> tf.Tensor:
@@ -356,9 +374,34 @@ class InceptionI3d(snt.Module):
     The input channel count is taken from the first call: 3 for RGB, 2 for optical flow.
     """
 
+    # What the rest of the project asks of a network (zoo.py lists it).
     VALID_ENDPOINTS = VALID_ENDPOINTS
-    # Checkpoint key of the first kernel below the model's key (its input channels).
+    FEATURE_ENDPOINT = FEATURE_ENDPOINTS[-1]  # the classifier's input: Mixed_5c
+    LOGITS_ENDPOINT = 'Logits'
+    # Checkpoint keys below the model's key: the first kernel (its input channels) and the
+    # classifier's (its classes).
     FIRST_KERNEL_KEY = 'layers/Conv3d_1a_7x7/w'
+    LOGITS_KERNEL_KEY = Logits.KERNEL_KEY
+
+    @staticmethod
+    def temporal_layers(endpoint):
+        """Yields the temporal (kernel, stride) of every layer up to `endpoint` (SAME)."""
+        for name in FEATURE_ENDPOINTS[: FEATURE_ENDPOINTS.index(endpoint) + 1]:
+            if name in STEM_CONVS:
+                _, kernel, stride = STEM_CONVS[name]
+                yield kernel[0], stride[0]
+            elif name in POOLS:
+                window, stride = POOLS[name]
+                yield window[0], stride[0]
+            else:
+                yield _MIXED_TEMPORAL
+
+    @staticmethod
+    def time_weights(steps):
+        """The weight of each of `steps` Mixed_5c time steps in the logits (`pool_weights`)."""
+        return pool_weights(steps, LOGITS_POOL[0])
+
+    classifier_input = staticmethod(classifier_input)
 
     def __init__(
         self,
@@ -433,6 +476,11 @@ class InceptionI3d(snt.Module):
     @property
     def sync_batch_norm(self) -> bool:
         return self._sync_batch_norm
+
+    @property
+    def input_channels(self) -> int:
+        """The input channels of a built model (those of its first kernel)."""
+        return self.layers['Conv3d_1a_7x7'].w.shape[3]
 
     @property
     def batch_norms(self) -> tuple[BatchNorm, ...]:

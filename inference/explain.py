@@ -26,23 +26,22 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-import i3d
 from common import files
 from inference import whole_video
 from preprocess import streams, video
 
-DEFAULT_ENDPOINT = 'Mixed_5c'
 # Backward passes keep every activation of a chunk: ~3x the forward's ~9 MB per frame.
 DEFAULT_CHUNK_FRAMES = 160
 MAX_GIF_FRAMES = 1000  # PIL holds a GIF's frames in memory; an MP4 is streamed
 
 
-def check_endpoint(endpoint):
-    """Raises ValueError unless `endpoint` has a spatio-temporal grid (up to Mixed_5c)."""
-    if endpoint not in whole_video.FEATURE_ENDPOINTS:
+def check_endpoint(net, endpoint):
+    """Raises ValueError unless `endpoint` of the network `net` (class or model) has a
+    spatio-temporal grid (I3D: up to Mixed_5c)."""
+    if endpoint not in whole_video.grid_endpoints(net):
         raise ValueError(
             f'--explain_endpoint: {endpoint!r} is not one of '
-            + ', '.join(whole_video.FEATURE_ENDPOINTS)
+            + ', '.join(whole_video.grid_endpoints(net))
         )
 
 
@@ -65,28 +64,29 @@ def resolve_class(value, labels):
     return list(labels).index(text)
 
 
-def _step_weights(total_steps, keep_from, keep_to, local_start, local_steps):
-    """The Logits pool's weight of each Mixed_5c step of a chunk in the whole clip's
-    classifier input; zero outside the chunk's kept steps (other chunks own them)."""
-    weights = i3d.pool_weights(total_steps, i3d.LOGITS_POOL[0]).numpy()
+def _step_weights(model, total_steps, keep_from, keep_to, local_start, local_steps):
+    """The weight of each feature endpoint step of a chunk in the whole clip's classifier
+    input (`time_weights`); zero outside the chunk's kept steps (other chunks own them)."""
+    weights = np.asarray(model.time_weights(total_steps))
     out = np.zeros(local_steps, np.float32)
     out[keep_from - local_start : keep_to - local_start] = weights[keep_from:keep_to]
     return out
 
 
-def chunk_gradients(model, clip, class_index, step_weights, endpoint=DEFAULT_ENDPOINT):
+def chunk_gradients(model, clip, class_index, step_weights, endpoint=None):
     """The endpoint's activations and d(share of logit `class_index`)/d(activations).
 
-    The share is `i3d.classifier_input` with time weights `step_weights` (the clip's own
-    `i3d.pool_weights` for a whole clip), times the classifier's column: the logit without
-    its bias when the clip is one chunk.
+    The share is `model.classifier_input` with time weights `step_weights` (the clip's own
+    `model.time_weights` for a whole clip), times the classifier's column: the logit
+    without its bias when the clip is one chunk.
 
     Args:
-      model: an `i3d.InceptionI3d` through Logits, called as `model(x, is_training=False)`.
+      model: a network of the zoo through its classifier (e.g. `i3d.InceptionI3d`),
+        called as `model(x, is_training=False)`.
       clip: float32 [1, T, H, W, C].
       class_index: int (a Python int or an int32 scalar tensor).
-      step_weights: float32 [T at Mixed_5c].
-      endpoint: whose activations.
+      step_weights: float32 [T at the feature endpoint].
+      endpoint: whose activations (default the feature endpoint).
 
     Returns:
       (activations, gradients), float32 [1, T_e, H_e, W_e, C_e] each.
@@ -94,8 +94,8 @@ def chunk_gradients(model, clip, class_index, step_weights, endpoint=DEFAULT_END
     with tf.GradientTape() as tape:
         tape.watch(clip)
         _, points = model(clip, is_training=False)
-        activations = points[endpoint]
-        features = i3d.classifier_input(points['Mixed_5c'], step_weights)
+        activations = points[endpoint or model.FEATURE_ENDPOINT]
+        features = model.classifier_input(points[model.FEATURE_ENDPOINT], step_weights)
         w, _ = model.logits_variables
         column = tf.gather(tf.reshape(w, [w.shape[-2], w.shape[-1]]), class_index, axis=1)
         share = tf.reduce_sum(features * column[None])
@@ -107,19 +107,21 @@ class GradCam:
     """Grad-CAM of one model on whole clips (its traced function is reused across chunks).
 
     Args:
-      model: an `i3d.InceptionI3d` through Logits.
-      endpoint: the layer explained (up to Mixed_5c).
+      model: a network of the zoo through its classifier (e.g. `i3d.InceptionI3d`).
+      endpoint: the layer explained (one with a temporal grid; default the feature
+        endpoint, I3D's Mixed_5c).
       chunk_frames: frames per forward + backward pass (memory grows with it).
     """
 
-    def __init__(self, model, endpoint=DEFAULT_ENDPOINT, chunk_frames=DEFAULT_CHUNK_FRAMES):
-        check_endpoint(endpoint)
+    def __init__(self, model, endpoint=None, chunk_frames=DEFAULT_CHUNK_FRAMES):
+        endpoint = endpoint or model.FEATURE_ENDPOINT
+        check_endpoint(model, endpoint)
         self._model = model
         self._endpoint = endpoint
         self._chunk_frames = chunk_frames
-        self._geo = whole_video.geometry(endpoint)
-        self._geo5c = whole_video.geometry('Mixed_5c')
-        channels = model.layers['Conv3d_1a_7x7'].w.shape[-2]
+        self._geo = whole_video.geometry(model, endpoint)
+        self._geo_f = whole_video.geometry(model)  # the feature endpoint's: the chunk plan
+        channels = model.input_channels
         self._traced = tf.function(
             lambda x, c, t: chunk_gradients(model, x, c, t, endpoint),
             input_signature=[
@@ -141,16 +143,18 @@ class GradCam:
           float32 [T_e, H_e, W_e], >= 0 (in memory: 4 bytes per cell of the grid).
         """
         total = len(clip)
-        chunks = whole_video.plan_chunks(total, self._chunk_frames, 'Mixed_5c')
-        ratio = self._geo5c.stride // self._geo.stride
-        steps5c = whole_video.output_length(total, 'Mixed_5c')
-        steps = whole_video.output_length(total, self._endpoint)
+        chunks = whole_video.plan_chunks(total, self._chunk_frames, self._geo_f)
+        ratio = self._geo_f.stride // self._geo.stride
+        steps_f = self._geo_f.output_length(total)
+        steps = self._geo.output_length(total)
         kept, alpha_sum, count = None, 0.0, 0
         for chunk in chunks:
             x = tf.constant(np.asarray(clip[chunk.start : chunk.end], np.float32)[None])
-            local5c = chunk.start // self._geo5c.stride
-            local_steps = whole_video.output_length(chunk.end - chunk.start, 'Mixed_5c')
-            weights = _step_weights(steps5c, chunk.keep_from, chunk.keep_to, local5c, local_steps)
+            local_f = chunk.start // self._geo_f.stride
+            local_steps = self._geo_f.output_length(chunk.end - chunk.start)
+            weights = _step_weights(
+                self._model, steps_f, chunk.keep_from, chunk.keep_to, local_f, local_steps
+            )
             acts, grads = self._traced(x, tf.constant(class_index, tf.int32), tf.constant(weights))
             grads = grads.numpy()[0]
             alpha_sum = alpha_sum + grads.sum(axis=(0, 1, 2))  # partial sums add up exactly
@@ -278,29 +282,28 @@ def _check_disk(folder, inputs):
         )
 
 
-def check_request(output, endpoint=DEFAULT_ENDPOINT):
+def check_request(output):
     """The cheap checks of an explanation (before any checkpoint or video is read).
 
     Raises:
-      ValueError: an endpoint that cannot be explained, or an output that cannot be written.
+      ValueError: an output that cannot be written.
     """
     from common import pictures
 
-    check_endpoint(endpoint)
     pictures.check_animation_path(output)
 
 
-def explain(models, inputs, output, labels, class_index=None, endpoint=DEFAULT_ENDPOINT):
+def explain(models, inputs, output, labels, class_index=None, endpoint=None):
     """Classifies a clip and writes the Grad-CAM of a class overlaid on its input.
 
     Args:
-      models: {stream: model through Logits}.
+      models: {stream: model through its classifier}.
       inputs: {stream: (frame count, iterator of network input frames)}, e.g. from
         `preprocess.clip_input.clip_inputs`.
       output: the .mp4 or .gif to write.
       labels: class names (for the caption).
       class_index: the class explained; None: the top class of the (summed) logits.
-      endpoint: the layer explained.
+      endpoint: the layer explained (default the networks' feature endpoint).
 
     Returns:
       (logits summed over the streams, the class explained).
@@ -310,7 +313,10 @@ def explain(models, inputs, output, labels, class_index=None, endpoint=DEFAULT_E
     """
     from common import pictures
 
-    check_request(output, endpoint)
+    check_request(output)
+    for model in models.values():  # before any frame is read
+        endpoint = endpoint or model.FEATURE_ENDPOINT
+        check_endpoint(model, endpoint)
     longest = max(count for count, _ in inputs.values())
     if output.lower().endswith('.gif') and longest > MAX_GIF_FRAMES:
         raise ValueError(

@@ -11,7 +11,6 @@ import tempfile
 
 import tensorflow as tf
 
-import i3d
 import model_io
 from common import files
 from common import label_map as label_maps
@@ -56,26 +55,26 @@ def _batch(x):
     return tf.concat([tf.shape(x), [1]], axis=0)[0]
 
 
-def chunked_forward(trunk, x, w, b, chunk_frames):
-    """(logits, features) equal to one pass of `trunk` (a clip -> its Mixed_5c) and
-    i3d.Logits (classifier `w`, `b`) over the clips `x`, run inside the graph as
-    `whole_video`'s overlapping chunks, stitched by the same rules: memory is bounded by
-    `chunk_frames`, not by the clip's length (a clip of at most `chunk_frames` frames is one
-    pass). `features` is the classifier's input (`i3d.classifier_input`): logits ==
-    features @ w + b."""
-    geo = whole_video.geometry('Mixed_5c')
-    plan = whole_video.chunk_table(tf.shape(x)[1], chunk_frames)
-    outputs = plan[-1, 3]  # Mixed_5c time steps of the whole clip
-    time_weights = i3d.pool_weights(outputs, i3d.LOGITS_POOL[0])
+def chunked_forward(net, trunk, x, w, b, chunk_frames):
+    """(logits, features) equal to one pass of `trunk` (a clip -> the feature endpoint of
+    the network `net`, e.g. I3D's Mixed_5c) and its classifier (`w`, `b`) over the clips
+    `x`, run inside the graph as `whole_video`'s overlapping chunks, stitched by the same
+    rules: memory is bounded by `chunk_frames`, not by the clip's length (a clip of at most
+    `chunk_frames` frames is one pass). `features` is the classifier's input
+    (`net.classifier_input`): logits == features @ w + b."""
+    geo = whole_video.geometry(net)
+    plan = whole_video.chunk_table(tf.shape(x)[1], chunk_frames, geo)
+    outputs = plan[-1, 3]  # feature endpoint time steps of the whole clip
+    time_weights = net.time_weights(outputs)
 
     def body(i, pooled):
         start, end, keep_from, keep_to = tf.unstack(plan[i])
-        mixed_5c = trunk(x[:, start:end])
+        features = trunk(x[:, start:end])
         local = start // geo.stride
-        kept = mixed_5c[:, keep_from - local : keep_to - local]
-        # The pool, the 1x1x1 conv and the mean are linear: the whole clip's logits are
-        # the conv of the sum of its pieces' classifier inputs.
-        pooled += i3d.classifier_input(kept, time_weights[keep_from:keep_to])
+        kept = features[:, keep_from - local : keep_to - local]
+        # The head is linear (I3D: the pool, the 1x1x1 conv and the mean): the whole clip's
+        # logits are the classifier of the sum of its pieces' classifier inputs.
+        pooled += net.classifier_input(kept, time_weights[keep_from:keep_to])
         return i + 1, pooled
 
     zeros = tf.zeros([tf.shape(x)[0], w.shape[-2]])
@@ -89,7 +88,8 @@ def chunked_forward(trunk, x, w, b, chunk_frames):
 
 
 class I3DExport(tf.Module):
-    """The streams' models (trunks to Mixed_5c + classifiers) and serving functions."""
+    """The streams' models (trunks to the feature endpoint + classifiers) and serving
+    functions."""
 
     def __init__(self, trunks, classifiers, label_map, chunk_frames):
         super().__init__()
@@ -113,7 +113,8 @@ class I3DExport(tf.Module):
             def trunk(clip):
                 return self.trunks[stream](clip * scale + shift, is_training=False)[0]
 
-            return chunked_forward(trunk, x, *self.classifiers[stream], self._chunk_frames)
+            net = self.trunks[stream]
+            return chunked_forward(net, trunk, x, *self.classifiers[stream], self._chunk_frames)
 
         return forward
 
@@ -202,11 +203,9 @@ def label_map_file(checkpoints, label_map=None):
 
 
 def _trunk_of(model):
-    """The model's network up to Mixed_5c, sharing nothing: its variables copied (the
-    checkpoint is read once)."""
-    trunk = model_io.build(
-        i3d.InceptionI3d(final_endpoint='Mixed_5c'), model_io.input_channels(model)
-    )
+    """The model's network up to its feature endpoint, sharing nothing: its variables
+    copied (the checkpoint is read once)."""
+    trunk = model_io.build(type(model)(final_endpoint=model.FEATURE_ENDPOINT), model.input_channels)
     source = {v.name: v for v in model.variables}
     for variable in trunk.variables:
         variable.assign(source[variable.name])
@@ -226,8 +225,10 @@ def build(checkpoints, label_map, chunk_frames=whole_video.DEFAULT_CHUNK_FRAMES)
       ValueError: on a checkpoint problem, a label map of the wrong length or a chunk
         shorter than the network's receptive field.
     """
-    whole_video.check_chunk_frames(chunk_frames)
     prefixes = check_checkpoints(checkpoints, label_map)
+    for prefix in prefixes.values():
+        network = model_io.read_spec(prefix).network
+        whole_video.check_chunk_frames(chunk_frames, whole_video.geometry(network))
     trunks, classifiers = {}, {}
     for stream, prefix in prefixes.items():
         model, _ = model_io.load(prefix, stream=stream)

@@ -13,8 +13,8 @@ with stride 2 the padding before the clip (Conv3d_1a: 2 or 3 frames; MaxPool3d_4
 1) depends on the length's parity. Chunks whose length is congruent to the clip's modulo
 the stride (8 at Mixed_5c) pad exactly as the whole clip does, so their outputs sit on the
 same grid; outputs whose receptive field crosses a chunk edge (that is not the clip's own
-edge) differ, and are discarded: `geometry` derives that margin from the layer table of
-`i3d.py` (Mixed_5c: 47 frames before, 54 after).
+edge) differ, and are discarded: `geometry` derives that margin from the network's temporal
+layers (`temporal_layers`, zoo.py; I3D's Mixed_5c: 47 frames before, 54 after).
 """
 
 import dataclasses
@@ -24,14 +24,9 @@ from collections.abc import Iterable
 import numpy as np
 import tensorflow as tf
 
-import i3d
-import model_io
-from common import endpoints
+import zoo
 
-DEFAULT_CHUNK_FRAMES = endpoints.DEFAULT_CHUNK_FRAMES
-FEATURE_ENDPOINTS = i3d.VALID_ENDPOINTS[: i3d.VALID_ENDPOINTS.index('Mixed_5c') + 1]
-# Temporal (kernel, stride) of an Inception block: 3x3x3 convs and branch 3's 3x3x3 pool.
-_MIXED_TEMPORAL = (3, 1)
+DEFAULT_CHUNK_FRAMES = zoo.DEFAULT_CHUNK_FRAMES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +37,7 @@ class Geometry:
     stride: int
     before: int
     after: int
+    endpoint: str = dataclasses.field(default='', compare=False)  # whose (for messages)
 
     @property
     def lead(self) -> int:
@@ -53,6 +49,11 @@ class Geometry:
         """Shortest chunk that still keeps one exact output."""
         return self.stride * self.lead + self.after + self.stride
 
+    def output_length(self, frames):
+        """Time steps of the endpoint for a clip of `frames` frames (SAME: a ceil at each
+        stride, which compose into one)."""
+        return -(-frames // self.stride)
+
 
 def _same_pad_before(kernel, stride, length):
     """Padding TensorFlow's SAME adds before an input of `length` frames."""
@@ -61,40 +62,31 @@ def _same_pad_before(kernel, stride, length):
     return total // 2
 
 
-def _temporal_layers(endpoint):
-    for name in i3d.VALID_ENDPOINTS[: i3d.VALID_ENDPOINTS.index(endpoint) + 1]:
-        if name in i3d.STEM_CONVS:
-            _, kernel, stride = i3d.STEM_CONVS[name]
-            yield kernel[0], stride[0]
-        elif name in i3d.POOLS:
-            window, stride = i3d.POOLS[name]
-            yield window[0], stride[0]
-        elif name in i3d.MIXED_CHANNELS:
-            yield _MIXED_TEMPORAL
+def grid_endpoints(net):
+    """The endpoints of a network (class or model) with a temporal grid, in order: those
+    up to its feature endpoint (the classifier's input)."""
+    endpoints = net.VALID_ENDPOINTS
+    return endpoints[: endpoints.index(net.FEATURE_ENDPOINT) + 1]
 
 
-def geometry(endpoint='Mixed_5c'):
-    """The temporal stride and receptive field of `endpoint`, from i3d's layer table.
+def geometry(net, endpoint=None):
+    """The temporal stride and receptive field of `endpoint` of a network (class or
+    model; default its feature endpoint), from its `temporal_layers`.
 
     Raises:
-      ValueError: for an endpoint past Mixed_5c (Logits mixes all time steps).
+      ValueError: for an endpoint without a temporal grid (e.g. Logits, which mixes all
+        time steps).
     """
-    if endpoint not in FEATURE_ENDPOINTS:
-        raise ValueError(f'no temporal grid after Mixed_5c: {endpoint!r}')
+    endpoint = endpoint or net.FEATURE_ENDPOINT
+    if endpoint not in grid_endpoints(net):
+        raise ValueError(f'no temporal grid after {net.FEATURE_ENDPOINT}: {endpoint!r}')
     stride, before, after = 1, 0, 0
-    for kernel, step in _temporal_layers(endpoint):
+    for kernel, step in net.temporal_layers(endpoint):
         pads = [_same_pad_before(kernel, step, residue) for residue in range(step)]
         before += stride * max(pads)
         after += stride * (kernel - 1 - min(pads))
         stride *= step
-    return Geometry(stride, before, after)
-
-
-def output_length(frames, endpoint='Mixed_5c'):
-    """Time steps of `endpoint` for a clip of `frames` frames (SAME: ceil at each stride)."""
-    for _, step in _temporal_layers(endpoint):
-        frames = -(-frames // step)
-    return frames
+    return Geometry(stride, before, after, endpoint)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +99,7 @@ class Chunk:
     keep_to: int
 
 
-def chunk_table(total_frames, chunk_frames=DEFAULT_CHUNK_FRAMES, endpoint='Mixed_5c'):
+def chunk_table(total_frames, chunk_frames, geo):
     """The chunk plan as an int32 [chunks, 4] tensor of rows (start, end, keep_from, keep_to).
 
     The one definition of the plan: `plan_chunks` evaluates it eagerly for `Runner`, and the
@@ -120,9 +112,8 @@ def chunk_table(total_frames, chunk_frames=DEFAULT_CHUNK_FRAMES, endpoint='Mixed
       total_frames: the clip's frame count (a Python int or an int32 scalar tensor).
       chunk_frames: a Python int, at least the endpoint's `min_chunk_frames` unless the clip
         fits in one chunk (checked by the callers: the graph cannot raise a ValueError).
-      endpoint: whose outputs are stitched.
+      geo: the `geometry` of the endpoint whose outputs are stitched.
     """
-    geo = geometry(endpoint)
     total = tf.convert_to_tensor(total_frames, tf.int32)
     outputs = (total + geo.stride - 1) // geo.stride
     length = chunk_frames - (chunk_frames - total % geo.stride) % geo.stride  # pads like the clip
@@ -137,17 +128,17 @@ def chunk_table(total_frames, chunk_frames=DEFAULT_CHUNK_FRAMES, endpoint='Mixed
     return tf.stack([start, tf.minimum(start + length, total), keep_from, keep_to], axis=1)
 
 
-def check_chunk_frames(chunk_frames, endpoint='Mixed_5c'):
+def check_chunk_frames(chunk_frames, geo):
     """Raises ValueError if chunks of `chunk_frames` frames keep no exact output."""
-    least = geometry(endpoint).min_chunk_frames
+    least = geo.min_chunk_frames
     if chunk_frames < least:
         raise ValueError(
             f'chunks of {chunk_frames} frames are shorter than the receptive field of '
-            f'{endpoint}: use at least {least}'
+            f'{geo.endpoint}: use at least {least}'
         )
 
 
-def plan_chunks(total_frames, chunk_frames=DEFAULT_CHUNK_FRAMES, endpoint='Mixed_5c'):
+def plan_chunks(total_frames, chunk_frames, geo):
     """Chunks whose kept outputs tile the endpoint's outputs of the whole clip exactly
     (`chunk_table` as a list; a clip of at most `chunk_frames` frames is one chunk).
 
@@ -155,15 +146,15 @@ def plan_chunks(total_frames, chunk_frames=DEFAULT_CHUNK_FRAMES, endpoint='Mixed
       ValueError: if `chunk_frames` is below the network's receptive field.
     """
     if total_frames > chunk_frames:
-        check_chunk_frames(chunk_frames, endpoint)
-    rows = chunk_table(total_frames, chunk_frames, endpoint).numpy()
+        check_chunk_frames(chunk_frames, geo)
+    rows = chunk_table(total_frames, chunk_frames, geo).numpy()
     return [Chunk(*(int(v) for v in row)) for row in rows]
 
 
 @dataclasses.dataclass
 class Result:
-    """Whole-clip outputs: `features` is the classifier's input for Mixed_5c
-    (`i3d.classifier_input`: logits == features @ w + b), else the endpoint averaged over
+    """Whole-clip outputs: `features` is the classifier's input for the feature endpoint
+    (`classifier_input`: logits == features @ w + b), else the endpoint averaged over
     space and time; `steps` the endpoint averaged over space, per time step; `logits` when
     available."""
 
@@ -172,58 +163,43 @@ class Result:
     logits: np.ndarray | None
 
 
-class _ClassifierInput:
-    """`i3d.classifier_input` of the whole Mixed_5c sequence from consecutive pieces
-    (bounded memory).
+def has_logits(model):
+    """Whether a model is built through its classifier (`LOGITS_ENDPOINT`)."""
+    endpoints = model.VALID_ENDPOINTS
+    return endpoints.index(model.final_endpoint) >= endpoints.index(model.LOGITS_ENDPOINT)
 
-    The Logits pool averages over time windows of `i3d.LOGITS_POOL[0]` steps (stride 1,
-    VALID), so a piece of n steps preceded by the previous piece's last window - 1 steps
-    contributes n windows; each piece's mean over its windows is weighted by their count.
-    """
 
-    _WINDOW = i3d.LOGITS_POOL[0]
-
-    def __init__(self):
-        self._carry, self._sum, self._count = None, 0.0, 0
-
-    def add(self, rows, final):
-        x = rows if self._carry is None else np.concatenate([self._carry, rows], axis=1)
-        if x.shape[1] < self._WINDOW and not final:
-            self._carry = x  # no whole window yet: wait for the next piece
-            return
-        windows = max(1, x.shape[1] - self._WINDOW + 1)  # fewer steps: the clamped pool
-        self._sum = self._sum + windows * i3d.classifier_input(tf.constant(x)).numpy()[0]
-        self._count += windows
-        self._carry = x[:, x.shape[1] - self._WINDOW + 1 :]
-
-    def value(self):
-        return self._sum / self._count
+def logits_of(model, features):
+    """The classifier applied to `classifier_input` features [..., C]: features @ w + b."""
+    w, b = (v.numpy() for v in model.logits_variables)
+    return features @ w.reshape(w.shape[-2], w.shape[-1]) + b
 
 
 class Runner:
     """Whole-clip inference with one model (its traced functions are reused across clips).
 
     Args:
-      model: an `i3d.InceptionI3d` built through `endpoint` (through Logits for logits).
-      chunk_frames: frames per network call; memory grows with it (~9 MB per frame at
+      model: a network of the zoo (e.g. `i3d.InceptionI3d`) built through `endpoint`
+        (through its classifier for logits).
+      chunk_frames: frames per network call; memory grows with it (I3D: ~9 MB per frame at
         224x224), the recomputed overlap shrinks.
-      endpoint: whose outputs are stitched (Mixed_5c for features and logits).
+      endpoint: whose outputs are stitched (default the feature endpoint, the classifier's
+        input: features and logits).
     """
 
-    def __init__(self, model, chunk_frames=DEFAULT_CHUNK_FRAMES, endpoint='Mixed_5c'):
-        self._geometry = geometry(endpoint)
+    def __init__(self, model, chunk_frames=DEFAULT_CHUNK_FRAMES, endpoint=None):
+        endpoint = endpoint or model.FEATURE_ENDPOINT
+        self._model = model
+        self._geometry = geometry(model, endpoint)
         self._chunk_frames = chunk_frames
-        self._endpoint = endpoint
-        channels = model_io.input_channels(model)  # one trace for every chunk
-        spec = tf.TensorSpec([1, None, None, None, channels], tf.float32)
+        spec = tf.TensorSpec([1, None, None, None, model.input_channels], tf.float32)
         # float32 out: the features and logits are reduced in float32 (also for bfloat16).
         self._forward = tf.function(
             lambda x: tf.cast(model(x, is_training=False)[1][endpoint], tf.float32),
             input_signature=[spec],
         )
-        self._pooled = endpoint == 'Mixed_5c'
-        has_logits = self._pooled and 'Logits' in model.layers
-        self._classifier = model.logits_variables if has_logits else None
+        self._pooled = endpoint == model.FEATURE_ENDPOINT
+        self._logits = self._pooled and has_logits(model)
 
     def __call__(self, frames: Iterable[np.ndarray], total_frames: int) -> Result:
         """Runs the model over a whole clip streamed frame by frame, in bounded memory.
@@ -234,18 +210,21 @@ class Runner:
 
         Returns:
           Result, equal to one pass of the model over the whole clip (logits when the
-          model has a Logits layer and the endpoint is Mixed_5c).
+          model has its classifier and the endpoint is its feature endpoint).
 
         Raises:
           ValueError: if `frames` yields another number of frames, or on a bad chunk size.
         """
         if total_frames < 1:
             raise ValueError('the clip has no frames')
-        chunks = plan_chunks(total_frames, self._chunk_frames, self._endpoint)
-        pooled = _ClassifierInput() if self._pooled else None
+        chunks = plan_chunks(total_frames, self._chunk_frames, self._geometry)
+        # The classifier's input is a weighted sum over the feature endpoint's time steps:
+        # each chunk adds its kept steps' share (their rows of the whole clip's weights).
+        weights = self._model.time_weights(self._geometry.output_length(total_frames))
+        features = 0.0
         steps, buffer, buffer_start = [], [], 0
         iterator = iter(frames)
-        for index, chunk in enumerate(chunks):
+        for chunk in chunks:
             del buffer[: chunk.start - buffer_start]  # frames no later chunk needs
             buffer_start = chunk.start
             for frame in iterator:
@@ -259,18 +238,16 @@ class Runner:
             local = chunk.start // self._geometry.stride
             kept = out[:, chunk.keep_from - local : chunk.keep_to - local].numpy()
             steps.append(kept[0].mean(axis=(1, 2)))
-            if pooled:
-                pooled.add(kept, final=index == len(chunks) - 1)
+            if self._pooled:
+                share = weights[chunk.keep_from : chunk.keep_to]
+                features += self._model.classifier_input(tf.constant(kept), share).numpy()[0]
         if next(iterator, None) is not None:
             raise ValueError(f'expected {total_frames} frames, got more')
         steps = np.concatenate(steps)
-        if not pooled:
+        if not self._pooled:
             return Result(steps.mean(axis=0), steps, None)
-        features = pooled.value().astype(np.float32)
-        logits = None
-        if self._classifier is not None:
-            w, b = (v.numpy() for v in self._classifier)
-            logits = features @ w.reshape(w.shape[-2], w.shape[-1]) + b
+        features = np.asarray(features, np.float32)
+        logits = logits_of(self._model, features) if self._logits else None
         return Result(features, steps, logits)
 
 
@@ -278,7 +255,7 @@ def clip_logits(models, inputs, chunk_frames=DEFAULT_CHUNK_FRAMES):
     """Sum over streams of the whole-clip logits (two-stream fusion), in bounded memory.
 
     Args:
-      models: {stream: model through Logits}, e.g. from `model_io.load`.
+      models: {stream: model through its classifier}, e.g. from `model_io.load`.
       inputs: {stream: (frame count, iterator of network input frames)}, e.g. from
         `preprocess.clip_input.clip_inputs`.
 

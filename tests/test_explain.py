@@ -9,6 +9,8 @@ import i3d
 import model_io
 from inference import explain, whole_video
 
+I3D = i3d.InceptionI3d
+
 
 @pytest.fixture(scope='module')
 def tiny_model():
@@ -23,7 +25,7 @@ def _clip(frames, size, seed=0):
 
 def test_traced_gradients_equal_eager_and_share_is_the_logit(tiny_model):
     clip = tf.constant(_clip(9, 32)[None])
-    weights = i3d.pool_weights(whole_video.output_length(9), i3d.LOGITS_POOL[0])
+    weights = i3d.pool_weights(whole_video.geometry(I3D).output_length(9), i3d.LOGITS_POOL[0])
     acts, grads = explain.chunk_gradients(tiny_model, clip, 2, weights)
     traced = explain.GradCam(tiny_model)._traced(clip, tf.constant(2), weights)
     np.testing.assert_allclose(traced[0].numpy(), acts.numpy(), rtol=1e-5, atol=1e-6)
@@ -60,13 +62,13 @@ def test_chunked_heat_equals_one_pass(tiny_model, tmp_path):
     clip = _clip(150, 32, seed=2)
     for endpoint in ('Mixed_4f',):
         one = explain.GradCam(tiny_model, endpoint).steps(clip, 1, str(_dir(tmp_path, 'a')))
-        least = whole_video.geometry('Mixed_5c').min_chunk_frames
-        assert len(whole_video.plan_chunks(150, least)) > 1
+        least = whole_video.geometry(I3D).min_chunk_frames
+        assert len(whole_video.plan_chunks(150, least, whole_video.geometry(I3D))) > 1
         chunked = explain.GradCam(tiny_model, endpoint, least).steps(
             clip, 1, str(_dir(tmp_path, 'b'))
         )
         assert one.shape == chunked.shape
-        assert len(one) == whole_video.output_length(150, endpoint)
+        assert len(one) == whole_video.geometry(I3D, endpoint).output_length(150)
         np.testing.assert_allclose(chunked, one, rtol=1e-4, atol=1e-6 * np.abs(one).max())
 
 
@@ -83,7 +85,7 @@ def test_resolve_class_and_endpoint():
         with pytest.raises(ValueError, match=message):
             explain.resolve_class(bad, labels)
     with pytest.raises(ValueError, match='--explain_endpoint'):
-        explain.check_endpoint('Logits')
+        explain.check_endpoint(I3D, 'Logits')
 
 
 # A disc moving right, the same disc moving left (same path: only the frames' order

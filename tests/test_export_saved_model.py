@@ -123,7 +123,8 @@ def test_reload_in_a_fresh_process_matches_the_module(exported, tmp_path):
         'flow_long': rng.uniform(-1, 1, (2, LONG['flow'], 32, 32, 2)).astype(np.float32),
     }
     for frames in LONG.values():
-        assert len(whole_video.plan_chunks(frames, CHUNK_FRAMES)) >= 3
+        geo = whole_video.geometry(i3d.InceptionI3d)
+        assert len(whole_video.plan_chunks(frames, CHUNK_FRAMES, geo)) >= 3
     data['rgb01'] = (data['rgb'] + 1) / 2
     np.savez(tmp_path / 'in.npz', **data)
     result = subprocess.run(

@@ -302,7 +302,7 @@ def test_outputs_are_checked_first_and_never_replaced_without_overwrite(tmp_path
     code, out, error = _main(*command)
     assert code == 0, error
     assert out == 'Imported 230 tensors (400 classes); wrote checkpoints/flow_imagenet/model\n'
-    assert model_io.read_spec('checkpoints/flow_imagenet/model') == (400, 2)
+    assert model_io.read_spec('checkpoints/flow_imagenet/model')[1:] == (400, 2)
     assert os.path.getsize('checkpoints/rgb_scratch/model.index') == 0  # untouched
     code, _, error = _main(*command)
     assert code == 1 and 'flow_imagenet/model: a checkpoint is there already' in error

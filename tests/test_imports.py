@@ -15,7 +15,7 @@ from common.files import REPO_DIR
 FLOORS = (
     ('common',),  # small helpers: files, flags, pictures, labels, logging defaults
     ('preprocess', 'layers'),  # the video layer (reading, sampling, flow, shards); the ops
-    ('i3d',),  # the network
+    ('i3d', 'zoo'),  # the networks; the zoo names them (and imports them by name, lazily)
     ('model_io',),  # saving and restoring it
     ('training', 'inference'),  # the jobs
     ('measure',),  # FVD (embeds videos as inference does)

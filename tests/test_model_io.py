@@ -23,7 +23,7 @@ def test_save_then_load_restores_every_variable_and_the_spec(tmp_path):
     model = _model(num_classes=7, channels=2)
     prefix = model_io.save(model, str(tmp_path / 'run' / 'model'))
     assert sorted(os.listdir(tmp_path / 'run')) == ['model.data-00000-of-00001', 'model.index']
-    assert model_io.read_spec(prefix) == (7, 2)
+    assert model_io.read_spec(prefix) == (i3d.InceptionI3d, 7, 2)
     loaded, channels = model_io.load(str(tmp_path / 'run'))  # a folder works too
     assert channels == 2 and loaded.num_classes == 7
     for a, b in zip(model.variables, loaded.variables, strict=True):
@@ -66,7 +66,7 @@ def test_truncated_load_gives_the_full_models_features(tmp_path):
 def test_a_truncated_checkpoint_serves_features_but_not_logits(tmp_path):
     trunk = model_io.build(i3d.InceptionI3d(final_endpoint='Mixed_5c'), 3)
     prefix = model_io.save(trunk, str(tmp_path / 'trunk'))
-    assert model_io.read_spec(prefix) == (None, 3)
+    assert model_io.read_spec(prefix) == (i3d.InceptionI3d, None, 3)
     model_io.load(prefix, final_endpoint='Mixed_4f')
     with pytest.raises(ValueError, match='trunk: checkpoint has no Logits layer'):
         model_io.load(prefix)
@@ -156,7 +156,7 @@ def test_load_refuses_the_other_streams_checkpoint_before_reading_it(tmp_path):
     ):
         model_io.load(prefix, final_endpoint='Mixed_3b', stream='flow')
     model, channels = model_io.load(prefix, final_endpoint='Mixed_3b', stream='rgb')
-    assert channels == model_io.input_channels(model) == 3
+    assert channels == model.input_channels == 3
     with pytest.raises(ValueError, match=r'takes 4-channel input \(for no stream\)'):
         model_io.check_stream(prefix, 4, 'rgb')
 

@@ -10,7 +10,8 @@ import re
 
 import pytest
 
-from common import endpoints, startup
+from common import startup
+from common.files import REPO_DIR
 from tests import cli
 
 CPU_LIMIT = 3.0  # seconds: well below TensorFlow's import (common/startup.py)
@@ -103,11 +104,14 @@ def test_bad_input_is_refused_before_tensorflow_loads(case, tmp_path):
 
 
 def test_flag_constants_match_the_network():
+    import i3d
+    import zoo
     from inference import whole_video
 
-    assert endpoints.FEATURE_ENDPOINTS == tuple(whole_video.FEATURE_ENDPOINTS)
-    assert endpoints.MIN_CHUNK_FRAMES == whole_video.geometry().min_chunk_frames
-    assert endpoints.DEFAULT_CHUNK_FRAMES == whole_video.DEFAULT_CHUNK_FRAMES
+    assert zoo.DEFAULT_CHUNK_FRAMES == whole_video.DEFAULT_CHUNK_FRAMES
+    least = whole_video.geometry(i3d.InceptionI3d).min_chunk_frames
+    with open(os.path.join(REPO_DIR, 'export_saved_model.py')) as f:
+        assert f'(I3D: {least} frames;' in f.read()  # --chunk_frames' help
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,10 @@ import model_io
 from inference import whole_video
 from preprocess import clip_input
 
+I3D = i3d.InceptionI3d
+GEO = whole_video.geometry(I3D)  # Mixed_5c's
+
+
 SIZE = 32  # Mixed_5c is 1x1 at 32x32: fast, and the Logits pool is clamped as at 224
 
 
@@ -36,43 +40,43 @@ def _clip(frames, seed=0):
 def test_geometry_from_the_layer_table():
     # Conv3d_1a 7/2 (pad 2 or 3 before), 2c 3/1, 3b-3c, 4a 3/2 (pad 0 or 1), 4b-4f,
     # 5a 2/2 (pad 0), 5b-5c: output t reads frames [8t - 47, 8t + 54].
-    assert whole_video.geometry('Mixed_5c') == whole_video.Geometry(8, 47, 54)
-    assert whole_video.geometry('Conv3d_1a_7x7') == whole_video.Geometry(2, 3, 4)
-    assert whole_video.geometry('Mixed_4f') == whole_video.Geometry(4, 31, 34)
-    assert whole_video.output_length(301) == 38
+    assert whole_video.geometry(I3D, 'Mixed_5c') == whole_video.Geometry(8, 47, 54)
+    assert whole_video.geometry(I3D, 'Conv3d_1a_7x7') == whole_video.Geometry(2, 3, 4)
+    assert whole_video.geometry(I3D, 'Mixed_4f') == whole_video.Geometry(4, 31, 34)
+    assert GEO.output_length(301) == 38
     with pytest.raises(ValueError, match='after Mixed_5c'):
-        whole_video.geometry('Logits')
+        whole_video.geometry(I3D, 'Logits')
 
 
 @pytest.mark.parametrize('frames', [200, 203])
 def test_plan_tiles_the_outputs(frames):
-    chunks = whole_video.plan_chunks(frames, 120)
+    chunks = whole_video.plan_chunks(frames, 120, GEO)
     assert len(chunks) > 3
-    assert chunks[0].keep_from == 0 and chunks[-1].keep_to == whole_video.output_length(frames)
+    assert chunks[0].keep_from == 0 and chunks[-1].keep_to == GEO.output_length(frames)
     for a, b in zip(chunks, chunks[1:], strict=False):
         assert a.keep_to == b.keep_from
         assert b.start % 8 == 0 and (b.end - b.start) % 8 == frames % 8  # same padding
         assert b.end - b.start <= 120
     with pytest.raises(ValueError, match='at least 110'):
-        whole_video.plan_chunks(frames, 100)
+        whole_video.plan_chunks(frames, 100, GEO)
 
 
 def test_plan_in_a_graph_equals_the_eager_plan():
     """chunk_table is the one plan: on a length known only at run time (as in the exported
     SavedModel) it gives plan_chunks' chunks; each chunk keeps only exact outputs."""
-    geo = whole_video.geometry()
+    geo = whole_video.geometry(I3D)
     for chunk_frames in (110, 117, 128, 256):
         table = tf.function(
-            lambda n, c=chunk_frames: whole_video.chunk_table(n, c),
+            lambda n, c=chunk_frames: whole_video.chunk_table(n, c, GEO),
             input_signature=[tf.TensorSpec([], tf.int32)],
         )
         for frames in [*range(1, 700, 7), 1000, 15001]:
-            chunks = whole_video.plan_chunks(frames, chunk_frames)
+            chunks = whole_video.plan_chunks(frames, chunk_frames, GEO)
             assert [tuple(c) for c in table(frames).numpy()] == [
                 dataclasses.astuple(c) for c in chunks
             ]
             assert chunks[0].keep_from == 0 and chunks[-1].end == frames
-            assert chunks[-1].keep_to == whole_video.output_length(frames)
+            assert chunks[-1].keep_to == GEO.output_length(frames)
             for a, b in zip(chunks, chunks[1:], strict=False):
                 assert a.keep_to == b.keep_from and a.end - a.start <= chunk_frames
                 assert a.start % 8 == 0 and (a.end - a.start) % 8 == frames % 8
@@ -87,7 +91,7 @@ def test_chunked_equals_single_pass(model, frames):
     logits, end_points = model(clip[None], is_training=False)
     single = end_points['Mixed_5c'][0].numpy().mean(axis=(1, 2))
     result = whole_video.Runner(model, chunk_frames=120)(iter(clip), frames)
-    assert len(whole_video.plan_chunks(frames, 120)) >= 8
+    assert len(whole_video.plan_chunks(frames, 120, GEO)) >= 8
     assert result.steps.shape == single.shape
     np.testing.assert_allclose(result.steps, single, atol=1e-4)
     # The classifier's input: the [2,7,7] pool (clamped to 1x1 here) averaged over time.
@@ -107,7 +111,7 @@ def test_margin_is_needed(model):
     length = 120  # = frames mod 8, so the chunk pads like the clip
     part = model(clip[None, start : start + length], is_training=False)[1]['Mixed_5c'][0]
     part = part.numpy()
-    geo, offset = whole_video.geometry(), start // 8
+    geo, offset = whole_video.geometry(I3D), start // 8
     lead = geo.lead
     last = (length - 1 - geo.after) // geo.stride
     # Equal up to float rounding (oneDNN blocks convolutions of other lengths differently:

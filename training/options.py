@@ -12,6 +12,7 @@ import sys
 
 from absl import app, flags
 
+import zoo
 from common import cli, kernels
 from preprocess import video
 from training import data
@@ -44,6 +45,7 @@ class Config:
 
     train_data: str = _option(help='Training shards: glob(s), comma-separated.')
     model_dir: str = _option(help='Checkpoints and TensorBoard summaries go here.')
+    network: str = _option('i3d', 'The network to train, by its name in zoo.py.')
     eval_data: str | None = _option(
         None, 'Shards evaluated every --eval_every steps and at the end.'
     )
@@ -141,6 +143,8 @@ class Config:
         Raises:
           ValueError: naming the flags.
         """
+        if self.network not in zoo.names():
+            raise ValueError(f'--network={self.network}: not in zoo.py ({", ".join(zoo.names())})')
         frozen = [f'--{n}' for n in ('freeze_bn', 'freeze_backbone') if getattr(self, n)]
         if frozen and self.sync_batch_norm:
             # Sync BN computes batch moments, frozen BN uses the moving ones: both cannot hold.

@@ -26,6 +26,7 @@ LOG_NAME = 'train_log.jsonl'
 
 # Settings a resumed run shares with the run that wrote its checkpoints.
 FIXED = (
+    'network',
     'stream',
     'num_classes',
     'class_names',
@@ -105,6 +106,7 @@ def settings(config, stream, num_classes, class_names, train_files, seed):
     """The settings of a run, as stored in run_settings.json (JSON types only)."""
     boundaries, values = config.schedule()
     return {
+        'network': config.network,
         'stream': stream.name,
         'num_classes': num_classes,
         'class_names': list(class_names) if class_names else None,
@@ -192,7 +194,7 @@ def check_checkpoint_shapes(checkpoint, num_classes, stream):
     Raises:
       ValueError: if they differ from the run's (`stream`: the run's stream record).
     """
-    stored_classes, stored_channels = model_io.read_spec(checkpoint)
+    _, stored_classes, stored_channels = model_io.read_spec(checkpoint)
     try:
         model_io.check_stream(checkpoint, stored_channels, stream.name)
     except ValueError as e:

@@ -10,8 +10,8 @@ Facts it relies on, measured with TF 2.21 / Keras 3.15 / Sonnet 2.0.2 (DESIGN.md
 
 import tensorflow as tf
 
-import i3d
 import model_io
+import zoo
 from preprocess import streams
 from training import batch_norm
 from training.optimization import PiecewiseConstant, conv_weights, l2_term, make_optimizer
@@ -26,8 +26,13 @@ def init_from_checkpoint(model, path, log=print):
     Raises:
       ValueError: missing, damaged or unusable checkpoint, or different input channels.
     """
-    stream = streams.of_channels(model_io.input_channels(model))
+    stream = streams.of_channels(model.input_channels)
     source, _ = model_io.load(path, stream=stream.name)  # checked: damage is found in this one read
+    if type(source) is not type(model):
+        raise ValueError(
+            f'{path}: a checkpoint of {zoo.name_of(type(source))}, not of '
+            f'{zoo.name_of(type(model))} (--network)'
+        )
     mine = {v.name: v for v in model.variables}
     skipped = []
     for variable in source.variables:
@@ -58,7 +63,7 @@ class Trainer:
         tf.random.set_seed(seed)  # weight initialization
         with strategy.scope():
             with batch_norm.replica_consistent_variables():  # the model's, not the slots
-                self.model = i3d.InceptionI3d(
+                self.model = zoo.network_class(config.network)(
                     num_classes=num_classes,
                     compute_dtype=tf.as_dtype(config.compute_dtype),
                     sync_batch_norm=config.sync_batch_norm,

@@ -14,8 +14,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-import i3d
 import model_io
+import zoo
 from common import files, signals
 from inference import whole_video
 from inference.extract import prepare
@@ -30,7 +30,7 @@ class Settings:
     streams: tuple[str, ...] = ('rgb',)
     window: int = 64  # frames per window; 0 = the whole video (exact, chunked)
     stride: int = 64
-    endpoint: str = 'Mixed_5c'
+    endpoint: str | None = None  # None: the network's feature endpoint (`endpoint_for`)
     batch_size: int = 2
     chunk_frames: int = whole_video.DEFAULT_CHUNK_FRAMES
 
@@ -52,26 +52,56 @@ def windows(frames, window, stride):
     return [(s, s + window) for s in range(0, frames - window + 1, stride)]
 
 
+def endpoint_for(checkpoints, endpoint):
+    """The --endpoint of an extraction with these checkpoints ({stream: path}), checked
+    against their networks (their indexes only): None is the networks' feature endpoint
+    (the classifier's input; I3D's Mixed_5c).
+
+    Raises:
+      ValueError: naming the flag and the endpoints there are.
+    """
+    networks = {model_io.read_spec(model_io.resolve(p)).network for p in checkpoints.values()}
+    if len(networks) > 1:
+        names = ', '.join(sorted(zoo.name_of(n) for n in networks))
+        raise ValueError(f'the checkpoints are of different networks ({names})')
+    (network,) = networks
+    endpoint = endpoint or network.FEATURE_ENDPOINT
+    allowed = (*whole_video.grid_endpoints(network), network.LOGITS_ENDPOINT)
+    if endpoint not in allowed:
+        raise ValueError(
+            f'--endpoint={endpoint}: not an endpoint of {zoo.name_of(network)} '
+            f'(one of {", ".join(allowed)})'
+        )
+    return endpoint
+
+
 def _load_models(checkpoints, endpoint):
-    final = endpoint if endpoint in whole_video.FEATURE_ENDPOINTS else 'Logits'
+    def final(spec):
+        return endpoint if endpoint in whole_video.grid_endpoints(spec.network) else None
+
     # stream=: a checkpoint of the other stream is refused here, before any decoding or
     # TV-L1 (its input would otherwise fail the traced function after them).
-    return {s: model_io.load(p, final_endpoint=final, stream=s)[0] for s, p in checkpoints.items()}
+    return {
+        s: model_io.load(p, final(model_io.read_spec(model_io.resolve(p))), stream=s)[0]
+        for s, p in checkpoints.items()
+    }
 
 
 class Extractor:
     """The models of a run and their traced functions (built once, used for every video)."""
 
     def __init__(self, checkpoints, settings):
+        if settings.endpoint is None:
+            settings = dataclasses.replace(settings, endpoint=endpoint_for(checkpoints, None))
         self.settings = settings
         endpoint = settings.endpoint
         self._models = _load_models(checkpoints, endpoint)
-        pooled = endpoint in whole_video.FEATURE_ENDPOINTS
         self._forward = {}
         self._scale = {}  # numpy scaling of the pixels before `_forward`, or None
         self._runners = {}
         for name, model in self._models.items():
             stream = records.STREAMS[name]
+            pooled = endpoint in whole_video.grid_endpoints(model)
 
             # Integer pixels (RGB) are scaled in the graph: 4x fewer bytes in, and numpy
             # scales on one core (the same float32 operations, the same bits). Float pixels
@@ -80,27 +110,28 @@ class Extractor:
             in_graph = not np.issubdtype(stream.pixel_dtype, np.floating)
             self._scale[name] = None if in_graph else stream.model_input
 
-            def forward(pixels, model=model, stream=stream, in_graph=in_graph):
+            def forward(pixels, model=model, stream=stream, in_graph=in_graph, pooled=pooled):
                 x = stream.to_model_input(pixels) if in_graph else pixels
                 out = model(x, is_training=False)
                 if not pooled:
                     return out[0]
-                if endpoint == 'Mixed_5c':  # the classifier's input: logits = f @ w + b
-                    return i3d.classifier_input(out[1][endpoint])
+                if endpoint == model.FEATURE_ENDPOINT:  # the classifier's input: f @ w + b
+                    return model.classifier_input(out[1][endpoint])
                 return tf.reduce_mean(out[1][endpoint], axis=(1, 2, 3))
 
             spec = tf.TensorSpec(
-                [None, None, None, None, model_io.input_channels(model)],
+                [None, None, None, None, model.input_channels],
                 stream.pixel_dtype if in_graph else tf.float32,
             )
             self._forward[name] = tf.function(forward, input_signature=[spec])
             self._runners[name] = whole_video.Runner(
-                model, settings.chunk_frames, endpoint if pooled else 'Mixed_5c'
+                model, settings.chunk_frames, endpoint if pooled else None
             )
 
     def _whole(self, stream, frames, count):
         result = self._runners[stream](frames, count)
-        return result.features if self.settings.endpoint != 'Logits' else result.logits
+        logits = self.settings.endpoint == self._models[stream].LOGITS_ENDPOINT
+        return result.logits if logits else result.features
 
     def features(self, prepared):
         """({stream: float32 [windows, D]}, timestamps in ms [windows, 2]).
