@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 import model_io
+import zoo
 from preprocess import streams
 
 SIZE = 224
@@ -21,6 +22,7 @@ SIZE = 224
 # TF 2's tf.image.resize and PyTorch's F.interpolate(bilinear, align_corners=False)
 # without antialiasing.
 RESIZE_HALF_PIXEL = {'legacy': False, 'half_pixel': True}
+FVD_NETWORK = 'i3d'  # the zoo's network FVD embeds with (Unterthiner et al. 2018)
 EMBEDDING = 'logits averaged over time (before softmax)'
 INPUT_RANGE = '2x/255-1'
 
@@ -68,6 +70,12 @@ class Embedder:
             raise ValueError(f'--num_frames: at least 1, not {num_frames}')
         # FVD embeds RGB video: a flow checkpoint is refused before its weights are read.
         model, _ = model_io.load(checkpoint, stream=streams.RGB.name)
+        network = zoo.name_of(type(model))
+        if network != FVD_NETWORK:  # another network's logits would be another distance
+            raise ValueError(
+                f'{checkpoint}: a checkpoint of {network}; FVD is defined on the logits of '
+                f'{FVD_NETWORK} (e.g. checkpoints/rgb_scratch/model)'
+            )
         self.num_frames = num_frames
         self.config = (checkpoint, num_frames, resize_mode)  # to rebuild it on a Beam worker
         self.protocol = {

@@ -246,3 +246,10 @@ def test_extraction_and_export_of_a_registered_network(tiny, tiny_run, clip_fold
     result = loaded.signatures['rgb'](rgb=tf.constant(clip))
     logits = model(tf.constant(clip), is_training=False)[0].numpy()
     np.testing.assert_allclose(result['logits'].numpy(), logits, rtol=1e-5, atol=1e-5)
+
+
+def test_fvd_refuses_another_networks_checkpoint(tiny, tiny_run):
+    from measure import embedding
+
+    with pytest.raises(ValueError, match=f'a checkpoint of {tiny_net.NAME}; FVD is defined'):
+        embedding.Embedder(str(tiny_run))
