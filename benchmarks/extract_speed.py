@@ -125,11 +125,12 @@ def model_frames_per_s():
     import model_io
     from inference.extract import features
 
-    model, _ = model_io.load(FLAGS.checkpoint, final_endpoint='Mixed_5c')
+    network = model_io.read_spec(model_io.resolve(FLAGS.checkpoint)).network
+    model, _ = model_io.load(FLAGS.checkpoint, final_endpoint=network.FEATURE_ENDPOINT)
     settings = features.Settings()
     shape = (settings.batch_size, settings.window, 224, 224, 3)
     clip = tf.random.uniform(shape, -1, 1)
-    forward = tf.function(lambda x: model(x, is_training=False)[1]['Mixed_5c'])
+    forward = tf.function(lambda x: model(x, is_training=False)[0])
     seconds = timing.alternate({'model': lambda: forward(clip).numpy()}, 3)['model']
     return settings.batch_size * settings.window / seconds
 
