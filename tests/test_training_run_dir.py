@@ -35,3 +35,30 @@ def test_settings_that_may_change_only_give_notices(tmp_path):
     notices = run_dir.check_resume(stored, current, 'ckpt-2')
     assert 'learning-rate schedule changed' in notices[0] and 'shard files' in notices[1]
     assert set(run_dir.FIXED).isdisjoint(run_dir.FREE)
+
+
+def test_settings_hold_every_option_once_classified_where_it_is_declared(tmp_path):
+    """Each Config field says itself whether a resume must keep it: the stored settings are
+    exactly FIXED and FREE, and the fields not stored as given are the derived ones."""
+    import dataclasses
+
+    from preprocess import streams
+    from training import options
+
+    shard = tmp_path / 'train-0.tfrecord'
+    shard.write_bytes(b'x' * 7)
+    config = options.Config(train_data=str(shard), model_dir=str(tmp_path), seed=3)
+    stored = run_dir.settings(config, streams.RGB, 5, ['a'] * 5, [str(shard)], 3)
+    assert set(stored) == set(run_dir.FIXED) | set(run_dir.FREE)
+    assert len(run_dir.FIXED + run_dir.FREE) == len(stored)
+    assert stored['train_files'] == [['train-0.tfrecord', 7]] and stored['network'] == 'i3d'
+    derived = {f.name for f in dataclasses.fields(options.Config)} - set(stored)
+    assert derived == {
+        'train_data',
+        'model_dir',
+        'learning_rate',
+        'lr_boundaries',
+        'lr_values',
+    }
+    assert {'network', 'batch_size', 'num_frames'} <= set(run_dir.FIXED)
+    assert {'train_steps', 'eval_data', 'strategy'} <= set(run_dir.FREE)

@@ -30,12 +30,28 @@ ONEDNN_CRASHING_FRAMES = (5,)
 
 
 def _option(
-    default=dataclasses.MISSING, help='', lower=None, upper=None, choices=None, stream=None
+    default=dataclasses.MISSING,
+    help='',
+    lower=None,
+    upper=None,
+    choices=None,
+    stream=None,
+    resume=None,
 ):
-    """A Config field and its flag: default, help, bounds, enum choices, and (`stream`) the
-    attribute of the stream record whose value is the flag's default instead."""
-    metadata = dict(help=help, lower=lower, upper=upper, choices=choices, stream=stream)
+    """A Config field and its flag: default, help, bounds, enum choices, (`stream`) the
+    attribute of the stream record whose value is the flag's default instead, and what a
+    resumed run may do with it (`resume`): 'fixed' (stored; a resume must keep it), 'free'
+    (stored; may change), None (not stored as given: recorded in a derived form, e.g. the
+    learning-rate options as the schedule, or not at all)."""
+    metadata = dict(
+        help=help, lower=lower, upper=upper, choices=choices, stream=stream, resume=resume
+    )
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def stored_fields(resume):
+    """The names of the Config fields stored as given, 'fixed' or 'free' on resume."""
+    return tuple(f.name for f in dataclasses.fields(Config) if f.metadata['resume'] == resume)
 
 
 @dataclasses.dataclass
@@ -45,14 +61,15 @@ class Config:
 
     train_data: str = _option(help='Training shards: glob(s), comma-separated.')
     model_dir: str = _option(help='Checkpoints and TensorBoard summaries go here.')
-    network: str = _option('i3d', 'The network to train, by its name in zoo.py.')
+    network: str = _option('i3d', 'The network to train, by its name in zoo.py.', resume='fixed')
     eval_data: str | None = _option(
-        None, 'Shards evaluated every --eval_every steps and at the end.'
+        None, 'Shards evaluated every --eval_every steps and at the end.', resume='free'
     )
     init_checkpoint: str | None = _option(
         None,
         'Checkpoint to fine-tune from (e.g. checkpoints/rgb_scratch/model); the logits are '
         'skipped when the class count differs. Ignored when --model_dir holds a checkpoint.',
+        resume='free',
     )
     num_classes: int = _option(
         0, 'Classes; 0 = the lines of label_map.txt beside the shards.', lower=0
@@ -60,13 +77,23 @@ class Config:
     # Outside the flags (library use, tests) a short run; the flags take the stream's
     # schedule (paper: RGB 115k, flow 155k).
     train_steps: int = _option(
-        100, 'Total steps (paper: RGB 115k, flow 155k).', lower=1, stream='train_steps'
+        100,
+        'Total steps (paper: RGB 115k, flow 155k).',
+        lower=1,
+        stream='train_steps',
+        resume='free',
     )
-    batch_size: int = _option(6, 'Global batch: clips per step over all replicas.', lower=1)
-    num_frames: int = _option(PAPER_FRAMES, 'Frames per training clip (paper: 64).', lower=1)
-    crop_size: int = _option(PAPER_CROP, 'Crop side in pixels (paper: 224).', lower=1)
+    batch_size: int = _option(
+        6, 'Global batch: clips per step over all replicas.', lower=1, resume='fixed'
+    )
+    num_frames: int = _option(
+        PAPER_FRAMES, 'Frames per training clip (paper: 64).', lower=1, resume='fixed'
+    )
+    crop_size: int = _option(
+        PAPER_CROP, 'Crop side in pixels (paper: 224).', lower=1, resume='fixed'
+    )
     optimizer: str = _option(
-        'adam', 'adam (the card) or sgd (momentum 0.9, paper).', choices=OPTIMIZERS
+        'adam', 'adam (the card) or sgd (momentum 0.9, paper).', choices=OPTIMIZERS, resume='fixed'
     )
     learning_rate: float | None = _option(
         None, 'Initial rate; default 0.1 for sgd (paper), 1e-4 for adam.'
@@ -79,49 +106,64 @@ class Config:
     lr_values: tuple[float, ...] = _option(
         (), 'Rates before/between/after the boundaries; default /10 at each.'
     )
-    weight_decay: float = _option(WEIGHT_DECAY, 'L2 on conv weights: wd * sum(w^2) / 2.', lower=0)
+    weight_decay: float = _option(
+        WEIGHT_DECAY, 'L2 on conv weights: wd * sum(w^2) / 2.', lower=0, resume='fixed'
+    )
     dropout_keep_prob: float = _option(
-        DROPOUT_KEEP_PROB, 'Before the classifier.', lower=0, upper=1
+        DROPOUT_KEEP_PROB, 'Before the classifier.', lower=0, upper=1, resume='fixed'
     )
     seed: int | None = _option(None, 'Makes init, data order, crops and dropout reproducible.')
     deterministic: bool = _option(
         False,
         'Bit-reproducible compute (TensorFlow op determinism): with --seed, two runs and a '
         'killed-and-resumed run give bit-equal losses and weights (see README).',
+        resume='free',
     )
     strategy: str = _option(
         'mirrored',
         'mirrored: local GPUs (else CPU); multi_worker: hosts from TF_CONFIG.',
         choices=('mirrored', 'multi_worker', 'one_device'),
+        resume='free',
     )
     cpu_replicas: int = _option(
-        1, 'Split the CPU into N logical devices (N replicas; tests, demos).', lower=1
+        1,
+        'Split the CPU into N logical devices (N replicas; tests, demos).',
+        lower=1,
+        resume='free',
     )
-    compute_dtype: str = _option('float32', 'Convolution dtype.', choices=('float32', 'bfloat16'))
+    compute_dtype: str = _option(
+        'float32', 'Convolution dtype.', choices=('float32', 'bfloat16'), resume='fixed'
+    )
     freeze_backbone: bool = _option(
-        False, 'Train only the logits (paper "fixed features"; BN frozen).'
+        False, 'Train only the logits (paper "fixed features"; BN frozen).', resume='fixed'
     )
     freeze_bn: bool = _option(
-        False, 'BatchNorm in inference mode while training (offsets still train).'
+        False, 'BatchNorm in inference mode while training (offsets still train).', resume='fixed'
     )
     precise_bn_batches: int = _option(
         0,
         'Before each evaluation and the final save, recompute the BN moving statistics '
         'over this many training batches (0 = keep the moving averages).',
         lower=0,
+        resume='free',
     )
-    sync_batch_norm: bool = _option(False, 'Batch statistics over all replicas.')
-    eval_every: int = _option(0, 'Evaluate --eval_data every N steps (0 = at the end).', lower=0)
-    checkpoint_every: int = _option(1000, 'Save every N steps (and always at the end).', lower=1)
-    keep_checkpoints: int = _option(5, 'Checkpoints kept in --model_dir.', lower=1)
-    summary_every: int = _option(10, 'TensorBoard summaries every N steps.', lower=1)
+    sync_batch_norm: bool = _option(False, 'Batch statistics over all replicas.', resume='fixed')
+    eval_every: int = _option(
+        0, 'Evaluate --eval_data every N steps (0 = at the end).', lower=0, resume='free'
+    )
+    checkpoint_every: int = _option(
+        1000, 'Save every N steps (and always at the end).', lower=1, resume='free'
+    )
+    keep_checkpoints: int = _option(5, 'Checkpoints kept in --model_dir.', lower=1, resume='free')
+    summary_every: int = _option(10, 'TensorBoard summaries every N steps.', lower=1, resume='free')
     eval_max_frames: int = _option(
-        video.MAX_TEST_FRAMES, 'Evaluation: first N frames of each video.', lower=1
+        video.MAX_TEST_FRAMES, 'Evaluation: first N frames of each video.', lower=1, resume='free'
     )
     shuffle_buffer: int = _option(
         0,
         f'Videos in the shuffle buffer; 0 = one per shard, at least {data.SHUFFLE_BUFFER}.',
         lower=0,
+        resume='fixed',
     )
 
     def schedule(self):

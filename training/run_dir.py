@@ -18,49 +18,19 @@ import shutil
 
 import model_io
 from common import files
-from training import data
+from training import data, options
 
 LOCK_NAME = '.lock'
 SETTINGS_NAME = model_io.SETTINGS_NAME
 LOG_NAME = 'train_log.jsonl'
 
-# Settings a resumed run shares with the run that wrote its checkpoints.
-FIXED = (
-    'network',
-    'stream',
-    'num_classes',
-    'class_names',
-    'batch_size',
-    'num_frames',
-    'crop_size',
-    'optimizer',
-    'weight_decay',
-    'dropout_keep_prob',
-    'seed',
-    'compute_dtype',
-    'freeze_backbone',
-    'freeze_bn',
-    'sync_batch_norm',
-    'shuffle_buffer',
-)
+# Settings a resumed run shares with the run that wrote its checkpoints: the stream, the
+# classes and the seed as the run resolved them, and the options `training.options` marks
+# 'fixed'.
+FIXED = ('stream', 'num_classes', 'class_names', 'seed', *options.stored_fields('fixed'))
 # May change from one run to the next (the shard files and the learning-rate schedule with
 # a notice: the run then no longer equals an uninterrupted one, e.g. after a shard was rebuilt).
-FREE = (
-    'train_files',
-    'train_steps',
-    'schedule',
-    'eval_data',
-    'eval_every',
-    'eval_max_frames',
-    'checkpoint_every',
-    'keep_checkpoints',
-    'summary_every',
-    'precise_bn_batches',
-    'cpu_replicas',
-    'strategy',
-    'init_checkpoint',
-    'deterministic',
-)
+FREE = ('train_files', 'schedule', *options.stored_fields('free'))
 
 
 def prepare(model_dir):
@@ -106,36 +76,15 @@ def settings(config, stream, num_classes, class_names, train_files, seed):
     """The settings of a run, as stored in run_settings.json (JSON types only)."""
     boundaries, values = config.schedule()
     return {
-        'network': config.network,
         'stream': stream.name,
         'num_classes': num_classes,
         'class_names': list(class_names) if class_names else None,
-        'train_files': [[os.path.basename(f), os.path.getsize(f)] for f in train_files],
-        'batch_size': config.batch_size,
-        'num_frames': config.num_frames,
-        'crop_size': config.crop_size,
-        'optimizer': config.optimizer,
-        'weight_decay': config.weight_decay,
-        'dropout_keep_prob': config.dropout_keep_prob,
         'seed': seed,
-        'compute_dtype': config.compute_dtype,
-        'freeze_backbone': config.freeze_backbone,
-        'freeze_bn': config.freeze_bn,
-        'sync_batch_norm': config.sync_batch_norm,
-        'shuffle_buffer': config.shuffle_buffer,
-        'train_steps': config.train_steps,
+        'train_files': [[os.path.basename(f), os.path.getsize(f)] for f in train_files],
         'schedule': {'boundaries': list(boundaries), 'values': list(values)},
-        'eval_data': config.eval_data,
-        'eval_every': config.eval_every,
-        'eval_max_frames': config.eval_max_frames,
-        'checkpoint_every': config.checkpoint_every,
-        'keep_checkpoints': config.keep_checkpoints,
-        'summary_every': config.summary_every,
-        'precise_bn_batches': config.precise_bn_batches,
-        'cpu_replicas': config.cpu_replicas,
-        'strategy': config.strategy,
-        'init_checkpoint': config.init_checkpoint,
-        'deterministic': config.deterministic,
+    } | {
+        name: getattr(config, name)
+        for name in options.stored_fields('fixed') + options.stored_fields('free')
     }
 
 
