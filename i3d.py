@@ -3,7 +3,7 @@
 A faithful port of DeepMind's `kinetics-i3d` model (Carreira & Zisserman, CVPR 2017):
 same endpoints, layer sizes, padding, pooling, BatchNorm settings and variable layout
 (`inception_i3d/<endpoint>/<branch>/<unit>/conv_3d/w`, `.../batch_norm/...`), so that
-DeepMind's checkpoints map onto it one name at a time (see `import_weights.py`).
+DeepMind's checkpoints map onto it one name at a time (see `weights/names.py`).
 
     model = InceptionI3d(num_classes=400, final_endpoint='Logits')
     logits, end_points = model(clip, is_training=False)   # clip: [N, T, 224, 224, 3]

@@ -23,7 +23,7 @@ class Sonnet1MovingAverage(snt.ExponentialMovingAverage):
     without debiasing; Sonnet 2's EMA starts at 0 and debiases with a step counter. Here
     `hidden` and `average` start at `initial` and the counter starts settled, so
     `average == hidden` and each update is `hidden -= (hidden - x) * (1 - decay)`.
-    Imported statistics are loaded into `hidden` and `average` (see import_weights.py).
+    Imported statistics are loaded into `hidden` and `average` (see weights/names.py).
     """
 
     def __init__(self, decay, initial, name=None):

@@ -12,6 +12,7 @@ import sys
 import cli
 import numpy as np
 import pytest
+import tf1_checkpoints
 from motion_videos import write_dataset
 from runs import TINY
 from videos import write_video
@@ -86,6 +87,13 @@ def rgb_weights():
             check=True,
         )
     return WEIGHTS
+
+
+@pytest.fixture(scope='module')
+def slim_checkpoint(tmp_path_factory):
+    """A TF-slim Inception-v1 checkpoint of random weights (tf1_checkpoints.slim_arrays)."""
+    prefix = str(tmp_path_factory.mktemp('slim') / 'inception_v1.ckpt')
+    return tf1_checkpoints.write(prefix, tf1_checkpoints.slim_arrays())
 
 
 @pytest.fixture(scope='session')

@@ -17,7 +17,7 @@ FLOORS = (
     ('preprocess', 'layers'),  # the video layer (reading, sampling, flow, shards); the ops
     ('i3d', 'zoo'),  # the networks; the zoo names them (and imports them by name, lazily)
     ('model_io',),  # saving and restoring it
-    ('training', 'inference'),  # the jobs
+    ('training', 'inference', 'weights'),  # the jobs; weight conversion
     ('measure',),  # FVD (embeds videos as inference does)
     (
         'benchmarks',

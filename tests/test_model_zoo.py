@@ -19,6 +19,7 @@ import import_weights
 import model_io
 from common import files
 from common.files import REPO_DIR
+from weights import names
 
 FLAGS = flags.FLAGS
 
@@ -31,7 +32,7 @@ def _main(module, *args):
 def _fake_kinetics_i3d(root, shared_path):
     """A kinetics-i3d clone holding the five checkpoints: the real variable indexes (names,
     shapes) with constant values, checkpoint i filled with i + 1."""
-    for i, name in enumerate(import_weights.DEEPMIND_CHECKPOINTS):
+    for i, name in enumerate(names.DEEPMIND_CHECKPOINTS):
         folder = root / 'data' / 'checkpoints' / name
         index = shared_path('checkpoint-index', f'{name}.model.ckpt.index')
         variables = tf1_checkpoints.index_variables(index, str(root / 'index' / name))
@@ -53,10 +54,10 @@ def test_deepmind_dir_converts_all_five_checkpoints(tmp_path, shared_path):
     assert code == 0, error
     assert out.splitlines() == [
         f'Imported 230 tensors ({name}); wrote {out_dir}/{name}/model'
-        for name in import_weights.DEEPMIND_CHECKPOINTS
+        for name in names.DEEPMIND_CHECKPOINTS
     ]
     logits_w = f'{model_io.MODEL_KEY}/{i3d.Logits.KERNEL_KEY}/.ATTRIBUTES/VARIABLE_VALUE'
-    for i, name in enumerate(import_weights.DEEPMIND_CHECKPOINTS):
+    for i, name in enumerate(names.DEEPMIND_CHECKPOINTS):
         prefix = str(out_dir / name / 'model')
         _, num_classes, channels = model_io.read_spec(prefix)
         assert channels == (2 if name.startswith('flow') else 3), name
@@ -68,7 +69,7 @@ def test_deepmind_dir_converts_all_five_checkpoints(tmp_path, shared_path):
     assert code == 0, error
     assert out.splitlines() == [
         f'Kept {out_dir}/{name}/model ({name}, already there; --overwrite replaces it)'
-        for name in import_weights.DEEPMIND_CHECKPOINTS
+        for name in names.DEEPMIND_CHECKPOINTS
     ]
     code, out, _ = _main(import_weights, *again, '--overwrite')
     assert code == 0 and out.count('Imported 230 tensors') == 5
@@ -134,7 +135,7 @@ def _install(repo, name, num_classes, channels):
 
 
 def test_imagenet_pretrained_picks_consistent_pairs(fake_repo):
-    for name in import_weights.DEEPMIND_CHECKPOINTS:
+    for name in names.DEEPMIND_CHECKPOINTS:
         (fake_repo / 'checkpoints' / name).mkdir(parents=True)
         (fake_repo / 'checkpoints' / name / 'model.index').write_bytes(b'')
 
