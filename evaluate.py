@@ -47,7 +47,11 @@ flags.DEFINE_string('output_dir', None, 'Where the CSV and PNG reports go (defau
 flags.DEFINE_string('label_map', None, 'Class names; default: label_map.txt beside the shards.')
 flags.DEFINE_integer('crop_size', 224, 'Centre crop side (paper: 224).', 1)
 flags.DEFINE_integer(
-    'max_frames', video.MAX_TEST_FRAMES, 'First N frames of each video (flow: the N - 1 fields).', 1
+    'max_frames',
+    video.MAX_TEST_FRAMES,
+    'First N frames of each video (flow: the N - 1 fields); at least 1 (no 0 = whole video '
+    'here, unlike evaluate_sample.py).',
+    1,
 )
 flags.DEFINE_enum('test_crops', '1', ['1', '3'], '1 = centre crop; 3 = also both ends.')
 flags.DEFINE_bool('test_flip', False, 'Also the mirror image of each crop.')

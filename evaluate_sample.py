@@ -34,7 +34,7 @@ import tensorflow as tf
 from absl import app, flags
 
 import zoo
-from common import cli, files, label_map
+from common import cli, files, flag_aliases, label_map
 from preprocess import video as video_lib
 
 # model_io, inference and preprocess.samples are imported where used: they load TensorFlow,
@@ -85,12 +85,13 @@ flags.DEFINE_string(
     'media_id', None, 'When --video is a .tfrecord shard: the video to use (default: first).'
 )
 flags.DEFINE_integer(
-    'num_frames',
+    'max_frames',
     video_lib.MAX_TEST_FRAMES,
-    'Frames to use (paper: whole ~10 s videos, 250 frames); 0 = the whole video, any '
-    'length, exact, in bounded memory (inference/whole_video.py).',
+    'First N frames of the video (paper: whole ~10 s videos, 250 frames); 0 = the whole '
+    'video, any length, exact, in bounded memory (inference/whole_video.py).',
     lower_bound=0,
 )
+flag_aliases.define('num_frames', 'max_frames')
 flags.DEFINE_integer('top_k', 20, 'Number of classes printed.', lower_bound=1)
 flags.DEFINE_string(
     'label_map',
@@ -206,6 +207,7 @@ def report(logits, labels, top_k):
 def main(argv):
     cli.reject_stray_arguments(argv)
     try:
+        flag_aliases.apply()
         if not FLAGS.explain and (FLAGS.explain_class or FLAGS['explain_endpoint'].present):
             raise ValueError('--explain_class and --explain_endpoint need --explain=<.mp4|.gif>')
         for flag in ('video', 'flow_video', 'label_map'):
@@ -239,12 +241,12 @@ def main(argv):
             if len(streams) == 2:
                 flow_video = flow_video or samples.sample_path('flow')
         inputs, cut = clip_input.clip_inputs(
-            video, streams, FLAGS.media_id, flow_video, FLAGS.num_frames or None
+            video, streams, FLAGS.media_id, flow_video, FLAGS.max_frames or None
         )
         if cut:
             print(
-                f'{video}: longer than {FLAGS.num_frames} frames; using the first '
-                f'{FLAGS.num_frames} (--num_frames=0: the whole video)',
+                f'{video}: longer than {FLAGS.max_frames} frames; using the first '
+                f'{FLAGS.max_frames} (--max_frames=0: the whole video)',
                 file=sys.stderr,
             )
         for name in inputs:

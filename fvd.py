@@ -28,7 +28,7 @@ import sys
 
 from absl import app, flags
 
-from common import cli
+from common import cli, flag_aliases
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('real', None, 'Real set: videos (folder, .txt, glob), .npy/.npz, or stats.')
@@ -52,7 +52,8 @@ flags.DEFINE_enum(
 flags.DEFINE_bool('kvd', False, 'Also print KVD (unbiased polynomial-kernel MMD, as KID).')
 flags.DEFINE_integer('kvd_subsets', 100, 'KVD: random subsets averaged.', 1)
 flags.DEFINE_integer('kvd_subset_size', 1000, 'KVD: videos per subset (capped by the sets).', 2)
-flags.DEFINE_string('checkpoint', 'checkpoints/rgb_scratch/model', 'RGB I3D checkpoint.')
+flags.DEFINE_string('rgb_checkpoint', 'checkpoints/rgb_scratch/model', 'RGB I3D checkpoint.')
+flag_aliases.define('checkpoint', 'rgb_checkpoint')
 flags.DEFINE_integer('batch_size', 8, 'Videos per network call (memory ~9 MB per frame).', 1)
 flags.DEFINE_integer('workers', 0, 'Decoding processes of the pool runner; 0 = cores.', 0)
 flags.DEFINE_string('runner', 'pool', 'pool, or a Beam runner: DirectRunner, DataflowRunner...')
@@ -124,8 +125,9 @@ def _checked_sets():
     """
     from measure import sources
 
+    flag_aliases.apply()
     _check_flags()
-    cli.check_checkpoint('checkpoint', FLAGS.checkpoint)
+    cli.check_checkpoint('rgb_checkpoint', FLAGS.rgb_checkpoint)
     real = sources.open_set(FLAGS.real, FLAGS.num_frames)
     if FLAGS.save_stats and real.kind == sources.STATISTICS:
         raise ValueError(f'--save_stats: {FLAGS.real} is already a statistics file')
@@ -166,7 +168,7 @@ def main(argv):
     from measure import embed_run, embedding, statistics
 
     try:
-        embedder = embedding.Embedder(FLAGS.checkpoint, FLAGS.num_frames, FLAGS.resize)
+        embedder = embedding.Embedder(FLAGS.rgb_checkpoint, FLAGS.num_frames, FLAGS.resize)
         options = dict(
             batch_size=FLAGS.batch_size,
             workers=FLAGS.workers,

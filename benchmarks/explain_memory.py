@@ -4,7 +4,7 @@
         [--checkpoint=checkpoints/rgb_scratch/model]
 
 For each length, writes a random 64x64 MJPG video (decoded as the paper's 224x224 RGB
-input) to a temporary folder and runs `evaluate_sample.py --num_frames=0 --explain=cam.mp4`
+input) to a temporary folder and runs `evaluate_sample.py --max_frames=0 --explain=cam.mp4`
 on it with the real weights, as a user does. Prints per length the peak resident memory
 (RSS) of that process and its wall time:
 
@@ -50,7 +50,7 @@ def main(argv):
                     'evaluate_sample.py',
                     f'--rgb_checkpoint={FLAGS.checkpoint}',
                     f'--video={video}',
-                    '--num_frames=0',
+                    '--max_frames=0',
                     f'--explain={os.path.join(tmp, "cam.mp4")}',
                     '--top_k=1',
                 ],

@@ -77,7 +77,8 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_integer(
         'max_frames',
         video.MAX_TEST_FRAMES,
-        'First N frames of video (paper: test on up to 250; at most 1000, ~2 GB in memory).',
+        f'First N frames of video (paper: test on up to 250); from 1 to {MAX_FRAMES} (~2 GB in '
+        'memory; no 0 = whole video here, unlike evaluate_sample.py).',
         lower_bound=1,
         upper_bound=MAX_FRAMES,
         flag_values=flag_values,

@@ -73,9 +73,13 @@ def test_stats_file_gives_the_direct_number_and_refuses_another_protocol(
     assert code == 0, err[-3:]
     assert out.startswith(f'{saved}: statistics of 3 videos')
     assert _complete_bars(err) == 1
-    code, out, err = _fvd(f'--real={saved}', f'--fake={fake}', '--num_frames=2')
+    # The deprecated spelling of --rgb_checkpoint: the same run, one warning line.
+    deprecated = f'--checkpoint={rgb_weights}'
+    code, out, err = _fvd(f'--real={saved}', f'--fake={fake}', '--num_frames=2', deprecated)
     assert code == 0, err[-3:]
     assert f'FVD: {direct:.4f}\n' in out
+    warnings = [line for line in err if line.startswith('warning:')]
+    assert warnings == ['warning: --checkpoint is deprecated; use --rgb_checkpoint']
     # Videos long enough for 3 frames, so that the file's protocol is what is refused.
     fake3 = _array(tmp_path / 'fake3.npy', 1, n=4, frames=3)
     code, out, err = _fvd(f'--real={saved}', f'--fake={fake3}', '--num_frames=3')
@@ -418,10 +422,10 @@ def _fast_refusals(tmp_path):
         'save_existing': ([f'--real={good}', f'--save_stats={taken}'], str(taken)),
         'save_under_file': ([f'--real={good}', f'--save_stats={good}/s.npz'], f'{good}/s.npz'),
         'no_checkpoint': (
-            [f'--real={good}', f'--fake={good}', f'--checkpoint={tmp_path}/none/model'],
+            [f'--real={good}', f'--fake={good}', f'--rgb_checkpoint={tmp_path}/none/model'],
             f'{tmp_path}/none/model.index',
         ),
-    }, f'--checkpoint={checkpoint}'
+    }, f'--rgb_checkpoint={checkpoint}'
 
 
 @pytest.mark.parametrize(
@@ -449,6 +453,17 @@ def test_bad_runs_are_refused_before_tensorflow_loads(tmp_path, case):
     assert result.returncode == 1 and len(errors) == 1, result.stderr[-2000:]
     assert named in errors[0]
     assert cpu < 3.0, f'{cpu:.1f} s of CPU for: {errors[0]}'  # TensorFlow's import alone: ~3 s
+
+
+def test_both_spellings_of_the_checkpoint_flag_must_agree(tmp_path):
+    good = _array(tmp_path / 'good.npy', 0)
+    code, _, err = _fvd(
+        f'--real={good}', '--checkpoint=a/model', '--rgb_checkpoint=b/model', process=True
+    )
+    assert code == 1 and err == [
+        'error: --checkpoint=a/model and --rgb_checkpoint=b/model: one flag, two values '
+        '(--checkpoint is the deprecated spelling of --rgb_checkpoint; give one)'
+    ]
 
 
 def test_an_npz_is_classified_by_its_content(tmp_path):

@@ -31,7 +31,7 @@ def _command(sets, checkpoints, *flags):
     return [
         'fvd.py',
         f'--real={sets / "real"}',
-        f'--checkpoint={checkpoints["rgb"]}',
+        f'--rgb_checkpoint={checkpoints["rgb"]}',
         '--num_frames=4',
         '--batch_size=1',
         '--workers=2',

@@ -112,7 +112,7 @@ def test_evaluate_sample_is_quiet(random_checkpoints, folder, labels):
         f'--checkpoint={random_checkpoints["rgb"]}',
         f'--video={video}',
         f'--label_map={labels}',
-        '--num_frames=8',
+        '--max_frames=8',
     )
     assert 'class' in result.stdout
     assert_quiet(result)
@@ -220,7 +220,7 @@ def test_verbosity_brings_tensorflow_details_back(random_checkpoints, folder, la
         f'--checkpoint={random_checkpoints["rgb"]}',
         f'--video={folder / "a" / "long.avi"}',
         f'--label_map={labels}',
-        '--num_frames=8',
+        '--max_frames=8',
     ]
     for result in (run(*argv, '--verbosity=0'), run(*argv, env={startup.LOG_LEVEL: '0'})):
         assert re.search(r'cpu_feature_guard|port\.cc|oneDNN', result.stderr), result.stderr

@@ -170,9 +170,22 @@ def test_evaluate_sample_says_when_cut_and_runs_whole_videos(model, tmp_path):
     frames = np.random.default_rng(6).integers(0, 255, (12, 24, 32, 3), np.uint8)
     path = write_video(tmp_path / 'v.avi', 25, frames)
     common = [f'--video={path}', f'--checkpoint={checkpoint}', f'--label_map={labels}']
-    code, cut, err = _evaluate(*common, '--num_frames=10')
-    assert code == 0 and 'longer than 10 frames; using the first 10' in err
-    code, whole, err = _evaluate(*common, '--num_frames=0')
+    code, cut, err = _evaluate(*common, '--max_frames=10')
+    assert code == 0
+    assert f'{path}: longer than 10 frames; using the first 10 (--max_frames=0: the whole ' in err
+    # The deprecated spelling: the same run, one warning line before.
+    assert _evaluate(*common, '--num_frames=10') == (
+        0,
+        cut,
+        'warning: --num_frames is deprecated; use --max_frames\n' + err,
+    )
+    assert _evaluate(*common, '--num_frames=10', '--max_frames=0') == (
+        'error: --num_frames=10 and --max_frames=0: one flag, two values (--num_frames is the '
+        'deprecated spelling of --max_frames; give one)',
+        '',
+        '',
+    )
+    code, whole, err = _evaluate(*common, '--max_frames=0')
     assert code == 0 and 'longer' not in err
     clip = clip_input.clip_inputs(path, ['rgb'])[0]['rgb']
     logits = model(np.stack(list(clip[1]))[None], is_training=False)[0][0].numpy()

@@ -183,7 +183,7 @@ def test_evaluate_sample_classifies_and_explains_with_a_registered_network(
         'evaluate_sample',
         f'--checkpoint={tiny_run}',
         f'--video={video_path}',
-        '--num_frames=0',
+        '--max_frames=0',
         '--top_k=3',
         f'--explain={gif}',
     ).stdout
