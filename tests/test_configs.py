@@ -100,18 +100,3 @@ def test_smoke_recipe_is_tiny_and_later_flags_override_a_flagfile():
     assert config.train_steps <= 5 and config.crop_size <= 64 and config.num_frames <= 16
     assert config.strategy == 'one_device'
     assert _config('smoke.flags', '--train_steps=3').train_steps == 3
-
-
-def test_flags_are_made_from_the_config_fields():
-    """One declaration: every Config field is a flag with the field's default (the stream's
-    schedule for the fields that take it from the stream)."""
-    import dataclasses
-
-    for stream in (streams.RGB, streams.FLOW):
-        values = flags.FlagValues()
-        options.define_flags(stream, values)
-        fields = {f.name: f for f in dataclasses.fields(options.Config)}
-        assert set(values) == set(fields)
-        assert values['train_steps'].default == stream.train_steps
-        assert values['batch_size'].default == fields['batch_size'].default == 6
-        assert values['dropout_keep_prob'].parser.upper_bound == 1

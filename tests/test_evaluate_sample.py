@@ -1,15 +1,10 @@
-"""evaluate_sample.py end to end: the real-weights golden, errors, the sample download."""
+"""evaluate_sample.py end to end: the real-weights golden, errors, Grad-CAM."""
 
-import contextlib
-import functools
-import http.server
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 
 import cli
 import cv2
@@ -21,9 +16,7 @@ from videos import index_frame, write_video
 import evaluate_sample
 import i3d
 import model_io
-from common import files, label_map
 from common.files import REPO_DIR
-from preprocess import samples
 
 FLAGS = flags.FLAGS
 
@@ -118,13 +111,6 @@ def test_report_format_matches_deepmind():
     probabilities = np.exp([3.0, 2.0]) / np.exp([1.0, 3.0, 2.0]).sum()
     np.testing.assert_allclose([float(r[0]) for r in rows], probabilities, rtol=1e-6)
     assert all(len(r[0].split('.')[1]) >= 7 for r in rows)  # float32 precision, not %f
-
-
-def test_label_map_is_kinetics_400(shared_path):
-    labels = label_map.read(os.path.join(REPO_DIR, 'data', 'label_map.txt'))
-    assert len(labels) == 400 and labels[0] == 'abseiling' and labels == sorted(labels)
-    with open(shared_path('data', 'label_map.txt')) as f:
-        assert labels == [line.strip() for line in f if line.strip()]
 
 
 @pytest.fixture(scope='module')
@@ -323,75 +309,6 @@ def test_cricket_clip_as_a_raw_video_is_playing_cricket(tmp_path, rgb_weights, s
 def test_stray_arguments_are_rejected():
     with pytest.raises(Exception, match='Unexpected arguments'):
         evaluate_sample.main(['evaluate_sample.py', 'false'])
-
-
-# -- The sample download, against a loopback HTTP server -----------------------------
-
-
-@contextlib.contextmanager
-def _http_server(directory):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f'http://127.0.0.1:{server.server_address[1]}/'
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture
-def sample_cache(tmp_path, monkeypatch):
-    cache = tmp_path / 'cache'
-    monkeypatch.setattr(samples, 'CACHE_DIR', str(cache))
-    monkeypatch.delenv('I3D_SAMPLE_DIR', raising=False)
-    return cache
-
-
-def test_sample_download_checks_the_checksum_and_caches(sample_cache, monkeypatch, shared_path):
-    served = os.path.dirname(shared_path('data', 'v_CricketShot_g04_c01_rgb.gif'))
-    with _http_server(served) as url:
-        monkeypatch.setenv('I3D_SAMPLE_URL', url)
-        path = samples.sample_path('rgb')
-    assert path == str(sample_cache / 'v_CricketShot_g04_c01_rgb.gif')
-    assert files.sha256(path) == samples.SAMPLES['rgb'][1]
-    monkeypatch.setenv('I3D_SAMPLE_URL', 'http://127.0.0.1:9/')  # cached: no network needed
-    assert samples.sample_path('rgb') == path
-    assert sorted(os.listdir(sample_cache)) == ['v_CricketShot_g04_c01_rgb.gif']
-
-
-def test_sample_with_wrong_checksum_is_refused(sample_cache, monkeypatch, tmp_path, shared_path):
-    tampered = tmp_path / 'served'
-    tampered.mkdir()
-    data = bytearray(open(shared_path('data', 'v_CricketShot_g04_c01_rgb.gif'), 'rb').read())
-    data[-10] ^= 0xFF
-    (tampered / 'v_CricketShot_g04_c01_rgb.gif').write_bytes(bytes(data))
-    with _http_server(tampered) as url:
-        monkeypatch.setenv('I3D_SAMPLE_URL', url)
-        with pytest.raises(samples.SampleError, match='checksum mismatch .* refusing'):
-            samples.sample_path('rgb')
-    assert not sample_cache.exists() or os.listdir(sample_cache) == []
-
-
-def test_sample_server_down_gives_a_clear_message(sample_cache, monkeypatch):
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    monkeypatch.setenv('I3D_SAMPLE_URL', f'http://127.0.0.1:{port}/')
-    with pytest.raises(samples.SampleError, match='download failed .*set I3D_SAMPLE_DIR'):
-        samples.sample_path('flow')
-    assert os.listdir(sample_cache) == []
-
-
-def test_sample_dir_override(monkeypatch, tmp_path, shared_path):
-    monkeypatch.setenv('I3D_SAMPLE_DIR', str(tmp_path))
-    with pytest.raises(samples.SampleError, match='not found'):
-        samples.sample_path('rgb')
-    folder = os.path.dirname(shared_path('data', 'v_CricketShot_g04_c01_rgb.gif'))
-    monkeypatch.setenv('I3D_SAMPLE_DIR', folder)
-    assert samples.sample_path('flow') == os.path.join(folder, 'v_CricketShot_g04_c01_flow.gif')
 
 
 def test_explain_writes_grad_cam_of_both_streams(tmp_path, tiny_checkpoints):

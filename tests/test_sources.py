@@ -1,13 +1,11 @@
-"""Video sources: class folders with UCF101/HMDB51 split lists, Kinetics CSVs, TFDS."""
+"""Video sources: class folders with UCF101/HMDB51 split lists, Kinetics CSVs."""
 
 import os
-from unittest import mock
 
 import pytest
-import tensorflow_datasets as tfds
 from videos import index_video
 
-from preprocess import per_video, sources, tfds_source
+from preprocess import per_video, sources
 
 
 @pytest.fixture
@@ -123,27 +121,6 @@ def test_kinetics_csv_trimmed_full_and_missing_videos(tmp_path):
         sources.kinetics_items(str(bad), str(tmp_path))
 
 
-def test_tfds_not_prepared_is_a_clear_error_and_downloads_nothing(tmp_path):
-    with pytest.raises(ValueError, match=r"TFDS dataset 'ucf101' is not prepared in .*tfds build"):
-        tfds_source.items('ucf101', 'train', str(tmp_path / 'tfds'))
-    assert not (tmp_path / 'tfds').exists()
-    with pytest.raises(ValueError, match="TFDS dataset 'no_such_dataset'"):
-        tfds_source.items('no_such_dataset', 'train', str(tmp_path))
-
-
-def test_tfds_prepared_dataset_is_processed(tmp_path):
-    """TFDS's own mock stands in for a prepared ucf101 (random 256x256 videos)."""
-    prepared = mock.patch.object(tfds.core.DatasetBuilder, 'is_prepared', return_value=True)
-    with tfds.testing.mock_data(num_examples=2), prepared:
-        items, classes = tfds_source.items('ucf101', 'train', str(tmp_path))
-        assert len(classes) == 101 and len(items) == 2
-        assert items[0].media_id == 'train_000000' and items[0].tfds.index == 0
-        record, serialized = per_video.process_video(items[0], per_video.Options(flow=False))
-    assert record['status'] == 'ok', record
-    assert record['height'] == 256 and record['width'] == 256 and record['frames'] > 0
-    assert serialized
-
-
 def test_symlink_loops_list_each_video_once_and_terminate(tmp_path):
     root = tmp_path / 'd'
     (root / 'c').mkdir(parents=True)
@@ -237,16 +214,3 @@ def test_videos_differing_only_by_extension_keep_distinct_media_ids(tmp_path):
         (tmp_path / 'a' / name).write_bytes(b'x')
     items, _ = sources.folder_items(str(tmp_path))
     assert [i.media_id for i in items] == ['a/x.avi', 'a/x.mp4', 'a/y']
-
-
-def test_tfds_ucf101_default_config_warns_that_the_aspect_is_squashed(tmp_path, capsys):
-    prepared = mock.patch.object(tfds.core.DatasetBuilder, 'is_prepared', return_value=True)
-    with tfds.testing.mock_data(num_examples=1), prepared:
-        tfds_source.items('ucf101', 'train', str(tmp_path))
-        assert capsys.readouterr().err.strip() == (
-            'warning: TFDS ucf101/ucf101_1_256 stores frames resized to 256x256 (aspect ratio '
-            'not kept), at the source frame rate; the paper resizes the short side to 256 '
-            'keeping the aspect: use --tfds_name=ucf101/ucf101_1 for that'
-        )
-        tfds_source.items('ucf101/ucf101_1', 'train', str(tmp_path))
-        assert capsys.readouterr().err == ''

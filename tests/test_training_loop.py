@@ -15,25 +15,6 @@ from preprocess import streams
 from training import evaluation, loop, options, run_dir
 
 
-@pytest.mark.parametrize(
-    'flags, message',
-    [
-        ({'sync_batch_norm': True, 'freeze_bn': True}, '--sync_batch_norm contradicts --freeze_bn'),
-        (
-            {'sync_batch_norm': True, 'freeze_backbone': True},
-            '--sync_batch_norm contradicts --freeze_backbone',
-        ),
-        ({'precise_bn_batches': 4, 'freeze_bn': True}, 'keeps fixed'),
-        ({'precise_bn_batches': 4, 'freeze_backbone': True}, 'keeps fixed'),
-        ({'strategy': 'multi_worker'}, '--strategy=multi_worker needs --seed'),
-        ({'num_frames': 5}, "--num_frames=5: TensorFlow's oneDNN filter gradient"),
-    ],
-)
-def test_flags_that_would_cancel_each_other_are_refused(flags, message):
-    with pytest.raises(ValueError, match=message):
-        options.Config('x', 'y', **flags).validate()
-
-
 @pytest.fixture
 def dataset(tmp_path):
     """Train/test shard folders of 3 classes with label maps (no video decoding)."""
