@@ -14,7 +14,7 @@ def conv3d(inputs, kernel, stride):
     Measured with TensorFlow 2.21 on an AVX512_BF16 CPU (`benchmarks.bf16_filter_gradient`):
     Conv3DBackpropFilter in bfloat16 with a 3-frame kernel over a 2-frame input returns
     garbage (e.g. Mixed_5c's 3x3x3 convolutions on 16-frame clips, or Mixed_4x's on 8-frame
-    ones), while the input gradient is right (rounding only; tests/test_layers_conv.py).
+    ones), while the input gradient is right (rounding only; tests/layers/test_conv.py).
     Inputs with fewer frames than the kernel take a float32 filter gradient (those layers are
     small); every other case keeps the bfloat16 kernel.
     """

@@ -139,18 +139,19 @@ LONGEST_FIRST = (
     'test_train_rgb.py',
     'test_train_flow.py',
     'test_evaluate.py',
-    'test_build_shards.py',
+    'preprocess/test_build_shards.py',
     'test_export_saved_model.py',
     'test_evaluate_sample.py',
-    'test_extract_run.py',
-    'test_extract_beam.py',
+    'inference/extract/test_run.py',
+    'inference/extract/test_beam.py',
 )
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def pytest_collection_modifyitems(items):
     """Puts the LONGEST_FIRST files first, in that order; the others keep theirs."""
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+    items.sort(key=lambda item: rank.get(os.path.relpath(item.path, TESTS_DIR), len(rank)))
 
 
 @pytest.fixture(scope='module')

@@ -1,4 +1,4 @@
-"""Gradients through I3D's max pools, for tests/test_layers_pooling.py.
+"""Gradients through I3D's max pools, for tests/layers/test_pooling.py.
 
     python tests/pool_gradients.py
 

@@ -1,4 +1,4 @@
-"""Run by tests/test_training_replicas.py in its own process (it splits the CPU in two).
+"""Run by tests/training/test_replicas.py in its own process (it splits the CPU in two).
 
 Prints JSON with:
 - losses2 / losses1 / weights: 3 SGD-momentum steps with BatchNorm statistics frozen, on

@@ -136,7 +136,7 @@ def test_cli_refusals():
 
 # The tests below are about fvd.py's sets, files and flags, not the network: FakeEmbedder
 # stands in for it, and the pool's decoding runs in this process (tests above and
-# test_measure_embed_run.py cover both for real).
+# tests/measure/test_embed_run.py cover both for real).
 
 
 def _fake_rows(videos):

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_training_data import _example, _shard
+from sequence_examples import example as _example
+from sequence_examples import shard as _shard
 
 import i3d
 from preprocess import streams

@@ -31,7 +31,7 @@ def entry_points():
 
 def first_import(path):
     """The first module `path` imports, after preprocess.pool (standard library only, and
-    first where a pool's spawned workers re-import the script: tests/test_pool.py)."""
+    first where a pool's spawned workers re-import the script: tests/preprocess/test_pool.py)."""
     tree = ast.parse(open(os.path.join(REPO_DIR, path)).read())
     for node in tree.body:
         if isinstance(node, ast.Import):
