@@ -18,8 +18,8 @@ Exit code: 1 if no video succeeded, else 0.
 """
 
 # First: a spawned pool worker re-imports this script before running anything, and must
-# ask to die with its parent before the TensorFlow imports below (see preprocess.pool).
-from preprocess import pool  # noqa: F401
+# ask to die with its parent before the TensorFlow imports below (see jobs.pool).
+from jobs import pool  # noqa: F401
 
 # isort: split
 import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
@@ -34,6 +34,7 @@ from absl import app, flags
 
 import zoo
 from common import cli
+from jobs import flags as jobs_flags
 from preprocess import streams as stream_records
 
 FLAGS = flags.FLAGS
@@ -58,15 +59,7 @@ flags.DEFINE_integer(
     'Frames per model call on the whole-video path (I3D: memory ~9 MB per frame).',
     1,
 )
-flags.DEFINE_integer(
-    'workers',
-    0,
-    'Decoding processes of the pool runner, and TV-L1 pairs computed at once across them (a '
-    "long video's pairs are spread over all of them); 0 = all cores.",
-    0,
-)
-flags.DEFINE_string('runner', 'pool', 'pool, or a Beam runner: DirectRunner, DataflowRunner...')
-flags.DEFINE_string('beam_options', '', 'Extra Beam pipeline options, e.g. "--project=p".')
+jobs_flags.define()
 flags.DEFINE_bool('overwrite', False, 'Redo every video (also after changing settings).')
 
 
@@ -77,6 +70,7 @@ def main(argv):
     try:
         # Cheap checks first: the extraction modules load TensorFlow (common/startup.py).
         stream_records.parse(streams)
+        jobs_flags.check(FLAGS.runner, FLAGS.beam_options)
         cli.check_exists('input', FLAGS.input)
         for stream in streams:
             cli.check_checkpoint(f'{stream}_checkpoint', paths[stream])

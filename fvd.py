@@ -29,6 +29,7 @@ import sys
 from absl import app, flags
 
 from common import cli, flag_aliases
+from jobs import flags as jobs_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('real', None, 'Real set: videos (folder, .txt, glob), .npy/.npz, or stats.')
@@ -55,9 +56,7 @@ flags.DEFINE_integer('kvd_subset_size', 1000, 'KVD: videos per subset (capped by
 flags.DEFINE_string('rgb_checkpoint', 'checkpoints/rgb_scratch/model', 'RGB I3D checkpoint.')
 flag_aliases.define('checkpoint', 'rgb_checkpoint')
 flags.DEFINE_integer('batch_size', 8, 'Videos per network call (memory ~9 MB per frame).', 1)
-flags.DEFINE_integer('workers', 0, 'Decoding processes of the pool runner; 0 = cores.', 0)
-flags.DEFINE_string('runner', 'pool', 'pool, or a Beam runner: DirectRunner, DataflowRunner...')
-flags.DEFINE_string('beam_options', '', 'Extra Beam pipeline options, e.g. "--project=p".')
+jobs_flags.define()
 flags.DEFINE_string('work_dir', None, 'Beam: where workers write embeddings (default: tmp).')
 
 
@@ -127,6 +126,7 @@ def _checked_sets():
 
     flag_aliases.apply()
     _check_flags()
+    jobs_flags.check(FLAGS.runner, FLAGS.beam_options)
     cli.check_checkpoint('rgb_checkpoint', FLAGS.rgb_checkpoint)
     real = sources.open_set(FLAGS.real, FLAGS.num_frames)
     if FLAGS.save_stats and real.kind == sources.STATISTICS:

@@ -1,5 +1,5 @@
 """One set of videos -> its FVD statistics: a stats file, an array, or video files decoded
-by the local process pool (preprocess.pool, as extract_features does) or a Beam runner.
+by the local process pool (jobs.pool, as extract_features does) or a Beam runner.
 
 Embeddings are computed in batches and folded into running float64 moments as they come,
 so memory is bounded by a batch of videos, not by the set (the embeddings themselves, 400
@@ -9,11 +9,13 @@ floats per video, are kept only for KVD).
 import contextlib
 import os
 import sys
+import tempfile
 
 import numpy as np
+import tensorflow as tf
 
 from common import signals
-from measure import sources, statistics
+from measure import embedding, sources, statistics
 from preprocess import video_sets
 
 
@@ -118,15 +120,53 @@ def statistics_of(
         elif runner == 'pool':
             _pool(videos.items, embedder, acc, workers or os.cpu_count() or 1)
         else:
-            from measure import beam_embed
-
-            rows = beam_embed.run(videos.items, embedder, runner, beam_options, work_dir)
-            acc.add_embeddings(rows)
+            acc.add_embeddings(_beam(videos.items, embedder, runner, beam_options, work_dir))
         return acc.stats(embedder.protocol)
 
 
+class _BeamJob:
+    """fvd.py's embedding on a Beam worker (`jobs.beam`): the embedder built once per
+    worker, then each video decoded and embedded there with the functions the pool uses."""
+
+    def __init__(self, config):
+        self._config = config
+
+    def setup(self):
+        self._embedder = embedding.Embedder(*self._config)
+
+    def __call__(self, item):
+        frames, error = video_sets.decode_task((item, self._embedder.num_frames))
+        if error is None:
+            try:
+                row = self._embedder([self._embedder.check(frames, item.path)])[0]
+                return {'embedding': row.tolist()}
+            except (ValueError, tf.errors.OpError) as e:
+                error = f'{item.path}: {e}'
+        return {'error': error}
+
+
+def _beam(items, embedder, runner, beam_options, work_dir):
+    """Embeddings of `items` (float64 [N, D], in their order) computed on a Beam runner;
+    the embeddings come back through text files under `work_dir` (default: tmp), which
+    every worker must be able to write (a gs:// path on a cluster).
+
+    Raises:
+      ValueError: naming the first video that failed.
+    """
+    from jobs import beam
+
+    work_dir = work_dir or tempfile.gettempdir()
+    results = beam.run(items, _BeamJob(embedder.config), runner, beam_options, work_dir)
+    if len(results) != len(items):
+        raise ValueError(f'the Beam runner returned {len(results)} of {len(items)} embeddings')
+    for result in results:
+        if 'error' in result:
+            raise ValueError(result['error'])
+    return np.array([r['embedding'] for r in results], np.float64)
+
+
 def _pool(items, embedder, acc, workers):
-    from preprocess import pool
+    from jobs import pool
 
     tasks = [(item, embedder.num_frames) for item in items]
     results = pool.ordered_map(

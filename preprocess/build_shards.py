@@ -18,8 +18,8 @@ Exit code: 1 if no video succeeded (with --strict: if any failed), else 0.
 """
 
 # First: a spawned pool worker re-imports this script before running anything, and must
-# ask to die with its parent before the TensorFlow imports below (see preprocess.pool).
-from preprocess import pool
+# ask to die with its parent before the TensorFlow imports below (see jobs.pool).
+from jobs import pool
 
 # isort: split
 import common.kernels  # noqa: F401  (before TensorFlow: see common/kernels.py)
@@ -38,6 +38,8 @@ import tensorflow as tf
 from absl import app, flags
 
 from common import cli, files, label_map, startup
+from jobs import flags as jobs_flags
+from jobs import records
 from preprocess import flow as flow_lib
 from preprocess import per_video, shards, sources
 
@@ -64,15 +66,7 @@ flags.DEFINE_bool('flow', True, 'Compute and store TV-L1 flow (slow: ~1 s per fr
 flags.DEFINE_enum('rgb_format', 'jpeg', ['jpeg', 'png'], 'RGB frames: JPEG (Google) or PNG.')
 flags.DEFINE_integer('jpeg_quality', 100, 'RGB JPEG quality (Google: 100).', 1, 100)
 flags.DEFINE_integer('short_side', 256, 'Resize target of the short side (paper: 256).', 16)
-flags.DEFINE_integer(
-    'workers',
-    0,
-    'Worker processes of the pool runner, and TV-L1 pairs computed at once across them (a '
-    "long video's pairs are spread over all of them); 0 = all cores.",
-    0,
-)
-flags.DEFINE_string('runner', 'pool', 'pool, or a Beam runner: DirectRunner, DataflowRunner...')
-flags.DEFINE_string('beam_options', '', 'Extra Beam pipeline options, e.g. "--project=p".')
+jobs_flags.define()
 flags.DEFINE_bool('strict', False, 'Exit with an error if any video failed.')
 flags.DEFINE_bool('overwrite', False, 'Replace outputs written with other settings.')
 
@@ -156,7 +150,34 @@ def _process(options, task):
 
 
 def _crashed(task):
-    return per_video.failed_record(task.item, 'worker process died (decoder crash?)'), None
+    return records.crashed(per_video.identity(task.item)), None
+
+
+class _BeamJob:
+    """One video on a Beam worker: its TV-L1 pairs one at a time (Beam runs elements side
+    by side)."""
+
+    def __init__(self, options):
+        self._options = options
+
+    def setup(self):
+        pass
+
+    def __call__(self, task):
+        return per_video.process_video(task.item, self._options, flow_threads=1)
+
+
+class _ShardWriter:
+    """Beam's grouping of the videos' results: a shard, written atomically on a worker."""
+
+    def __init__(self, prefix, count):
+        self._prefix, self._count = prefix, count
+
+    def key(self, task):
+        return task.shard
+
+    def write(self, shard, indexed):
+        return shards.write_shard(self._prefix, shard, self._count, [r for _, r in indexed])
 
 
 def plan_tasks(planned, todo):
@@ -219,6 +240,7 @@ def main(argv):
     )
     prefix = FLAGS.output
     try:
+        jobs_flags.check(FLAGS.runner, FLAGS.beam_options)
         cli.check_exists('input_dir', FLAGS.input_dir)  # before the output folder is made
         folder = os.path.dirname(os.path.abspath(prefix))
         if os.path.exists(folder) and not os.path.isdir(folder):
@@ -280,10 +302,12 @@ def build(heading, prefix, planned, options, workers=0, runner='pool', beam_opti
         if todo and runner == 'pool':
             run_pool(prefix, planned, todo, options, workers)
         elif todo:
-            from preprocess import beam_pipeline
+            from jobs import beam
 
             tasks = plan_tasks(planned, todo)
-            beam_pipeline.run(prefix, planned, tasks, options, runner, beam_options)
+            work_dir = os.path.dirname(prefix) or '.'  # every worker writes the shards there
+            group = _ShardWriter(prefix, len(planned))
+            beam.run(tasks, _BeamJob(options), runner, beam_options, work_dir, group)
         records = shards.read_records(prefix, count)
         files.write_atomic(f'{prefix}-manifest.jsonl', shards.manifest_text(records))
     except (OSError, tf.errors.OpError) as e:

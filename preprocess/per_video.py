@@ -11,6 +11,7 @@ import dataclasses
 import time
 import traceback
 
+from jobs import records
 from preprocess import flow as flow_lib
 from preprocess import schema, video
 
@@ -50,20 +51,14 @@ def _frames_of(item, options):
     return frames, source_fps
 
 
-def record(item, status, **fields):
-    """A manifest record: the video's identity, its status and what else is known."""
-    identity = {
+def identity(item):
+    """A video's identity in build_shards' manifest records (`jobs.records`)."""
+    return {
         'media_id': item.media_id,
         'path': item.location,
         'label_index': item.label_index,
         'label': item.label_string,
     }
-    return identity | {'status': status} | fields
-
-
-def failed_record(item, reason):
-    """The manifest record of a video that could not be processed."""
-    return record(item, 'failed', reason=reason)
 
 
 def _with_flow(frames, options, flow_threads):
@@ -104,12 +99,12 @@ def process_video(item, options, flow_threads=None):
         serialized = example.SerializeToString(deterministic=True)
     except Exception as e:  # noqa: BLE001 - any failure is recorded, the run goes on
         message = str(e).replace(f'{item.path}: ', '') or traceback.format_exc(limit=1)
-        failed = failed_record(item, f'{type(e).__name__}: {message}')
+        failed = records.failed(identity(item), f'{type(e).__name__}: {message}')
         failed['elapsed_s'] = round(time.monotonic() - started, 3)
         return failed, None
-    done = record(
-        item,
-        'ok',
+    done = records.record(
+        identity(item),
+        records.OK,
         frames=len(images),
         flow_frames=len(flow_images),
         fps=options.fps,

@@ -15,6 +15,7 @@ import zipfile
 import numpy as np
 
 from common.files import SHARD_EXTENSION, TFRECORD_BUFFER_BYTES
+from jobs import records
 from preprocess import video as video_lib
 
 
@@ -27,10 +28,9 @@ class Video:
     media_id: str | None = None
 
 
-def record(item, status, **fields):
-    """The manifest record of a video (one JSON line of manifest.jsonl)."""
-    identity = {'video': item.name, 'path': item.path, 'media_id': item.media_id}
-    return identity | {'status': status} | fields
+def identity(item):
+    """A video's identity in extract_features' manifest records (`jobs.records`)."""
+    return {'video': item.name, 'path': item.path, 'media_id': item.media_id}
 
 
 def _is_input(name):
@@ -157,7 +157,7 @@ def decode_task(task):
 
 
 def crashed_task(task):
-    return None, f'{task[0].path}: the decoding process died'
+    return None, f'{task[0].path}: {records.CRASHED}'
 
 
 @dataclasses.dataclass

@@ -143,7 +143,6 @@ LONGEST_FIRST = (
     'test_export_saved_model.py',
     'test_evaluate_sample.py',
     'inference/extract/test_run.py',
-    'inference/extract/test_beam.py',
 )
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 

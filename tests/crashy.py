@@ -1,4 +1,4 @@
-"""Worker functions for tests/preprocess/test_pool.py (importable by spawned workers)."""
+"""Worker functions for tests/jobs/test_pool.py (importable by spawned workers)."""
 
 import os
 import signal

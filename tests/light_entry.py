@@ -7,7 +7,7 @@ A worker that re-runs this script (`__mp_main__`) writes its pid into <folder>; 
 parent prints, as JSON, what each worker imported (`flow_workers.heavy_modules`).
 """
 
-from preprocess import pool  # first, as the entry scripts do
+from jobs import pool  # first, as the entry scripts do
 
 # isort: split
 import json

@@ -7,7 +7,7 @@ and while doing so writes its pid into <folder> and sleeps a minute; the parent 
 results that never come.
 """
 
-from preprocess import pool  # first, as the entry scripts do
+from jobs import pool  # first, as the entry scripts do
 
 # isort: split
 import os

@@ -165,14 +165,14 @@ class FakeEmbedder:
 
 
 def _serial_map(fn, tasks, *args, **kwargs):
-    """preprocess.pool.ordered_map in this process: (task, fn(task)) in order."""
+    """jobs.pool.ordered_map in this process: (task, fn(task)) in order."""
     return ((task, fn(task)) for task in tasks)
 
 
 @pytest.fixture
 def fake_model(monkeypatch):
     """fvd.py runs with FakeEmbedder (returned, its count at 0) and decodes in-process."""
-    from preprocess import pool
+    from jobs import pool
 
     monkeypatch.setattr(embedding, 'Embedder', FakeEmbedder)
     monkeypatch.setattr(pool, 'ordered_map', _serial_map)

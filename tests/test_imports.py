@@ -14,6 +14,7 @@ from common.files import REPO_DIR
 # Ground floor first. Top-level names: a package (folder) or a root module (file).
 FLOORS = (
     ('common',),  # small helpers: files, flags, pictures, labels, logging defaults
+    ('jobs',),  # a per-video function over many videos: the pool, Beam, their flags, records
     ('preprocess', 'layers'),  # the video layer (reading, sampling, flow, shards); the ops
     ('i3d', 'zoo'),  # the networks; the zoo names them (and imports them by name, lazily)
     ('model_io',),  # saving and restoring it

@@ -19,6 +19,7 @@ import zoo
 from common import files, signals
 from inference import whole_video
 from inference.extract import prepare
+from jobs import records as manifest
 from preprocess import streams as records
 from preprocess import video, video_sets
 
@@ -184,16 +185,35 @@ def finish(extractor, item, prepared, output_dir, started):
             arrays, timestamps = extractor.features(prepared)
         write_outputs(output_dir, item.name, arrays, timestamps)
     except (ValueError, OSError, tf.errors.OpError) as e:
-        return video_sets.record(item, 'failed', reason=f'{type(e).__name__}: {e}')
+        return manifest.failed(video_sets.identity(item), f'{type(e).__name__}: {e}')
     finally:
         prepare.remove(prepared)
-    return video_sets.record(
-        item,
-        'ok',
+    return manifest.record(
+        video_sets.identity(item),
+        manifest.OK,
         frames=prepared['frames'],
         windows=len(timestamps),
         elapsed_s=round(time.monotonic() - started, 3),
     )
+
+
+class BeamJob:
+    """extract_features on a Beam worker (`jobs.beam`): the models loaded once per worker,
+    then both halves of each video there (`process`); its manifest record comes back."""
+
+    def __init__(self, checkpoints, settings, output_dir):
+        self._checkpoints = checkpoints
+        self._settings = settings
+        self._output_dir = output_dir
+
+    def setup(self):
+        import tempfile
+
+        self._extractor = Extractor(self._checkpoints, self._settings)
+        self._work_dir = tempfile.mkdtemp(prefix='i3d-extract-')
+
+    def __call__(self, item):
+        return process(self._extractor, item, self._output_dir, self._work_dir)
 
 
 def process(extractor, item, output_dir, work_dir):

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from jobs import records as manifest
 from preprocess import clip_input, video, video_sets
 from preprocess import streams as records
 
@@ -79,7 +80,7 @@ def prepare_or_fail(item, names, work_dir, flow_threads=None):
     try:
         return prepare(item, names, work_dir, flow_threads), None
     except Exception as e:  # noqa: BLE001 - a failed video is recorded, the run goes on
-        return None, video_sets.record(item, 'failed', reason=f'{type(e).__name__}: {e}')
+        return None, manifest.failed(video_sets.identity(item), f'{type(e).__name__}: {e}')
 
 
 def prepare_task(task):
@@ -89,8 +90,4 @@ def prepare_task(task):
 
 
 def crashed_task(task):
-    return (
-        time.monotonic(),
-        None,
-        video_sets.record(task[0], 'failed', reason='worker process died'),
-    )
+    return time.monotonic(), None, manifest.crashed(video_sets.identity(task[0]))

@@ -54,7 +54,8 @@ def run_pool(extractor, todo, output_dir, workers, log):
     order."""
     from tqdm import tqdm
 
-    from preprocess import flow, pool
+    from jobs import pool
+    from preprocess import flow
 
     work_dir = os.path.join(output_dir, WORK_DIR)
     tasks = [(item, extractor.settings.streams, work_dir) for item in todo]
@@ -149,9 +150,11 @@ def _run_locked(
             if todo and runner == 'pool':
                 run_pool(extractor, todo, output_dir, workers or os.cpu_count() or 1, log)
             elif todo:
-                from inference.extract import beam
+                from jobs import beam
 
-                beam.run(checkpoints, settings, todo, output_dir, runner, beam_options, log)
+                job = features.BeamJob(checkpoints, settings, output_dir)
+                for record in beam.run(todo, job, runner, beam_options, output_dir):
+                    log(record)
         except signals.Interrupted:
             clean_killed_run(output_dir)  # the unfinished videos' work files (workers gone)
             raise

@@ -30,15 +30,15 @@ def entry_points():
 
 
 def first_import(path):
-    """The first module `path` imports, after preprocess.pool (standard library only, and
-    first where a pool's spawned workers re-import the script: tests/preprocess/test_pool.py)."""
+    """The first module `path` imports, after jobs.pool (standard library only, and
+    first where a pool's spawned workers re-import the script: tests/jobs/test_pool.py)."""
     tree = ast.parse(open(os.path.join(REPO_DIR, path)).read())
     for node in tree.body:
         if isinstance(node, ast.Import):
             return node.names[0].name
         if isinstance(node, ast.ImportFrom):
             name = f'{node.module}.{node.names[0].name}'
-            if name != 'preprocess.pool':
+            if name != 'jobs.pool':
                 return name
     return None
 

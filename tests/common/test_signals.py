@@ -16,10 +16,19 @@ from common.files import REPO_DIR
 
 @pytest.fixture
 def state(monkeypatch):
-    """A fresh `signals._Exit` for one test (it is process-wide)."""
-    for name, value in vars(signals._Exit).items():
-        if not name.startswith('__'):
-            monkeypatch.setattr(signals._Exit, name, value)
+    """A fresh `signals._Exit` for one test: its state is process-wide, and scripts run
+    in this process by earlier tests (tests/cli.py) leave theirs (e.g. `doing`)."""
+    fresh = {
+        'installed': False,
+        'signum': None,
+        'pending': None,
+        'depth': 0,
+        'doing': 'during start-up',
+        'kept': 'nothing was written',
+    }
+    assert set(fresh) == {n for n in vars(signals._Exit) if not n.startswith('__')}
+    for name, value in fresh.items():
+        monkeypatch.setattr(signals._Exit, name, value)
     return signals._Exit
 
 

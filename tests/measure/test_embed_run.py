@@ -1,4 +1,4 @@
-"""measure/embed_run.py and beam_embed.py: a set's statistics from shards (their stored
+"""measure/embed_run.py (on the pool and on Beam): a set's statistics from shards (their stored
 frames) and on Beam's DirectRunner equal the pool's."""
 
 import cli

@@ -144,7 +144,7 @@ def test_the_shared_tokens_limit_tv_l1_calls_across_processes():
 
     import flow_workers
 
-    from preprocess import pool
+    from jobs import pool
 
     context = multiprocessing.get_context('spawn')
     for tokens, expected in ((2, 2), (0, 4)):

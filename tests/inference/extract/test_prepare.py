@@ -90,4 +90,4 @@ def test_failures_are_recorded_and_leave_no_work_file(tmp_path):
     assert failed['reason'].startswith('VideoError: ') and 'cannot open' in failed['reason']
     assert os.listdir(work) == []
     _, prepared, failed = prepare.crashed_task((broken, ('rgb',), work))
-    assert prepared is None and failed['reason'] == 'worker process died'
+    assert prepared is None and failed['reason'] == 'worker process died (decoder crash?)'

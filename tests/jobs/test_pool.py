@@ -15,7 +15,7 @@ import pytest
 from crashy import crashed, keep_tokens, square_or_die, tokens_left_or_die_holding_one
 
 from common.files import REPO_DIR
-from preprocess import pool
+from jobs import pool
 
 
 def test_ordered_results():
@@ -42,7 +42,7 @@ def test_workers_share_tokens_and_a_killed_worker_s_tokens_are_not_lost():
 _PARENT = """
 import sys
 from crashy import crashed, report_pid_and_sleep
-from preprocess import pool
+from jobs import pool
 list(pool.ordered_map(report_pid_and_sleep, [sys.argv[1]] * 2, 2, crashed))
 """
 
@@ -107,7 +107,7 @@ def test_pool_entry_scripts_import_the_pool_before_anything_else(script):
     with open(os.path.join(REPO_DIR, script), encoding='utf-8') as f:
         tree = ast.parse(f.read())
     first = next(n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom))
-    assert isinstance(first, ast.ImportFrom) and first.module == 'preprocess'
+    assert isinstance(first, ast.ImportFrom) and first.module == 'jobs'
     assert [a.name for a in first.names] == ['pool']
 
 
