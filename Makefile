@@ -1,5 +1,6 @@
 # make setup : venv + pinned packages, Kinetics-400 RGB weights, classify the sample clip
 # make test  : the test suite (what CI runs)
+# make test-fast : the suite without the tests marked slow (scripts, whole jobs), under 3 minutes
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -19,7 +20,7 @@ TF ?= $(if $(or $(wildcard /proc/driver/nvidia/version),$(shell command -v nvidi
 STAMP := $(VENV)/.installed-$(TF)
 REQUIREMENTS := requirements.txt requirements-dev.txt requirements-hub.txt requirements-cpu.txt requirements-gpu.txt
 
-.PHONY: setup venv weights weights-deepmind sample test lint bench
+.PHONY: setup venv weights weights-deepmind sample test test-fast lint bench
 
 setup: sample
 
@@ -57,6 +58,9 @@ sample: weights
 
 test: weights
 	$(BIN)/python -m pytest -q
+
+test-fast: weights
+	$(BIN)/python -m pytest -q -m 'not slow'
 
 lint: venv
 	$(BIN)/ruff check .

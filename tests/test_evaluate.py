@@ -11,9 +11,12 @@ import sys
 
 import cli
 import numpy as np
+import pytest
 from motion_videos import CLASSES
 
 from common.files import REPO_DIR
+
+pytestmark = pytest.mark.slow  # runs a script, or a whole job
 
 
 def test_evaluate_and_evaluate_sample_load_the_trained_checkpoint(

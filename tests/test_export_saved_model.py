@@ -19,6 +19,8 @@ from common import files
 from common.files import REPO_DIR
 from inference import saved_model, whole_video
 
+pytestmark = pytest.mark.slow  # runs a script, or a whole job
+
 NAMES = ['a', 'b', 'c', 'd', 'e']
 CHUNK_FRAMES = 120  # long clips (LONG frames) run as several chunks inside the signatures
 LONG = {'rgb': 301, 'flow': 296}  # 301 is not a multiple of the stride (8): other padding

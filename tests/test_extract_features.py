@@ -6,8 +6,11 @@ import sys
 
 import cli
 import numpy as np
+import pytest
 
 from common.files import REPO_DIR
+
+pytestmark = pytest.mark.slow  # runs a script, or a whole job
 
 
 def test_command_line(folder, random_checkpoints, tmp_path):

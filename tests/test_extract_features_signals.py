@@ -14,6 +14,8 @@ from extraction import extract
 from signals import Script, stop_line
 from videos import write_video
 
+pytestmark = pytest.mark.slow  # runs a script, or a whole job
+
 VIDEOS = 10
 SETTINGS = {'window': 8, 'stride': 2}
 

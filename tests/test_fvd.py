@@ -16,6 +16,8 @@ from common.files import REPO_DIR
 from measure import embed_run, embedding, statistics
 from tests import videos as test_videos
 
+pytestmark = pytest.mark.slow  # runs a script, or a whole job
+
 
 def _fvd(*flags, process=False):
     """fvd.py with `flags`, in this process (tests/cli.py) unless `process`; returns

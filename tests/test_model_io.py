@@ -51,6 +51,7 @@ def test_checkpoint_keys_are_the_pinned_format(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_truncated_load_gives_the_full_models_features(tmp_path):
     full = _model(num_classes=3)
     prefix = model_io.save(full, str(tmp_path / 'model'))

@@ -21,6 +21,8 @@ from common import files
 from common.files import REPO_DIR
 from weights import names
 
+pytestmark = pytest.mark.slow  # runs a script, or a whole job
+
 FLAGS = flags.FLAGS
 
 

@@ -20,6 +20,8 @@ from runs import TINY
 from common import startup
 from common.files import REPO_DIR
 
+pytestmark = pytest.mark.slow  # runs a script, or a whole job
+
 # Lines the project writes itself: absl's prefix of our own logging calls is not enough (TF
 # logs through absl too), so these are our messages' beginnings.
 OURS = re.compile(

@@ -56,6 +56,7 @@ def test_one_tensorflow_build_of_one_version_is_installed():
     assert not (_installed('tensorflow-cpu') and _installed('tensorflow'))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_build() != 'cpu', reason='the CUDA build is installed (make setup TF=gpu)')
 def test_the_cpu_build_starts_without_a_cuda_error():
     probe = 'import tensorflow as tf; print(tf.config.list_physical_devices())'
@@ -66,6 +67,7 @@ def test_the_cpu_build_starts_without_a_cuda_error():
     assert 'cuInit' not in result.stderr and 'cuda' not in result.stderr.lower(), result.stderr
 
 
+@pytest.mark.slow
 def test_tensorboard_is_a_dependency_and_runs():
     assert 'tensorboard' in _pins('requirements.txt')
     script = os.path.join(os.path.dirname(sys.executable), 'tensorboard')

@@ -14,6 +14,8 @@ from common import startup
 from common.files import REPO_DIR
 from tests import cli
 
+pytestmark = pytest.mark.slow  # runs a script, or a whole job
+
 CPU_LIMIT = 3.0  # seconds: well below TensorFlow's import (common/startup.py)
 MISSING = os.path.join('no', 'such', 'place')
 

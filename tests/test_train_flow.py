@@ -10,10 +10,13 @@ import subprocess
 import sys
 
 import cli
+import pytest
 from motion_videos import write_rgb_only_shard
 from runs import losses
 
 from common.files import REPO_DIR
+
+pytestmark = pytest.mark.slow  # runs a script, or a whole job
 
 
 def test_rgb_only_shards_are_refused_in_one_line(tmp_path):

@@ -24,6 +24,8 @@ from runs import TINY, losses
 
 from common.files import REPO_DIR
 
+pytestmark = pytest.mark.slow  # runs a script, or a whole job
+
 
 def run(script, *args, check=True):
     """`python <script> *args` in this process (tests/cli.py); fails unless it exits with 0

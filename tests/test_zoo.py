@@ -126,6 +126,7 @@ def _clip(path):
     return np.stack(list(frames))[None]
 
 
+@pytest.mark.slow
 def test_a_registered_network_trains_under_its_name(tiny, tiny_run, motion_shards, rgb_weights):
     import model_io
 
@@ -170,6 +171,7 @@ def test_whole_video_inference_of_a_registered_network_is_exact(tiny, tiny_run, 
     np.testing.assert_allclose(result.logits, logits[0].numpy(), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_evaluate_sample_classifies_and_explains_with_a_registered_network(
     tiny, tiny_run, clip_folder, tmp_path
 ):

@@ -51,6 +51,7 @@ def test_every_script_imports_the_kernel_choice_first():
     assert first_import('benchmarks/__init__.py') == 'common.kernels'
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('setting, enabled', [(None, 'True'), ('0', 'False'), ('1', 'True')])
 def test_onednn_is_on_unless_the_user_turned_it_off(setting, enabled):
     env = {k: v for k, v in os.environ.items() if k != 'TF_ENABLE_ONEDNN_OPTS'}

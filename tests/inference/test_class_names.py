@@ -28,6 +28,7 @@ def _run_folder(root, checkpoint, names):
     return str(root / os.path.basename(checkpoint))
 
 
+@pytest.mark.slow
 def test_the_names_a_training_run_recorded_win(random_checkpoints, tmp_path):
     rgb = _run_folder(tmp_path / 'rgb', random_checkpoints['rgb'], NAMES)
     flow = _run_folder(tmp_path / 'flow', random_checkpoints['flow'], NAMES)

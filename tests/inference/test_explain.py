@@ -23,6 +23,7 @@ def _clip(frames, size, seed=0):
     return np.random.default_rng(seed).uniform(-1, 1, (frames, size, size, 3)).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_traced_gradients_equal_eager_and_share_is_the_logit(tiny_model):
     clip = tf.constant(_clip(9, 32)[None])
     weights = i3d.pool_weights(whole_video.geometry(I3D).output_length(9), i3d.LOGITS_POOL[0])
@@ -56,6 +57,7 @@ def test_heat_map_has_the_clip_shape_is_finite_and_uniform_for_a_uniform_clip(ti
         assert 0 <= heat.min() and heat.max() <= 1
 
 
+@pytest.mark.slow
 def test_chunked_heat_equals_one_pass(tiny_model, tmp_path):
     # 150 frames: one chunk of 160, or chunks of 110 (the shortest Mixed_5c allows);
     # Mixed_4f: its steps are kept under the kept Mixed_5c steps (the harder tiling).
@@ -121,6 +123,7 @@ def _train_readout(features, labels, steps=3000, rate=0.5, l2=1e-2):
     return kernel, bias - mean @ kernel
 
 
+@pytest.mark.slow
 def test_heat_falls_on_the_moving_disc_not_the_background(rgb_weights, tmp_path):
     """A readout trained on real rgb_scratch Mixed_5c features to tell the disc's direction
     (right, left, still) puts each held-out moving disc's heat on the disc's path, in the

@@ -85,6 +85,7 @@ def test_plan_in_a_graph_equals_the_eager_plan():
                 assert b.keep_from - b.start // 8 >= geo.lead
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('frames', [301, 296])
 def test_chunked_equals_single_pass(model, frames):
     clip = _clip(frames)
@@ -134,6 +135,7 @@ def test_short_clip_and_frame_count_errors(model):
         runner(iter(clip), 4)
 
 
+@pytest.mark.slow
 def test_real_weights_chunked(rgb_weights):
     """The Kinetics-400 model at 64x64 on a 200-frame clip: chunked == one pass."""
     net, _ = model_io.load(rgb_weights)
@@ -163,6 +165,7 @@ def _evaluate(*args):
     return 0, out.getvalue(), err.getvalue()
 
 
+@pytest.mark.slow
 def test_evaluate_sample_says_when_cut_and_runs_whole_videos(model, tmp_path):
     checkpoint = model_io.save(model, str(tmp_path / 'ckpt' / 'model'))
     labels = tmp_path / 'labels.txt'

@@ -111,6 +111,7 @@ def test_pool_entry_scripts_import_the_pool_before_anything_else(script):
     assert [a.name for a in first.names] == ['pool']
 
 
+@pytest.mark.slow
 def test_workers_skip_the_parent_s_main_module_unless_what_they_run_comes_from_it(
     tmp_path, monkeypatch
 ):

@@ -80,6 +80,7 @@ def test_the_native_gradient_is_kept_only_where_it_routes_to_one_input(monkeypat
         np.testing.assert_array_equal(found.numpy(), expected, dtype.name)
 
 
+@pytest.mark.slow
 def test_max_pool_gradient_is_exact_on_every_training_path():
     """Finite differences of a pool stack with ties; oneDNN on and off, eager and graph."""
     x = pool_gradients.stack_input()

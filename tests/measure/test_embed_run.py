@@ -25,6 +25,7 @@ def folder(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_beam_direct_runner_equals_the_pool(folder, embedder, tmp_path):
     pool = embed_run.statistics_of(str(folder), embedder, workers=1, keep_embeddings=True)
     beam = embed_run.statistics_of(
@@ -36,12 +37,14 @@ def test_beam_direct_runner_equals_the_pool(folder, embedder, tmp_path):
     assert not list(tmp_path.iterdir())  # the record files are removed
 
 
+@pytest.mark.slow
 def test_beam_reports_a_short_video_by_name(folder, embedder, tmp_path):
     short = embedding.Embedder(embedder.config[0], num_frames=4)
     with pytest.raises(ValueError, match=r'v0\.avi: 3 frames, shorter than --num_frames=4'):
         embed_run.statistics_of(str(folder), short, runner='DirectRunner', work_dir=str(tmp_path))
 
 
+@pytest.mark.slow
 def test_shards_give_their_stored_frames(folder, embedder, tmp_path):
     prefix = tmp_path / 'shards' / 'test'
     cli.check(

@@ -80,6 +80,7 @@ def test_weights_digest_follows_the_values(rgb_weights):
     assert embedding.weights_digest(model) != before
 
 
+@pytest.mark.slow
 def test_input_range_of_the_reference_example(rgb_weights):
     """google-research's example.py (0 vs 255, 15 x 64x64): 133.91 with the reference's
     2x/255 - 1; TF's tutorial range [0, 1] (x/255) gives 162.72; the export's former

@@ -27,6 +27,8 @@ from common.files import REPO_DIR
 from preprocess import clip_input, schema, shards, sources, video
 from preprocess import flow as flow_lib
 
+pytestmark = pytest.mark.slow  # runs a script, or a whole job
+
 
 def build(*args, check=True):
     """Runs the shard builder as `python -m preprocess.build_shards` does, in this process

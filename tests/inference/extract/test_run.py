@@ -19,6 +19,7 @@ from preprocess import flow as flow_lib
 from preprocess import shards, video
 
 
+@pytest.mark.slow
 def test_folder_end_to_end_and_resume(folder, random_checkpoints, tmp_path):
     checkpoints = random_checkpoints
     out = tmp_path / 'out'
@@ -126,6 +127,7 @@ def test_checkpoint_problems_are_found_before_any_video_is_decoded(
 # on shards with stored flow (whose outputs equal the model on the stored frames).
 
 
+@pytest.mark.slow
 def test_beam_equals_the_pool_on_shards_with_stored_flow(random_checkpoints, tmp_path):
     checkpoints = random_checkpoints
     rng = np.random.default_rng(5)
