@@ -30,6 +30,8 @@ import dataclasses
 import importlib
 import os
 
+from preprocess import video
+
 
 @dataclasses.dataclass(frozen=True)
 class Sampling:
@@ -167,10 +169,16 @@ def _deepmind(name, stream, classes, imagenet):
     return Released(name, stream, classes, imagenet, _deepmind_install(name))
 
 
-# The paper's sampling (Sec. 3.1 and 4): 25 fps, smaller side 256, 224 crops, 64-frame
-# training clips, test on up to 250 frames (about 10 s). The video layer's constants
-# (preprocess/video.py) are these; tests/test_zoo.py checks that they agree.
-PAPER_SAMPLING = Sampling(fps=25.0, short_side=256, crop=224, train_frames=64, test_frames=250)
+# The paper's sampling (Sec. 3.1 and 4): the video layer's 25 fps, smaller side 256, 224
+# crops and test clips of up to 250 frames (about 10 s), and 64-frame training clips
+# (training.options takes its defaults from here).
+PAPER_SAMPLING = Sampling(
+    fps=video.FPS,
+    short_side=video.SHORT_SIDE,
+    crop=video.CROP_SIZE,
+    train_frames=64,
+    test_frames=video.MAX_TEST_FRAMES,
+)
 
 register(
     Network(

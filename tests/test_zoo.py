@@ -42,6 +42,7 @@ def test_paper_sampling_is_what_the_video_layer_and_training_use():
     from training import options
 
     sampling = zoo.get('i3d').sampling
+    assert sampling == zoo.Sampling(25.0, 256, 224, 64, 250)  # the paper's (Sec. 3.1, 4)
     assert sampling.fps == video.FPS
     assert sampling.short_side == video.SHORT_SIDE
     assert sampling.crop == video.CROP_SIZE == options.PAPER_CROP

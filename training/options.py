@@ -22,7 +22,7 @@ OPTIMIZERS = ('adam', 'sgd')
 DEFAULT_LR = {'sgd': 0.1, 'adam': 1e-4}
 WEIGHT_DECAY = 1e-7  # DeepMind's README
 DROPOUT_KEEP_PROB = 0.5  # paper / DeepMind's README
-PAPER_FRAMES, PAPER_CROP = 64, 224
+PAPER_FRAMES, PAPER_CROP = zoo.PAPER_SAMPLING.train_frames, zoo.PAPER_SAMPLING.crop
 # Clip lengths whose training step crashes TensorFlow 2.21 with oneDNN (a segmentation fault
 # in Conv3d_1a's filter gradient, 7 frames at stride 2): measured in a process per length,
 # 1-13 frames at 16, 32, 64 and 224 px; only 5 crashed, and not with Eigen's kernels.
