@@ -212,9 +212,9 @@ def run_pool(prefix, planned, todo, options, workers):
                 shards.write_shard(prefix, task.shard, len(planned), pending.pop(task.shard))
 
 
-def summarize(records, elapsed):
-    ok = [r for r in records if r['status'] == 'ok']
-    failed = [r for r in records if r['status'] != 'ok']
+def summarize(written, elapsed):
+    ok = [r for r in written if r['status'] == 'ok']
+    failed = [r for r in written if r['status'] != 'ok']
     frames = sum(r['frames'] for r in ok)
     seconds = sum(r['duration_s'] for r in ok)
     size = sum(r['bytes'] for r in ok)
@@ -271,12 +271,12 @@ def main(argv):
             }
             prepare_output(prefix, classes, config, FLAGS.overwrite)
             heading = f'{len(items)} videos, {len(classes)} classes'
-            records = build(
+            written = build(
                 heading, prefix, planned, options, FLAGS.workers, FLAGS.runner, FLAGS.beam_options
             )
     except (ValueError, OSError, *startup.tensorflow_errors()) as e:
         sys.exit(f'error: {_one_line(e)}')
-    ok, failed = summarize(records, time.monotonic() - started)
+    ok, failed = summarize(written, time.monotonic() - started)
     if ok == 0 or (FLAGS.strict and failed):
         sys.exit(1)
 
@@ -308,15 +308,15 @@ def build(heading, prefix, planned, options, workers=0, runner='pool', beam_opti
             work_dir = os.path.dirname(prefix) or '.'  # every worker writes the shards there
             group = _ShardWriter(prefix, len(planned))
             beam.run(tasks, _BeamJob(options), runner, beam_options, work_dir, group)
-        records = shards.read_records(prefix, count)
-        files.write_atomic(f'{prefix}-manifest.jsonl', shards.manifest_text(records))
+        written = shards.read_records(prefix, count)
+        files.write_atomic(f'{prefix}-manifest.jsonl', records.text(written))
     except (OSError, tf.errors.OpError) as e:
         done = sum(shards.is_done(prefix, k, count) for k in range(count))
         raise ValueError(
             f'{prefix}: cannot write the output ({_one_line(e)}); {done} of {count} shards are '
             'complete: fix the cause and run the same command to finish the rest'
         ) from None
-    return records
+    return written
 
 
 def _one_line(error):

@@ -21,6 +21,7 @@ import json
 import tensorflow as tf
 
 from common import files
+from jobs import records
 
 MANIFEST_SUFFIX = '.manifest.jsonl'
 DEFAULT_SEED = 0  # of the order videos are dealt into shards (recorded in the run config)
@@ -62,11 +63,6 @@ def shard_path(prefix, index, count):
     return f'{prefix}-{index:05d}-of-{count:05d}{files.SHARD_EXTENSION}'
 
 
-def manifest_text(records):
-    """Manifest lines (JSON Lines, keys sorted) of a list of records."""
-    return ''.join(json.dumps(r, sort_keys=True) + '\n' for r in records)
-
-
 def write_shard(prefix, index, count, results):
     """Writes one complete shard and its manifest part, atomically.
 
@@ -80,7 +76,7 @@ def write_shard(prefix, index, count, results):
                 if serialized is not None:
                     writer.write(serialized)
         # The part before the shard's final name: a final shard always has its part.
-        files.write_atomic(path + MANIFEST_SUFFIX, manifest_text([r for r, _ in results]))
+        files.write_atomic(path + MANIFEST_SUFFIX, records.text([r for r, _ in results]))
     return path
 
 
@@ -91,13 +87,13 @@ def is_done(prefix, index, count):
 
 def read_records(prefix, count):
     """Manifest records of the finished shards, in shard order."""
-    records = []
+    found = []
     for index in range(count):
         part = shard_path(prefix, index, count) + MANIFEST_SUFFIX
         if tf.io.gfile.exists(part):
             with tf.io.gfile.GFile(part) as f:
-                records.extend(json.loads(line) for line in f if line.strip())
-    return records
+                found.extend(records.read(f))
+    return found
 
 
 def clean_temporaries(prefix):

@@ -289,14 +289,9 @@ def test_every_pairing_of_set_kinds(set_kinds, fake_model, real_kind, fake_kind,
     assert fake_model.embedded == embedded
 
 
-def _video_npz(path, seed):
-    np.savez(path, videos=np.random.default_rng(seed).integers(0, 256, (3, 2, 8, 8, 3), np.uint8))
-    return str(path)
-
-
 def test_save_stats_never_writes_over_an_input(tmp_path, fake_model):
     real = _array(tmp_path / 'real.npy', 0)
-    generated = _video_npz(tmp_path / 'cp.npz', 1)
+    generated = test_videos.video_npz(tmp_path / 'cp.npz', 1)
     content = (tmp_path / 'cp.npz').read_bytes()
     (tmp_path / 'link.npz').symlink_to(generated)
     os.link(generated, tmp_path / 'hard.npz')
@@ -466,20 +461,3 @@ def test_both_spellings_of_the_checkpoint_flag_must_agree(tmp_path):
         'error: --checkpoint=a/model and --rgb_checkpoint=b/model: one flag, two values '
         '(--checkpoint is the deprecated spelling of --rgb_checkpoint; give one)'
     ]
-
-
-def test_an_npz_is_classified_by_its_content(tmp_path):
-    from measure import sources
-
-    videos = _video_npz(tmp_path / 'stats_like_name.npz', 0)
-    stats = str(tmp_path / 'videos_like_name.npz')
-    statistics.save(stats, statistics.Stats(_moments(np.eye(3)), {'frames': 2}))
-    assert sources.classify(videos) == sources.ARRAY
-    assert sources.classify(stats) == sources.STATISTICS
-    assert sources.open_set(videos, 2).count == 3
-    junk = tmp_path / 'junk.npz'
-    junk.write_bytes(b'not an archive')
-    with pytest.raises(ValueError, match=r'junk\.npz: unreadable \.npz \(not a zip archive\)'):
-        sources.classify(str(junk))
-    with pytest.raises(ValueError, match=r'gone\.npy: no such file'):
-        sources.classify(str(tmp_path / 'gone.npy'))

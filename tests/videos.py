@@ -61,3 +61,9 @@ def clip_arrays(path, names, **kwargs):
 
     inputs, _ = clip_input.clip_inputs(path, names, **kwargs)
     return {name: np.stack(list(frames)) for name, (_, frames) in inputs.items()}
+
+
+def video_npz(path, seed):
+    """An .npz holding `videos`: 3 random uint8 videos of 2 frames, 8x8 (an fvd.py set)."""
+    np.savez(path, videos=np.random.default_rng(seed).integers(0, 256, (3, 2, 8, 8, 3), np.uint8))
+    return str(path)

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from common import files as common_files
 from common import label_map as label_maps
+from jobs import records as manifest_records
 from preprocess import schema, shards, video
 
 # Shuffle buffer in serialized videos (a 10 s Kinetics video is ~5-10 MB with flow): at
@@ -505,7 +506,7 @@ def _manifest(path):
         return []
     try:
         with open(part) as f:
-            records = [json.loads(line) for line in f if line.strip()]
+            records = manifest_records.read(f)
         written = [r for r in records if r.get('status') == 'ok']
         expected = sum(int(r['bytes']) + 16 for r in written)  # TFRecord framing: 16 bytes
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:

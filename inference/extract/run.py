@@ -14,6 +14,7 @@ import time
 
 from common import files, signals
 from inference.extract import features, prepare
+from jobs import records as manifest_records
 from preprocess import streams, video_sets
 
 MANIFEST = 'manifest.jsonl'
@@ -142,7 +143,7 @@ def _run_locked(
 
         def log(record):
             records.append(record)
-            manifest.write(json.dumps(record, sort_keys=True) + '\n')
+            manifest.write(manifest_records.line(record))
             manifest.flush()
             progress()
 

@@ -127,22 +127,3 @@ def test_a_script_exits_with_one_line_and_128_plus_the_signal(name, code):
     assert result.returncode == code, result.stderr
     assert result.stdout == ''
     assert result.stderr == f'{name}: stopped at video 2 of 5; 1 video written\n'
-
-
-@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='POSIX signals')
-def test_importing_stop_on_signals_outside_a_script_changes_nothing():
-    code = (
-        'import signal; import common.stop_on_signals; '
-        'print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, '
-        'signal.getsignal(signal.SIGINT) is signal.default_int_handler)'
-    )
-    result = subprocess.run(
-        [sys.executable, '-c', code],
-        cwd=REPO_DIR,
-        env=dict(os.environ, PYTHONPATH=REPO_DIR),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert result.stdout == 'True True\n'

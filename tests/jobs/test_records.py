@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from jobs import records
 
 
@@ -38,3 +40,20 @@ def test_both_jobs_identities_fit_the_records_that_resume_reads():
     }
     video = video_sets.Video('x/a', '/v/a.mp4')
     assert video_sets.identity(video) == {'video': 'x/a', 'path': '/v/a.mp4', 'media_id': None}
+
+
+def test_manifest_lines_are_sorted_json_and_read_back_as_written():
+    old = (
+        '{"frames": 5, "media_id": "c/v", "status": "ok"}\n'
+        '\n'
+        '{"media_id": "x", "reason": "r", "status": "failed"}\n'
+    )
+    back = records.read(old.splitlines(keepends=True))
+    assert back == [
+        {'frames': 5, 'media_id': 'c/v', 'status': 'ok'},
+        {'media_id': 'x', 'reason': 'r', 'status': 'failed'},
+    ]
+    assert records.text(back) == old.replace('\n\n', '\n')  # the same bytes (blank dropped)
+    assert records.line({'b': 1, 'a': 2}) == '{"a": 2, "b": 1}\n'
+    with pytest.raises(ValueError):
+        records.read(['{"cut by kill -9'])
