@@ -359,6 +359,7 @@ def test_every_trainable_variable_gets_a_gradient():
         assert float(tf.reduce_max(tf.abs(grad))) > 0, var.name
 
 
+@pytest.mark.slow
 def test_eager_equals_tf_function():
     model = i3d.InceptionI3d(num_classes=10)
     x = _clip((1, 9, 48, 48, 2))
@@ -369,6 +370,7 @@ def test_eager_equals_tf_function():
     np.testing.assert_allclose(eager_points['Mixed_4f'], graph_points['Mixed_4f'], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_casts_activations_and_keeps_float32_variables():
     # How close the numbers are is tested with real weights on the cricket clip
     # (test_evaluate_sample.py): a random network's logits (~1e-3) are all rounding error.

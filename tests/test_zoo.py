@@ -154,6 +154,7 @@ def test_a_registered_network_trains_under_its_name(tiny, tiny_run, motion_shard
     assert result.returncode == 1 and '--network=nope: not in zoo.py (i3d, ' in result.stderr
 
 
+@pytest.mark.slow
 def test_whole_video_inference_of_a_registered_network_is_exact(tiny, tiny_run, clip_folder):
     import tensorflow as tf
 
@@ -211,6 +212,7 @@ def test_evaluate_sample_classifies_and_explains_with_a_registered_network(
     )
 
 
+@pytest.mark.slow
 def test_extraction_and_export_of_a_registered_network(tiny, tiny_run, clip_folder, tmp_path):
     import tensorflow as tf
 
@@ -257,6 +259,7 @@ def test_extraction_and_export_of_a_registered_network(tiny, tiny_run, clip_fold
     np.testing.assert_allclose(result['logits'].numpy(), logits, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_fvd_refuses_another_networks_checkpoint(tiny, tiny_run):
     from measure import embedding
 

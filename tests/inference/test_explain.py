@@ -39,6 +39,7 @@ def test_traced_gradients_equal_eager_and_share_is_the_logit(tiny_model):
     assert share == pytest.approx(float(logits[0, 2] - bias[2]), rel=1e-4, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_heat_map_has_the_clip_shape_is_finite_and_uniform_for_a_uniform_clip(tiny_model, tmp_path):
     # 32 px: one Mixed_5c position, so a clip uniform in space has one heat per step.
     clip = np.full((10, 32, 32, 3), 0.3, np.float32)

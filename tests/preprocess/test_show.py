@@ -45,6 +45,7 @@ def _near(hues, degrees, within=20.0):
     return float((gap <= within).mean()) if len(hues) else 0.0
 
 
+@pytest.mark.slow
 def test_a_texture_moving_right_is_one_hue_and_a_still_one_none(tmp_path):
     """Frames 0 and 1 are equal (still), then the texture moves 6 px right per frame."""
     base = texture(np.random.default_rng(0), 256, 256).astype(np.uint8)

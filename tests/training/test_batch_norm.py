@@ -1,6 +1,7 @@
 """training.batch_norm: precise BN re-estimation and replica-consistent variables."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import i3d
@@ -8,6 +9,7 @@ import model_io
 from training import batch_norm
 
 
+@pytest.mark.slow
 def test_precise_bn_makes_inference_equal_training_mode_on_that_batch():
     tf.random.set_seed(1)
     strategy = tf.distribute.OneDeviceStrategy('/cpu:0')
