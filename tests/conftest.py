@@ -137,12 +137,18 @@ def motion_rgb_run(motion_shards, tmp_path_factory):
 # the end, run by one worker while the other idled.
 LONGEST_FIRST = (
     'test_train_rgb.py',
+    'test_quiet_output.py',
+    'test_extract_features_signals.py',
     'test_train_flow.py',
-    'test_evaluate.py',
     'preprocess/test_build_shards.py',
     'test_export_saved_model.py',
-    'test_evaluate_sample.py',
     'inference/extract/test_run.py',
+    'inference/extract/test_prepare.py',
+    'test_fvd_signals.py',
+    'training/test_evaluation.py',
+    'training/test_replicas.py',
+    'test_evaluate_sample.py',
+    'test_evaluate.py',
 )
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
