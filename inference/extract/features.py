@@ -77,15 +77,10 @@ def endpoint_for(checkpoints, endpoint):
 
 
 def _load_models(checkpoints, endpoint):
-    def final(spec):
-        return endpoint if endpoint in whole_video.grid_endpoints(spec.network) else None
-
-    # stream=: a checkpoint of the other stream is refused here, before any decoding or
-    # TV-L1 (its input would otherwise fail the traced function after them).
-    return {
-        s: model_io.load(p, final(model_io.read_spec(model_io.resolve(p))), stream=s)[0]
-        for s, p in checkpoints.items()
-    }
+    # `endpoint_for` checked it: a grid endpoint (the network truncated there) or the
+    # classifier's. stream=: a checkpoint of the other stream is refused here, before any
+    # decoding or TV-L1 (its input would otherwise fail the traced function after them).
+    return {s: model_io.load(p, endpoint, stream=s)[0] for s, p in checkpoints.items()}
 
 
 class Extractor:
